@@ -1,0 +1,81 @@
+// Typed errors thrown by the engine. The engine never shows UI: callers (CLI, extension, tests)
+// decide how to present them. `code` is stable and travels across the process boundary.
+
+export type EngineErrorCode =
+  | 'MODEL_LOAD'
+  | 'MODEL_FOLDER'
+  | 'IMAGE_DECODE'
+  | 'IMAGE_TOO_LARGE'
+  | 'PROVIDER'
+  | 'ABORTED'
+  | 'GENERATION'
+  | 'DOWNLOAD'
+  | 'CHECKSUM';
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A model folder is missing a file, has an unreadable file or contradicts itself. `file` names the culprit. */
+export class ModelFolderError extends EngineError {
+  constructor(readonly file: string, message: string, options?: { cause?: unknown }) {
+    super('MODEL_FOLDER', `${file}: ${message}`, options);
+  }
+}
+
+/** ONNX Runtime could not create a session from a file that the folder reader accepted. */
+export class ModelLoadError extends EngineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MODEL_LOAD', message, options);
+  }
+}
+
+/** The bytes are not an image sharp can decode (unsupported format, truncated, corrupt). */
+export class ImageDecodeError extends EngineError {
+  constructor(readonly source: string, message: string, options?: { cause?: unknown }) {
+    super('IMAGE_DECODE', `${source}: ${message}`, options);
+  }
+}
+
+/** The image (file bytes or decoded pixels) exceeds the configured bounds. */
+export class ImageTooLargeError extends EngineError {
+  constructor(readonly source: string, message: string) {
+    super('IMAGE_TOO_LARGE', `${source}: ${message}`);
+  }
+}
+
+/** An explicitly requested execution provider cannot be used here. */
+export class ProviderError extends EngineError {
+  constructor(readonly provider: string, message: string, options?: { cause?: unknown }) {
+    super('PROVIDER', message, options);
+  }
+}
+
+export class AbortedError extends EngineError {
+  constructor(message = 'Cancelled') {
+    super('ABORTED', message);
+  }
+}
+
+export class DownloadError extends EngineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DOWNLOAD', message, options);
+  }
+}
+
+export class ChecksumError extends EngineError {
+  constructor(readonly file: string, readonly expected: string, readonly actual: string) {
+    super('CHECKSUM', `${file}: sha256 ${actual} does not match the catalog's ${expected}`);
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError();
+}
