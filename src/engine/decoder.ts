@@ -1,0 +1,152 @@
+// The text half of the model: embed_tokens (ids -> embeddings) and decoder_model_merged (embeddings +
+// KV cache -> logits + new cache). Everything about the cache layout is read from the graph:
+//   past_key_values.{i}.key / .value   [B, kv_heads, past, head_dim]   f32 or f16 (as the graph wants)
+//   present.{i}.key / .value           [B, kv_heads, past + T, head_dim]
+// The first step feeds an empty past (past = 0), as transformers.js does.
+
+import * as ort from 'onnxruntime-node';
+import { ModelLoadError } from './errors';
+import { fromHalf, toHalf } from './half';
+import { fixedDim, inputInfo, requireInput, requireOutput, type Session, type TensorInfo } from './onnx';
+
+export interface KvCache {
+  /** past sequence length held by the tensors */
+  length: number;
+  batch: number;
+  /** keyed by the decoder's past input names */
+  tensors: Record<string, ort.Tensor>;
+}
+
+export interface CacheShapeHints {
+  /** from config.json, used only where the graph leaves a dim symbolic */
+  numKvHeads?: number;
+  headDim?: number;
+}
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+
+export class LanguageModel {
+  readonly hidden: number;
+  readonly numLayers: number;
+  private readonly pastNames: string[];
+  private readonly kvType: 'float32' | 'float16';
+  private readonly kvHeads: number;
+  private readonly headDim: number;
+  private readonly embedsInput: TensorInfo;
+  private readonly hasPositionIds: boolean;
+  private readonly hasCacheBranch: boolean;
+  private readonly hasLogitsToKeep: boolean;
+
+  constructor(
+    private readonly embedSession: Session,
+    private readonly decoderSession: Session,
+    readonly files: { embed: string; decoder: string },
+    hints: CacheShapeHints,
+  ) {
+    requireInput(embedSession, files.embed, 'input_ids');
+    const embedOut = requireOutput(embedSession, files.embed, 'inputs_embeds');
+    this.embedsInput = requireInput(decoderSession, files.decoder, 'inputs_embeds');
+    requireInput(decoderSession, files.decoder, 'attention_mask');
+    requireOutput(decoderSession, files.decoder, 'logits');
+    const hidden = fixedDim(this.embedsInput, 2) ?? fixedDim(embedOut, 2);
+    if (!hidden) throw new ModelLoadError(`${files.decoder}: inputs_embeds has no fixed hidden size`);
+    this.hidden = hidden;
+
+    this.pastNames = decoderSession.inputNames.filter((n) => PAST.test(n));
+    if (this.pastNames.length === 0) {
+      throw new ModelLoadError(`${files.decoder}: no past_key_values.* inputs; a decoder with a KV cache is required`);
+    }
+    for (const name of this.pastNames) requireOutput(decoderSession, files.decoder, presentName(name));
+    this.numLayers = new Set(this.pastNames.map((n) => PAST.exec(n)![1])).size;
+    const first = inputInfo(decoderSession, this.pastNames[0])!;
+    if (first.type !== 'float32' && first.type !== 'float16') {
+      throw new ModelLoadError(`${files.decoder}: unsupported KV cache type ${first.type}`);
+    }
+    this.kvType = first.type;
+    const kvHeads = fixedDim(first, 1) ?? hints.numKvHeads;
+    const headDim = fixedDim(first, 3) ?? hints.headDim;
+    if (!kvHeads || !headDim) {
+      throw new ModelLoadError(`${files.decoder}: the KV cache shape [${first.shape.join(', ')}] leaves heads/head size open and config.json does not give them`);
+    }
+    this.kvHeads = kvHeads;
+    this.headDim = headDim;
+    this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
+    this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
+    this.hasLogitsToKeep = decoderSession.inputNames.includes('num_logits_to_keep');
+  }
+
+  /** ids [B, T] -> embeddings [B, T, hidden] f32 */
+  async embed(ids: ArrayLike<number>, batch = 1): Promise<Float32Array> {
+    const T = ids.length / batch;
+    const input = new ort.Tensor('int64', BigInt64Array.from(Array.from(ids, (v) => BigInt(v))), [batch, T]);
+    const out = (await this.embedSession.run({ input_ids: input })).inputs_embeds;
+    const data = out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array);
+    return data;
+  }
+
+  emptyCache(batch = 1): KvCache {
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const name of this.pastNames) {
+      const dims = [batch, this.kvHeads, 0, this.headDim];
+      tensors[name] = this.kvType === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
+    }
+    return { length: 0, batch, tensors };
+  }
+
+  /**
+   * One decoder run. `embeds` [B, T, hidden] f32; `attentionMask` [B, past + T] (1 = attend, 0 = padding;
+   * left padding for batches). Returns the last position's logits [B, vocab] f32 and the grown cache.
+   */
+  async forward(embeds: Float32Array, attentionMask: ArrayLike<number>, cache: KvCache): Promise<{ logits: Float32Array; vocab: number; cache: KvCache }> {
+    const B = cache.batch;
+    const T = embeds.length / (B * this.hidden);
+    const total = cache.length + T;
+    if (attentionMask.length !== B * total) {
+      throw new Error(`attention mask has ${attentionMask.length} entries, expected ${B} x ${total}`);
+    }
+    const mask = new BigInt64Array(B * total);
+    for (let i = 0; i < mask.length; i++) mask[i] = attentionMask[i] ? 1n : 0n;
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds:
+        this.embedsInput.type === 'float16' ? new ort.Tensor('float16', toHalf(embeds), [B, T, this.hidden]) : new ort.Tensor('float32', embeds, [B, T, this.hidden]),
+      attention_mask: new ort.Tensor('int64', mask, [B, total]),
+      ...cache.tensors,
+    };
+    if (this.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positionIds(mask, B, total, T), [B, T]);
+    if (this.hasCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1]);
+    if (this.hasLogitsToKeep) feeds.num_logits_to_keep = new ort.Tensor('int64', [1n], []);
+
+    const out = await this.decoderSession.run(feeds);
+    const logitsTensor = out.logits; // [B, T or 1, vocab]
+    const [, rows, vocab] = logitsTensor.dims;
+    const all = logitsTensor.type === 'float16' ? fromHalf(logitsTensor.data as Uint16Array) : (logitsTensor.data as Float32Array);
+    const logits = new Float32Array(B * vocab);
+    for (let b = 0; b < B; b++) logits.set(all.subarray((b * rows + rows - 1) * vocab, (b * rows + rows) * vocab), b * vocab);
+
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const name of this.pastNames) tensors[name] = out[presentName(name)];
+    return { logits, vocab, cache: { length: total, batch: B, tensors } };
+  }
+}
+
+function presentName(pastName: string): string {
+  return pastName.replace(/^past_key_values\./, 'present.');
+}
+
+/**
+ * position_ids = cumsum(attention_mask) - 1, with padded positions set to 1 (as HF and transformers.js
+ * do), keeping the last T columns.  mask [B, total] -> [B, T]
+ */
+export function positionIds(mask: BigInt64Array, B: number, total: number, T: number): BigInt64Array {
+  const out = new BigInt64Array(B * T);
+  for (let b = 0; b < B; b++) {
+    let sum = 0n;
+    for (let j = 0; j < total; j++) {
+      const m = mask[b * total + j];
+      const pos = m === 0n ? 1n : sum;
+      sum += m;
+      if (j >= total - T) out[b * T + (j - (total - T))] = pos;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,97 @@
+// The decode loop, as a readable state machine:
+//   images -> vision_encoder -> features             (once per image)
+//   prompt text -> ids (<image> expanded to N rows)  -> embed_tokens -> splice features in
+//   prefill: decoder(all prompt embeds, empty past)  -> logits -> sample
+//   step:    decoder(one token's embeds, past)       -> logits -> sample ... until EOS / max / abort
+
+import type { LanguageModel } from './decoder';
+import { Sampler } from './sampler';
+import type { GenerateOptions, GenerationEvent, GenerationStats } from './types';
+
+export interface PreparedPrompt {
+  /** [T] prompt token ids, image tokens expanded */
+  ids: number[];
+  /** [T, hidden] f32: embeddings with image rows already spliced in */
+  embeds: Float32Array;
+  imageTokens: number;
+}
+
+/** Incremental detokenizer: push ids, get text deltas that never split a character. */
+export interface Detokenizer {
+  push(id: number): string;
+  flush(): string;
+}
+
+export interface LoopParts {
+  lm: LanguageModel;
+  eosTokenIds: ReadonlySet<number>;
+  detokenizer: Detokenizer;
+  /** ids of the forced answer prefix, already part of the prompt; their text is emitted first */
+  prefixText?: string;
+}
+
+export const DEFAULT_MAX_NEW_TOKENS = 256;
+
+export async function* decodeLoop(
+  parts: LoopParts,
+  prompt: PreparedPrompt,
+  opts: GenerateOptions,
+  startedAt: number,
+): AsyncGenerator<GenerationEvent> {
+  const { lm, eosTokenIds, detokenizer } = parts;
+  const maxNewTokens = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  const sampler = new Sampler(opts);
+  const history = [...prompt.ids];
+  const generated: number[] = [];
+  let text = parts.prefixText ?? '';
+  if (text) yield { type: 'delta', text };
+
+  let cache = lm.emptyCache(1);
+  let mask: number[] = new Array(prompt.ids.length).fill(1);
+  let embeds = prompt.embeds;
+  let firstTokenAt = 0;
+  let stopReason: GenerationStats['stopReason'] = 'max_tokens';
+
+  while (generated.length < maxNewTokens) {
+    if (opts.signal?.aborted) {
+      stopReason = 'aborted';
+      break;
+    }
+    const step = await lm.forward(embeds, mask, cache);
+    cache = step.cache;
+    const next = sampler.sample(step.logits, history);
+    if (!firstTokenAt) firstTokenAt = performance.now();
+    if (eosTokenIds.has(next)) {
+      stopReason = 'eos';
+      break;
+    }
+    generated.push(next);
+    history.push(next);
+    const delta = detokenizer.push(next);
+    if (delta) {
+      text += delta;
+      yield { type: 'delta', text: delta };
+    }
+    if (generated.length >= maxNewTokens) break;
+    embeds = await lm.embed([next]);
+    mask = new Array(cache.length + 1).fill(1);
+  }
+  const tail = detokenizer.flush();
+  if (tail) {
+    text += tail;
+    yield { type: 'delta', text: tail };
+  }
+  const end = performance.now();
+  const decodeMs = firstTokenAt ? end - firstTokenAt : 0;
+  const stats: GenerationStats = {
+    promptTokens: prompt.ids.length,
+    newTokens: generated.length,
+    imageTokens: prompt.imageTokens,
+    timeToFirstTokenMs: firstTokenAt ? firstTokenAt - startedAt : end - startedAt,
+    decodeTokensPerSecond: generated.length > 1 && decodeMs > 0 ? ((generated.length - 1) * 1000) / decodeMs : 0,
+    totalMs: end - startedAt,
+    stopReason,
+    tokenIds: generated,
+  };
+  yield { type: 'done', text, stats };
+}

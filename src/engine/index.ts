@@ -1,0 +1,219 @@
+// The engine's public API: loadModel() -> LlavaModel. Plain TypeScript, no vscode import: the CLI,
+// the forked engine process, tests and benchmarks all use exactly this.
+
+import { statSync } from 'node:fs';
+import * as path from 'node:path';
+import { decodeLoop, type PreparedPrompt } from './generate';
+import { LanguageModel } from './decoder';
+import { throwIfAborted } from './errors';
+import { chooseVariants, onnxFile, readModelFolder, type ModelSpec } from './modelFolder';
+import { createSession, releaseAll, type Session } from './onnx';
+import { preprocessImage } from './preprocess';
+import { buildPromptIds, renderPrompt } from './prompt';
+import { sessionOptions, withProviderFallback } from './providers';
+import { loadTokenizer, TextStreamer, type Tokenizer } from './tokenizer';
+import type {
+  ChatTurn,
+  DtypeVariant,
+  ExecutionProvider,
+  ExecutionProviderChoice,
+  GenerateOptions,
+  GenerationEvent,
+  ImageInput,
+  LoadedModelInfo,
+  PreprocessedImage,
+  PreprocessMode,
+  PromptFormatName,
+} from './types';
+import { VisionEncoder, type ImageFeatures } from './vision';
+
+export * from './types';
+export * from './errors';
+
+export interface LoadOptions {
+  provider?: ExecutionProviderChoice;
+  /** overrides the per-provider default variant choice for all three sessions */
+  variant?: DtypeVariant;
+  threads?: number;
+  overrides?: { preprocessMode?: PreprocessMode; promptFormat?: PromptFormatName };
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<LlavaModel> {
+  const log = opts.log ?? (() => {});
+  const started = performance.now();
+  const spec = await readModelFolder(dir, { overrides: opts.overrides });
+  throwIfAborted(opts.signal);
+  const tokenizer = loadTokenizer(spec);
+
+  const { value, provider, fallbackReason } = await withProviderFallback(
+    opts.provider ?? 'auto',
+    async (ep) => {
+      const variants = chooseVariants(spec, ep, opts.variant);
+      const options = sessionOptions(ep, { threads: opts.threads });
+      const files = {
+        vision: onnxFile(spec, 'vision_encoder', variants.vision).path,
+        embed: onnxFile(spec, 'embed_tokens', variants.embed).path,
+        decoder: onnxFile(spec, 'decoder_model_merged', variants.decoder).path,
+      };
+      const sessions: Session[] = [];
+      try {
+        for (const file of [files.vision, files.embed, files.decoder]) {
+          throwIfAborted(opts.signal);
+          const t = performance.now();
+          sessions.push(await createSession(file, options));
+          log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
+        }
+        const vision = new VisionEncoder(sessions[0], files.vision);
+        const lm = new LanguageModel(sessions[1], sessions[2], files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim });
+        return { vision, lm, sessions, variants };
+      } catch (err) {
+        await releaseAll(sessions);
+        throw err;
+      }
+    },
+    log,
+  );
+  const info: LoadedModelInfo = {
+    dir,
+    modelType: spec.modelType,
+    provider,
+    fallbackReason,
+    variants: value.variants,
+    imageTokensPerImage: 0,
+    promptFormat: spec.chatTemplate ? 'chat_template' : spec.promptFormat,
+    loadMs: Math.round(performance.now() - started),
+  };
+  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}`);
+  return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info);
+}
+
+const FEATURE_CACHE_SIZE = 8;
+
+export class LlavaModel {
+  /** image features by image key, so later turns of a conversation do not re-encode earlier images */
+  private readonly featureCache = new Map<string, ImageFeatures>();
+  private busy: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly spec: ModelSpec,
+    readonly tokenizer: Tokenizer,
+    private readonly vision: VisionEncoder,
+    private readonly lm: LanguageModel,
+    private readonly sessions: Session[],
+    readonly info: LoadedModelInfo,
+  ) {}
+
+  preprocess(image: ImageInput): Promise<PreprocessedImage> {
+    if ('preprocessed' in image) return Promise.resolve(image.preprocessed);
+    return preprocessImage(image, this.spec.preprocess);
+  }
+
+  /** Prompt ids exactly as the decoder sees them (image tokens expanded). */
+  async promptIds(turns: ChatTurn[], opts: GenerateOptions = {}): Promise<number[]> {
+    return (await this.prepare(turns, opts)).ids;
+  }
+
+  /**
+   * Logits [vocab] f32 of the token that would follow the prompt (after any answerPrefix). Scores
+   * multiple-choice answers (evaluation) and lets tests compare against a reference implementation.
+   */
+  async nextTokenLogits(turns: ChatTurn[], opts: GenerateOptions = {}): Promise<Float32Array> {
+    const prompt = await this.prepare(turns, opts);
+    const step = await this.lm.forward(prompt.embeds, new Array(prompt.ids.length).fill(1), this.lm.emptyCache(1));
+    return step.logits;
+  }
+
+  /**
+   * Streams the answer to the last user turn. Runs are serialised: one model, one decode at a time.
+   * Aborting ends the stream with stopReason 'aborted' and the text so far.
+   */
+  async *generate(turns: ChatTurn[], opts: GenerateOptions = {}): AsyncGenerator<GenerationEvent> {
+    const previous = this.busy;
+    let release!: () => void;
+    this.busy = new Promise<void>((r) => (release = r));
+    try {
+      await previous.catch(() => {});
+      const startedAt = performance.now();
+      const prompt = await this.prepare(turns, opts);
+      yield* decodeLoop(
+        {
+          lm: this.lm,
+          eosTokenIds: new Set(this.spec.generation.eosTokenIds),
+          detokenizer: new TextStreamer(this.tokenizer),
+          prefixText: opts.answerPrefix,
+        },
+        prompt,
+        opts,
+        startedAt,
+      );
+    } finally {
+      release();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.featureCache.clear();
+    await releaseAll(this.sessions);
+  }
+
+  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt> {
+    const images = turns.flatMap((t) => (t.role === 'user' ? (t.images ?? []) : []));
+    const features = await this.encodeImages(images, opts.signal);
+    const text = renderPrompt(this.spec, turns, { addGenerationPrompt: true, answerPrefix: opts.answerPrefix });
+    const { ids, imageSpans } = buildPromptIds(this.tokenizer, this.spec, text, features.map((f) => f.rows));
+    throwIfAborted(opts.signal);
+    const embeds = await this.lm.embed(ids); // [T, hidden]
+    const hidden = this.lm.hidden;
+    imageSpans.forEach((span, i) => {
+      const f = features[i];
+      if (f.hidden !== hidden) throw new Error(`image features have ${f.hidden} columns but the decoder's hidden size is ${hidden}`);
+      embeds.set(f.data, span.start * hidden); // rows [start, start + length) of [T, hidden]
+    });
+    this.info.imageTokensPerImage = features[0]?.rows ?? this.info.imageTokensPerImage;
+    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0) };
+  }
+
+  private async encodeImages(images: ImageInput[], signal?: AbortSignal): Promise<ImageFeatures[]> {
+    const result: ImageFeatures[] = new Array(images.length);
+    const missing: { index: number; key: string | undefined; pixels: PreprocessedImage }[] = [];
+    for (let i = 0; i < images.length; i++) {
+      throwIfAborted(signal);
+      const key = imageKey(images[i]);
+      const cached = key ? this.featureCache.get(key) : undefined;
+      if (cached) result[i] = cached;
+      else missing.push({ index: i, key, pixels: await this.preprocess(images[i]) });
+    }
+    if (missing.length) {
+      const encoded = await this.vision.encode(missing.map((m) => m.pixels));
+      missing.forEach((m, j) => {
+        result[m.index] = encoded[j];
+        if (m.key) this.remember(m.key, encoded[j]);
+      });
+    }
+    return result;
+  }
+
+  private remember(key: string, features: ImageFeatures): void {
+    this.featureCache.delete(key);
+    this.featureCache.set(key, features);
+    while (this.featureCache.size > FEATURE_CACHE_SIZE) this.featureCache.delete(this.featureCache.keys().next().value!);
+  }
+}
+
+/** A cache key for an image that can be re-read; in-memory inputs are not cached. */
+function imageKey(image: ImageInput): string | undefined {
+  if ('path' in image) {
+    try {
+      const st = statSync(image.path);
+      return `${image.path}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return undefined; // preprocessing will report the real error
+    }
+  }
+  return undefined;
+}
+
+export type { ModelSpec } from './modelFolder';
+export type { ExecutionProvider };
