@@ -72,7 +72,7 @@ export class DownloadError extends EngineError {
 
 export class ChecksumError extends EngineError {
   constructor(readonly file: string, readonly expected: string, readonly actual: string) {
-    super('CHECKSUM', `${file}: sha256 ${actual} does not match the catalog's ${expected}`);
+    super('CHECKSUM', `${file}: sha256 ${actual} does not match the expected ${expected}`);
   }
 }
 

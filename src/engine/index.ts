@@ -82,7 +82,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     fallbackReason,
     variants: value.variants,
     imageTokensPerImage: 0,
-    promptFormat: spec.chatTemplate ? 'chat_template' : spec.promptFormat,
+    promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
   };
   log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}`);
