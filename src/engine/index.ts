@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { decodeLoop, type PreparedPrompt } from './generate';
+import { generateBatch, type BatchEvent, type BatchRequest } from './batch';
 import { LanguageModel } from './decoder';
 import { throwIfAborted } from './errors';
 import { chooseVariants, onnxFile, readModelFolder, type ModelSpec } from './modelFolder';
@@ -29,6 +30,7 @@ import { VisionEncoder, type ImageFeatures } from './vision';
 
 export * from './types';
 export * from './errors';
+export type { BatchEvent, BatchRequest } from './batch';
 
 export interface LoadOptions {
   provider?: ExecutionProviderChoice;
@@ -147,6 +149,26 @@ export class LlavaModel {
         prompt,
         opts,
         startedAt,
+      );
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Several independent requests decoded together (left-padded batch, see batch.ts); greedy rows give the
+   * same tokens as generate() one by one. Serialised with generate() like any other run.
+   */
+  async *generateBatch(requests: BatchRequest[], opts: GenerateOptions = {}): AsyncGenerator<BatchEvent> {
+    const previous = this.busy;
+    let release!: () => void;
+    this.busy = new Promise<void>((r) => (release = r));
+    try {
+      await previous.catch(() => {});
+      yield* generateBatch(
+        { spec: this.spec, tokenizer: this.tokenizer, lm: this.lm, vision: this.vision, preprocess: (image) => this.preprocess(image) },
+        requests,
+        opts,
       );
     } finally {
       release();

@@ -21,14 +21,7 @@
 //   accumulated by repeated addition.
 
 /** Pillow's `Image.Resampling` numbers, as found in `preprocessor_config.json` `resample`. */
-export const Resample = {
-  NEAREST: 0,
-  LANCZOS: 1,
-  BILINEAR: 2,
-  BICUBIC: 3,
-  BOX: 4,
-  HAMMING: 5,
-} as const;
+export const Resample = { NEAREST: 0, LANCZOS: 1, BILINEAR: 2, BICUBIC: 3, BOX: 4, HAMMING: 5 } as const;
 export type ResampleFilter = (typeof Resample)[keyof typeof Resample];
 
 /** A u8 RGB image, rows top to bottom, pixels interleaved. */
@@ -170,11 +163,127 @@ function clip8(acc: number): number {
 }
 
 /**
- * Horizontal pass over source rows [rowFirst, rowFirst + rows) for output columns
+ * The image as the resize sees it: `src` pasted at (left, top) on a canvas of width x height
+ * filled with `color`. This is LLaVA's expand2square without building the square: a padded 4K
+ * screenshot would otherwise cost a 44 MB copy, and every padding row filters to the same row.
+ */
+export interface Canvas {
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+  color: readonly [number, number, number];
+}
+
+/** Canvas rows as (bytes, offset) without materialising the canvas. */
+class CanvasRows {
+  private readonly src: Buffer;
+  private readonly padRow: Buffer; // [canvas.width, 3] u8, all `color`
+  private readonly scratch: Buffer[]; // two rows, for rows that have padding left/right
+  private readonly srcStride: number;
+
+  constructor(
+    src: RgbImage,
+    readonly canvas: Canvas,
+  ) {
+    this.src = Buffer.from(src.data.buffer, src.data.byteOffset, src.data.byteLength);
+    this.srcStride = src.width * 3;
+    this.padRow = Buffer.alloc(canvas.width * 3);
+    for (let i = 0; i < this.padRow.length; i += 3) {
+      this.padRow[i] = canvas.color[0];
+      this.padRow[i + 1] = canvas.color[1];
+      this.padRow[i + 2] = canvas.color[2];
+    }
+    const hasSidePadding = src.width !== canvas.width;
+    this.scratch = hasSidePadding ? [Buffer.from(this.padRow), Buffer.from(this.padRow)] : [];
+  }
+
+  /** Row `y` of the canvas; rows of different parity never share a scratch buffer. */
+  row(y: number): [Buffer, number] {
+    const sy = y - this.canvas.top;
+    if (sy < 0 || sy * this.srcStride >= this.src.length) return [this.padRow, 0];
+    const from = sy * this.srcStride;
+    if (this.scratch.length === 0) return [this.src, from];
+    const buf = this.scratch[y & 1];
+    this.src.copy(buf, this.canvas.left * 3, from, from + this.srcStride);
+    return [buf, 0];
+  }
+
+  /** Columns [left, left + width) of canvas row y into out at offset o. */
+  copyRow(y: number, left: number, width: number, out: Uint8Array, o: number): void {
+    const [buf, off] = this.row(y);
+    out.set(buf.subarray(off + left * 3, off + (left + width) * 3), o);
+  }
+}
+
+/**
+ * One or two canvas rows (`a` at `pa`, `b` at `pb` when `pair`) through the horizontal filter
+ * into output rows at `o` (and `o + outStride`). Two rows share each weight load and the loop
+ * overhead, which is most of the cost of this pass.
+ */
+function filterRows(
+  a: Buffer,
+  pa: number,
+  b: Buffer,
+  pb: number,
+  pair: boolean,
+  out: Uint8Array,
+  o: number,
+  outStride: number,
+  colFirst: number,
+  cols: number,
+  c: Coefficients,
+): void {
+  const { ksize, start, count, weights } = c;
+  // Pillow sizes PRECISION_BITS so that these sums never leave int32: |0 and imul are exact.
+  for (let xx = colFirst; xx < colFirst + cols; xx++) {
+    const n = count[xx];
+    const kBase = xx * ksize;
+    let p = pa + start[xx] * 3;
+    let s0 = ONE_HALF;
+    let s1 = ONE_HALF;
+    let s2 = ONE_HALF;
+    if (pair) {
+      let q = pb + start[xx] * 3;
+      let u0 = ONE_HALF;
+      let u1 = ONE_HALF;
+      let u2 = ONE_HALF;
+      for (let t = 0; t < n; t++) {
+        const w = weights[kBase + t];
+        s0 = (s0 + Math.imul(a[p], w)) | 0;
+        s1 = (s1 + Math.imul(a[p + 1], w)) | 0;
+        s2 = (s2 + Math.imul(a[p + 2], w)) | 0;
+        u0 = (u0 + Math.imul(b[q], w)) | 0;
+        u1 = (u1 + Math.imul(b[q + 1], w)) | 0;
+        u2 = (u2 + Math.imul(b[q + 2], w)) | 0;
+        p += 3;
+        q += 3;
+      }
+      out[o + outStride] = clip8(u0);
+      out[o + outStride + 1] = clip8(u1);
+      out[o + outStride + 2] = clip8(u2);
+    } else {
+      for (let t = 0; t < n; t++) {
+        const w = weights[kBase + t];
+        s0 = (s0 + Math.imul(a[p], w)) | 0;
+        s1 = (s1 + Math.imul(a[p + 1], w)) | 0;
+        s2 = (s2 + Math.imul(a[p + 2], w)) | 0;
+        p += 3;
+      }
+    }
+    out[o] = clip8(s0);
+    out[o + 1] = clip8(s1);
+    out[o + 2] = clip8(s2);
+    o += 3;
+  }
+}
+
+/**
+ * Horizontal pass over canvas rows [rowFirst, rowFirst + rows) for output columns
  * [colFirst, colFirst + cols). Returns [rows, cols, 3] u8.
  */
 function horizontalPass(
-  src: RgbImage,
+  rowsOf: CanvasRows,
   rowFirst: number,
   rows: number,
   colFirst: number,
@@ -182,41 +291,27 @@ function horizontalPass(
   c: Coefficients,
 ): Uint8Array {
   const out = new Uint8Array(rows * cols * 3);
-  const { ksize, start, count } = c;
-  // Pillow sizes PRECISION_BITS so that these sums never leave int32: |0 and imul are exact.
-  const weights = c.weights;
-  const inData = src.data;
-  const inStride = src.width * 3;
   const outStride = cols * 3;
-  // Flat regions (screenshot backgrounds, the padding of expand2square) repeat whole rows: a row
-  // equal to the previous one gives the same output row, found with a native memcmp.
-  const bytes = Buffer.from(inData.buffer, inData.byteOffset, inData.byteLength);
-  for (let y = 0; y < rows; y++) {
-    const rowBase = (rowFirst + y) * inStride;
-    let o = y * outStride;
-    if (y > 0 && bytes.compare(bytes, rowBase - inStride, rowBase, rowBase, rowBase + inStride) === 0) {
+  const rowBytes = rowsOf.canvas.width * 3;
+  // Flat regions (screenshot backgrounds, padding) repeat whole rows: a row equal to the previous
+  // one gives the same output row, found with a native memcmp.
+  const same = (x: [Buffer, number], y: [Buffer, number]) => x[0].compare(y[0], y[1], y[1] + rowBytes, x[1], x[1] + rowBytes) === 0;
+  let prev: [Buffer, number] | undefined;
+  let y = 0;
+  while (y < rows) {
+    const o = y * outStride;
+    const a = rowsOf.row(rowFirst + y);
+    if (prev && same(a, prev)) {
       out.copyWithin(o, o - outStride, o);
+      prev = a;
+      y += 1;
       continue;
     }
-    for (let xx = colFirst; xx < colFirst + cols; xx++) {
-      const n = count[xx];
-      const kBase = xx * ksize;
-      let p = rowBase + start[xx] * 3;
-      let s0 = ONE_HALF;
-      let s1 = ONE_HALF;
-      let s2 = ONE_HALF;
-      for (let t = 0; t < n; t++) {
-        const w = weights[kBase + t];
-        s0 = (s0 + Math.imul(inData[p], w)) | 0;
-        s1 = (s1 + Math.imul(inData[p + 1], w)) | 0;
-        s2 = (s2 + Math.imul(inData[p + 2], w)) | 0;
-        p += 3;
-      }
-      out[o] = clip8(s0);
-      out[o + 1] = clip8(s1);
-      out[o + 2] = clip8(s2);
-      o += 3;
-    }
+    const b = y + 1 < rows ? rowsOf.row(rowFirst + y + 1) : undefined;
+    const pair = b !== undefined && !same(a, b);
+    filterRows(a[0], a[1], (b ?? a)[0], (b ?? a)[1], pair, out, o, outStride, colFirst, cols, c);
+    prev = pair ? b : a;
+    y += pair ? 2 : 1;
   }
   return out;
 }
@@ -254,39 +349,35 @@ function verticalPass(
   return out;
 }
 
-function cropRgb(src: RgbImage, win: OutputWindow): Uint8Array {
+function copyWindow(rowsOf: CanvasRows, win: OutputWindow): Uint8Array {
   const out = new Uint8Array(win.width * win.height * 3);
-  const rowBytes = win.width * 3;
-  for (let y = 0; y < win.height; y++) {
-    const from = ((win.top + y) * src.width + win.left) * 3;
-    out.set(src.data.subarray(from, from + rowBytes), y * rowBytes);
-  }
+  for (let y = 0; y < win.height; y++) rowsOf.copyRow(win.top + y, win.left, win.width, out, y * win.width * 3);
   return out;
 }
 
 /** Pillow's NEAREST resize: an affine scale sampling `int(box0 + (i + 0.5) * scale)`. */
-function nearestResize(src: RgbImage, outW: number, outH: number, win: OutputWindow): Uint8Array {
-  const ax = src.width / outW;
-  const ay = src.height / outH;
+function nearestResize(rowsOf: CanvasRows, outW: number, outH: number, win: OutputWindow): Uint8Array {
+  const { width, height } = rowsOf.canvas;
+  const ax = width / outW;
+  const ay = height / outH;
   // Pillow accumulates the source coordinate by repeated addition; do the same for equal rounding.
   const xIndex = new Int32Array(outW);
   let xo = ax * 0.5;
   for (let x = 0; x < outW; x++) {
-    xIndex[x] = Math.min(Math.trunc(xo), src.width - 1);
+    xIndex[x] = Math.min(Math.trunc(xo), width - 1);
     xo += ax;
   }
   const out = new Uint8Array(win.width * win.height * 3);
   let yo = ay * 0.5;
   for (let y = 0; y < win.top; y++) yo += ay;
   for (let y = 0; y < win.height; y++) {
-    const yi = Math.min(Math.trunc(yo), src.height - 1);
-    const rowBase = yi * src.width * 3;
+    const [buf, off] = rowsOf.row(Math.min(Math.trunc(yo), height - 1));
     let o = y * win.width * 3;
     for (let x = win.left; x < win.left + win.width; x++) {
-      const p = rowBase + xIndex[x] * 3;
-      out[o++] = src.data[p];
-      out[o++] = src.data[p + 1];
-      out[o++] = src.data[p + 2];
+      const p = off + xIndex[x] * 3;
+      out[o++] = buf[p];
+      out[o++] = buf[p + 1];
+      out[o++] = buf[p + 2];
     }
     yo += ay;
   }
@@ -298,6 +389,7 @@ function nearestResize(src: RgbImage, outW: number, outH: number, win: OutputWin
  * resample)` does for an RGB image, returning only the pixels inside `window` (default: all).
  * Computing a window gives the same pixels as resizing fully and cropping (each output pixel
  * depends only on its own coefficients), at a fraction of the cost for centre crops.
+ * With `canvas`, the image resized is `src` pasted on that canvas (see Canvas).
  */
 export function pilResize(
   src: RgbImage,
@@ -305,12 +397,17 @@ export function pilResize(
   outHeight: number,
   resample: number = Resample.BICUBIC,
   window?: OutputWindow,
+  canvas?: Canvas,
 ): RgbImage {
   if (!Number.isInteger(outWidth) || !Number.isInteger(outHeight) || outWidth < 1 || outHeight < 1) {
     throw new RangeError(`pilResize: output size must be positive integers, got ${outWidth}x${outHeight}`);
   }
   if (src.data.length !== src.width * src.height * 3) {
     throw new RangeError(`pilResize: ${src.width}x${src.height} RGB needs ${src.width * src.height * 3} bytes, got ${src.data.length}`);
+  }
+  const cv = canvas ?? { width: src.width, height: src.height, left: 0, top: 0, color: [0, 0, 0] as const };
+  if (cv.left < 0 || cv.top < 0 || cv.left + src.width > cv.width || cv.top + src.height > cv.height) {
+    throw new RangeError(`pilResize: a ${src.width}x${src.height} image does not fit canvas ${JSON.stringify(cv)}`);
   }
   const win = window ?? { left: 0, top: 0, width: outWidth, height: outHeight };
   if (
@@ -319,42 +416,28 @@ export function pilResize(
   ) {
     throw new RangeError(`pilResize: window ${JSON.stringify(win)} is outside ${outWidth}x${outHeight}`);
   }
+  const rowsOf = new CanvasRows(src, cv);
+  const out = (data: Uint8Array): RgbImage => ({ data, width: win.width, height: win.height });
 
   // Same size: Pillow returns a copy (Image.resize short-circuits before any filtering).
-  if (outWidth === src.width && outHeight === src.height) {
-    return { data: cropRgb(src, win), width: win.width, height: win.height };
-  }
-  if (resample === Resample.NEAREST) {
-    return { data: nearestResize(src, outWidth, outHeight, win), width: win.width, height: win.height };
-  }
+  if (outWidth === cv.width && outHeight === cv.height) return out(copyWindow(rowsOf, win));
+  if (resample === Resample.NEAREST) return out(nearestResize(rowsOf, outWidth, outHeight, win));
   const kernel = KERNELS[resample];
   if (!kernel) throw new RangeError(`pilResize: unsupported resample filter ${resample}`);
 
-  const needHorizontal = outWidth !== src.width;
-  const needVertical = outHeight !== src.height;
+  const needHorizontal = outWidth !== cv.width;
+  const needVertical = outHeight !== cv.height;
 
-  const vert = precomputeCoefficients(src.height, 0, src.height, outHeight, kernel);
-  // Source rows the vertical pass reads for the requested output rows.
-  const rowFirst = vert.start[win.top];
+  const vert = precomputeCoefficients(cv.height, 0, cv.height, outHeight, kernel);
+  // Canvas rows the vertical pass reads for the requested output rows.
   const last = win.top + win.height - 1;
-  const rowEnd = needVertical ? vert.start[last] + vert.count[last] : win.top + win.height;
+  const r0 = needVertical ? vert.start[win.top] : win.top;
+  const rEnd = needVertical ? vert.start[last] + vert.count[last] : win.top + win.height;
 
-  let stage: Uint8Array;
-  let stageRowOffset: number;
-  if (needHorizontal) {
-    const horiz = precomputeCoefficients(src.width, 0, src.width, outWidth, kernel);
-    const r0 = needVertical ? rowFirst : win.top;
-    stage = horizontalPass(src, r0, rowEnd - r0, win.left, win.width, horiz);
-    stageRowOffset = r0;
-  } else {
-    // Only the vertical pass runs: feed it the window's columns of the source rows it needs.
-    const r0 = needVertical ? rowFirst : win.top;
-    stage = cropRgb(src, { left: win.left, top: r0, width: win.width, height: rowEnd - r0 });
-    stageRowOffset = r0;
-  }
-  if (!needVertical) {
-    return { data: stage, width: win.width, height: win.height };
-  }
-  const data = verticalPass(stage, win.width, stageRowOffset, win.top, win.height, vert);
-  return { data, width: win.width, height: win.height };
+  // [rEnd - r0, win.width, 3] u8: horizontally resampled rows (or the window's columns as they are)
+  const stage = needHorizontal
+    ? horizontalPass(rowsOf, r0, rEnd - r0, win.left, win.width, precomputeCoefficients(cv.width, 0, cv.width, outWidth, kernel))
+    : copyWindow(rowsOf, { left: win.left, top: r0, width: win.width, height: rEnd - r0 });
+  if (!needVertical) return out(stage);
+  return out(verticalPass(stage, win.width, r0, win.top, win.height, vert));
 }

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { ImageDecodeError, ImageTooLargeError } from './errors';
-import { pilResize, Resample, type RgbImage } from './pilResize';
+import { pilResize, Resample, type Canvas, type RgbImage } from './pilResize';
 import type { ImageGeometry, ImageInput, PreprocessConfig, PreprocessedImage, PreprocessMode } from './types';
 
 export interface ImageLimits {
@@ -153,23 +153,17 @@ export function defaultPadColor(mean: readonly [number, number, number]): [numbe
   return [Math.trunc(mean[0] * 255), Math.trunc(mean[1] * 255), Math.trunc(mean[2] * 255)];
 }
 
-/** Original LLaVA's expand2square: centre on a square of side max(w, h) filled with `color`. */
-function expandToSquare(img: RgbImage, color: readonly [number, number, number]): { image: RgbImage; left: number; top: number } {
+/**
+ * Original LLaVA's expand2square as a canvas: the image centred on a square of side max(w, h)
+ * filled with `color`, offsets ((side - w) // 2, (side - h) // 2). pilResize reads it in place.
+ */
+function squareCanvas(img: RgbImage, color: readonly [number, number, number]): Canvas {
   const side = Math.max(img.width, img.height);
-  const left = Math.trunc((side - img.width) / 2);
-  const top = Math.trunc((side - img.height) / 2);
-  if (side === img.width && side === img.height) return { image: img, left: 0, top: 0 };
-  const data = new Uint8Array(side * side * 3); // [side, side, 3] u8
-  data[0] = color[0];
-  data[1] = color[1];
-  data[2] = color[2];
-  // Fill by doubling the filled prefix: native copies instead of a 100M-step JS loop on 4K input.
-  for (let filled = 3; filled < data.length; filled *= 2) data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
-  const rowBytes = img.width * 3;
-  for (let y = 0; y < img.height; y++) {
-    data.set(img.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((top + y) * side + left) * 3);
-  }
-  return { image: { data, width: side, height: side }, left, top };
+  return { width: side, height: side, left: Math.trunc((side - img.width) / 2), top: Math.trunc((side - img.height) / 2), color };
+}
+
+function identityCanvas(img: RgbImage): Canvas {
+  return { width: img.width, height: img.height, left: 0, top: 0, color: [0, 0, 0] };
 }
 
 /**
@@ -179,23 +173,25 @@ function expandToSquare(img: RgbImage, color: readonly [number, number, number])
  */
 function resizeAndCenterCrop(
   img: RgbImage,
+  canvas: Canvas,
   shortest: number,
   cropW: number,
   cropH: number,
   resample: number,
 ): { image: RgbImage; scaleX: number; scaleY: number; cropLeft: number; cropTop: number } {
-  const size = shortestEdgeSize(img.width, img.height, shortest);
+  const size = shortestEdgeSize(canvas.width, canvas.height, shortest);
   const cropLeft = Math.floor((size.width - cropW) / 2);
   const cropTop = Math.floor((size.height - cropH) / 2);
-  const scaleX = size.width / img.width;
-  const scaleY = size.height / img.height;
+  const scaleX = size.width / canvas.width;
+  const scaleY = size.height / canvas.height;
   if (cropLeft >= 0 && cropTop >= 0) {
     // Only compute the kept window: identical pixels, less work (see pilResize).
-    const image = pilResize(img, size.width, size.height, resample, { left: cropLeft, top: cropTop, width: cropW, height: cropH });
+    const window = { left: cropLeft, top: cropTop, width: cropW, height: cropH };
+    const image = pilResize(img, size.width, size.height, resample, window, canvas);
     return { image, scaleX, scaleY, cropLeft, cropTop };
   }
   // Rare: crop larger than the resized image along some axis. Replicate HF's zero padding.
-  const resized = pilResize(img, size.width, size.height, resample);
+  const resized = pilResize(img, size.width, size.height, resample, undefined, canvas);
   const padX = cropW > size.width ? Math.ceil((cropW - size.width) / 2) : 0;
   const padY = cropH > size.height ? Math.ceil((cropH - size.height) / 2) : 0;
   const offX = Math.max(0, cropLeft + padX) - padX; // resized x = output x + offX
@@ -220,15 +216,8 @@ function resizeAndCenterCrop(
 /** Pad / resize / crop a decoded image to the model's input size; u8 result plus geometry. */
 export function geometricPreprocess(img: DecodedImage, cfg: PreprocessConfig): { image: RgbImage; geometry: ImageGeometry } {
   const resample = cfg.resample ?? Resample.BICUBIC;
-  let src: RgbImage = { data: img.rgb, width: img.width, height: img.height };
-  let padLeft = 0;
-  let padTop = 0;
-  if (cfg.mode === 'pad') {
-    const sq = expandToSquare(src, cfg.padColor ?? defaultPadColor(cfg.mean));
-    src = sq.image;
-    padLeft = sq.left;
-    padTop = sq.top;
-  }
+  const src: RgbImage = { data: img.rgb, width: img.width, height: img.height };
+  const canvas = cfg.mode === 'pad' ? squareCanvas(src, cfg.padColor ?? defaultPadColor(cfg.mean)) : identityCanvas(src);
   let image: RgbImage;
   let scaleX: number;
   let scaleY: number;
@@ -237,12 +226,12 @@ export function geometricPreprocess(img: DecodedImage, cfg: PreprocessConfig): {
   // 'crop' always, and 'pad' when the processor is a shortest-edge + crop one (CLIP, as LLaVA-1.5).
   if (cfg.mode === 'crop' || (cfg.mode === 'pad' && cfg.shortestEdge !== undefined)) {
     const shortest = cfg.shortestEdge ?? Math.min(cfg.width, cfg.height);
-    const r = resizeAndCenterCrop(src, shortest, cfg.width, cfg.height, resample);
+    const r = resizeAndCenterCrop(src, canvas, shortest, cfg.width, cfg.height, resample);
     ({ image, scaleX, scaleY, cropLeft, cropTop } = r);
   } else {
-    image = pilResize(src, cfg.width, cfg.height, resample);
-    scaleX = cfg.width / src.width;
-    scaleY = cfg.height / src.height;
+    image = pilResize(src, cfg.width, cfg.height, resample, undefined, canvas);
+    scaleX = cfg.width / canvas.width;
+    scaleY = cfg.height / canvas.height;
   }
   const geometry: ImageGeometry = {
     mode: cfg.mode,
@@ -250,8 +239,8 @@ export function geometricPreprocess(img: DecodedImage, cfg: PreprocessConfig): {
     originalHeight: img.height,
     inputWidth: image.width,
     inputHeight: image.height,
-    padLeft,
-    padTop,
+    padLeft: canvas.left,
+    padTop: canvas.top,
     scaleX,
     scaleY,
     cropLeft,

@@ -23,6 +23,8 @@ export interface PreprocessConfig {
   rescaleFactor: number;
   /** RGB 0..255 fill for 'pad'; defaults to round-down(mean * 255) like LLaVA's expand2square */
   padColor?: [number, number, number];
+  /** Pillow resample filter (`resample` in preprocessor_config.json): 0 nearest, 2 bilinear, 3 bicubic (default) */
+  resample?: number;
 }
 
 /**

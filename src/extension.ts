@@ -1,0 +1,33 @@
+// Entry point: build the Ctx, register the command table, the chat view and the panel serializer.
+// Nothing else: the engine process starts on the first question, not at activation.
+
+import * as vscode from 'vscode';
+import { Ctx } from './ctx';
+import { registerCommands } from './commands';
+import { ChatPanel } from './panels/chatPanel';
+import { ChatViewProvider } from './panels/chatView';
+import { askForTests, type LlavaApi } from './api';
+
+export type { LlavaApi };
+
+export function activate(context: vscode.ExtensionContext): LlavaApi {
+  const t0 = performance.now();
+  const log = vscode.window.createOutputChannel('LLaVA', { log: true });
+  const ctx = new Ctx(context, log);
+  const view = new ChatViewProvider(ctx);
+  context.subscriptions.push(
+    log,
+    ctx,
+    view,
+    vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, view),
+    ChatPanel.registerSerializer(ctx),
+    ...registerCommands(ctx, view),
+    { dispose: () => ChatPanel.disposeAll() },
+  );
+  log.info(`activated in ${(performance.now() - t0).toFixed(1)} ms (no model loaded until the first question)`);
+  return askForTests(ctx);
+}
+
+export function deactivate(): void {
+  // everything is in context.subscriptions; the engine process exits when its IPC channel closes
+}

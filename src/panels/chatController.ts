@@ -1,0 +1,287 @@
+// The host side of one chat webview (panel or side view): it owns the Conversation, answers the
+// webview's messages, streams answers from the engine and keeps the webview in sync. The webview is
+// a mirror: on every `ready` (first load, or a reload after being hidden) it gets a full `init`.
+
+import * as vscode from 'vscode';
+import * as path from 'node:path';
+import type { Ctx } from '../ctx';
+import { NoModelError } from '../ctx';
+import { AbortedError } from '../engine/errors';
+import {
+  IMAGE_EXTENSIONS,
+  MAX_IMAGE_BYTES,
+  isSafeLink,
+  isWebviewToHost,
+  mimeForName,
+  standaloneBytes,
+  type ChatImageData,
+  type HostToWebview,
+  type Surface,
+  type WebviewToHost,
+} from '../protocol';
+import { Conversation, newId } from './conversation';
+import { Disposable } from './disposable';
+
+/** Reads an image through VS Code's file system (works for remote and virtual workspaces too). */
+export async function readImage(uri: vscode.Uri): Promise<ChatImageData> {
+  const name = path.posix.basename(uri.path) || uri.toString();
+  const mime = mimeForName(name);
+  if (!mime) throw new Error(`${name} is not an image this extension reads (${IMAGE_EXTENSIONS.join(', ')}).`);
+  const stat = await vscode.workspace.fs.stat(uri);
+  if (stat.size > MAX_IMAGE_BYTES) throw new Error(`${name} is larger than ${MAX_IMAGE_BYTES / 1024 / 1024} MiB.`);
+  // readFile over a remote connection returns a view into a larger message buffer: copy it so that
+  // posting it to the webview (which transfers buffers) carries exactly the file
+  const bytes = standaloneBytes(await vscode.workspace.fs.readFile(uri));
+  return { id: newId('i'), name, mime, uri: uri.toString(), bytes };
+}
+
+export class ChatController extends Disposable {
+  private ready = false;
+  private abort: AbortController | undefined;
+  private readonly titleEmitter = this._register(new vscode.EventEmitter<string>());
+  /** the conversation's title changed (the panel shows it) */
+  readonly onDidChangeTitle = this.titleEmitter.event;
+  private readonly followEmitter = this._register(new vscode.EventEmitter<boolean>());
+  readonly onDidChangeFollowActive = this.followEmitter.event;
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly surface: Surface,
+    private readonly ctx: Ctx,
+    private conversation: Conversation = new Conversation(),
+    private _followActive = false,
+  ) {
+    super();
+    this._register(webview.onDidReceiveMessage((m) => this.onMessage(m)));
+    this._register(
+      ctx.onDidChangeEngineStatus((s) => this.post({ type: 'status', state: s.state, text: s.text })),
+    );
+    // pending work stops with the webview: an answer nobody can see is wasted engine time
+    this._register({ dispose: () => this.abort?.abort() });
+  }
+
+  get followActive(): boolean {
+    return this._followActive;
+  }
+  get busy(): boolean {
+    return this.abort !== undefined;
+  }
+  get title(): string {
+    return this.conversation.title;
+  }
+  get current(): Conversation {
+    return this.conversation;
+  }
+
+  /** Adds images to the next question (from a command, a drop, a picker). */
+  async attach(uris: readonly vscode.Uri[]): Promise<void> {
+    const errors: string[] = [];
+    for (const uri of uris) {
+      try {
+        if (this.conversation.isPendingUri(uri.toString())) continue;
+        this.addImage(await readImage(uri));
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (errors.length) throw new Error(errors.join('\n'));
+  }
+
+  /** Shows another conversation (the side view following the active image). */
+  replaceConversation(c: Conversation): void {
+    if (c === this.conversation) return;
+    // an answer in progress finishes into its own conversation (answer() checks which one is shown)
+    this.conversation = c;
+    this.titleEmitter.fire(c.title);
+    this.sendInit();
+  }
+
+  setFollowActive(on: boolean): void {
+    if (on === this._followActive) return;
+    this._followActive = on;
+    this.post({ type: 'followActive', on });
+    this.followEmitter.fire(on);
+  }
+
+  /** Asks a question as if typed in the webview (used by commands). */
+  async ask(text: string): Promise<void> {
+    if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
+    const user = this.conversation.addUserMessage(text);
+    this.post({ type: 'messageAdded', message: user });
+    await this.answer();
+  }
+
+  // ---- webview messages ---------------------------------------------------------------------
+
+  private onMessage(raw: unknown): void {
+    if (!isWebviewToHost(raw)) {
+      this.ctx.log.warn(`chat: ignored a malformed webview message ${JSON.stringify(raw)?.slice(0, 200)}`);
+      return;
+    }
+    void this.handle(raw);
+  }
+
+  private async handle(msg: WebviewToHost): Promise<void> {
+    const reply = async (requestId: number, work: () => Promise<unknown>) => {
+      try {
+        await work();
+        this.post({ type: 'response', requestId });
+      } catch (err) {
+        this.post({ type: 'response', requestId, error: err instanceof Error ? err.message : String(err) });
+      }
+    };
+    switch (msg.type) {
+      case 'ready':
+        this.ready = true;
+        this.sendInit();
+        return;
+      case 'ask':
+        return reply(msg.requestId, () => this.ask(msg.text.trim()));
+      case 'regenerate':
+        return reply(msg.requestId, () => this.regenerate());
+      case 'stop':
+        this.abort?.abort();
+        return;
+      case 'clear':
+        this.abort?.abort();
+        this.conversation.clear();
+        this.titleEmitter.fire(this.conversation.title);
+        this.sendInit();
+        return;
+      case 'dropUris':
+        return reply(msg.requestId, () => this.attach(parseUris(msg.uris)));
+      case 'addImageBytes':
+        return reply(msg.requestId, async () => {
+          this.addImage({ id: newId('i'), name: msg.name || 'pasted image', mime: msg.mime, bytes: msg.bytes });
+        });
+      case 'pickImages':
+        return reply(msg.requestId, async () => {
+          const picked = await vscode.window.showOpenDialog({
+            canSelectMany: true,
+            openLabel: 'Attach',
+            filters: { Images: [...IMAGE_EXTENSIONS] },
+          });
+          if (picked) await this.attach(picked);
+        });
+      case 'removePending':
+        if (this.conversation.removePending(msg.imageId)) this.post({ type: 'imageRemoved', imageId: msg.imageId });
+        return;
+      case 'openLink':
+        if (isSafeLink(msg.href)) void vscode.env.openExternal(vscode.Uri.parse(msg.href));
+        else this.ctx.log.warn(`chat: refused to open ${msg.href}`);
+        return;
+      case 'copy':
+        await vscode.env.clipboard.writeText(msg.text);
+        return;
+      case 'setFollowActive':
+        this.setFollowActive(msg.on);
+        return;
+    }
+  }
+
+  // ---- answering ----------------------------------------------------------------------------
+
+  private async regenerate(): Promise<void> {
+    if (this.busy) throw new Error('An answer is still being generated.');
+    const last = this.conversation.lastAssistant();
+    if (!last) throw new Error('There is no answer to regenerate.');
+    this.conversation.removeFrom(last.id);
+    this.post({ type: 'messagesRemoved', fromMessageId: last.id });
+    await this.answer();
+  }
+
+  private async answer(): Promise<void> {
+    const turns = this.conversation.toTurns();
+    const conversation = this.conversation;
+    const msg = conversation.startAssistant();
+    const abort = new AbortController();
+    this.abort = abort;
+    this.post({ type: 'messageAdded', message: msg });
+    this.post({ type: 'busy', busy: true });
+    // posts for a conversation that is no longer shown would land in the wrong one
+    const visible = () => conversation === this.conversation;
+    try {
+      const r = await this.ctx.ask(turns, {
+        signal: abort.signal,
+        onDelta: (text) => {
+          conversation.appendDelta(msg.id, text);
+          if (visible()) this.post({ type: 'delta', messageId: msg.id, text });
+        },
+      });
+      const s = r.stats;
+      const stats = {
+        newTokens: s.newTokens,
+        tokensPerSecond: s.decodeTokensPerSecond,
+        timeToFirstTokenMs: s.timeToFirstTokenMs,
+        stopReason: s.stopReason,
+        provider: r.provider,
+      };
+      conversation.finish(msg.id, r.text, stats);
+      if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: r.text, stats });
+    } catch (err) {
+      const partial = conversation.messages.find((m) => m.id === msg.id)?.text ?? '';
+      if (err instanceof AbortedError || abort.signal.aborted) {
+        // a stopped answer keeps what was written so far
+        conversation.finish(msg.id, partial);
+        if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: partial });
+        return;
+      }
+      const text = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof NoModelError)) this.ctx.log.error(`chat: ${err instanceof Error ? (err.stack ?? text) : text}`);
+      conversation.fail(msg.id, text);
+      if (visible()) this.post({ type: 'messageError', messageId: msg.id, error: text });
+      throw err;
+    } finally {
+      if (this.abort === abort) this.abort = undefined;
+      this.post({ type: 'busy', busy: this.busy });
+    }
+  }
+
+  // ---- to the webview -----------------------------------------------------------------------
+
+  private addImage(image: ChatImageData): void {
+    const first = this.conversation.title === 'New chat';
+    this.conversation.addImage(image);
+    if (first) this.titleEmitter.fire(this.conversation.title);
+    this.post({ type: 'imageAdded', image, pending: true });
+  }
+
+  private sendInit(): void {
+    if (!this.ready) return;
+    const st = this.ctx.engineStatus;
+    this.post({
+      type: 'init',
+      surface: this.surface,
+      conversation: this.conversation.snapshot(),
+      images: this.conversation.imageData(),
+      followActive: this._followActive,
+      busy: this.busy,
+    });
+    this.post({ type: 'status', state: st.state, text: st.text });
+  }
+
+  /**
+   * Before `ready` nothing is sent: the webview would drop it. The `init` sent on `ready` carries
+   * everything that happened meanwhile, which also covers a hidden webview's lost messages.
+   */
+  private post(msg: HostToWebview): void {
+    if (!this.ready || this._isDisposed) return;
+    void this.webview.postMessage(msg).then(undefined, () => undefined);
+  }
+}
+
+/** text/uri-list entries from a drop: keep the images, ignore comments and anything unparsable. */
+export function parseUris(list: readonly string[]): vscode.Uri[] {
+  const out: vscode.Uri[] = [];
+  for (const s of list) {
+    const line = s.trim();
+    if (!line || line.startsWith('#')) continue;
+    try {
+      const uri = vscode.Uri.parse(line, true);
+      if (mimeForName(uri.path)) out.push(uri);
+    } catch {
+      // not a URI
+    }
+  }
+  return out;
+}

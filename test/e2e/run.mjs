@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+// Entry point of `npm run test:e2e`: the extension in a real VS Code workbench (code-server) driven by
+// Debian's Chromium. (a) the extension-host mocha suite (test/integration), (b) Playwright UI tests.
+// Prints one line per test and a closing `N passed, N failed`; exits non-zero on any failure.
+//
+//   node test/e2e/run.mjs [--only=host|ui] [--keep] [--extension=DIR] [--model=DIR]
+//
+// Needs: test/e2e/setup.sh done, `npm run build` (dist/extension.js), `npm run fixtures` (the tiny model).
+// Artifacts (screenshots, code-server and suite logs, VS Code's logs) go to test/e2e/artifacts/.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCodeServer } from './lib/codeServer.mjs';
+import { runHostSuite } from './lib/hostSuite.mjs';
+import { isNoise, launchBrowser, Shots, waitForWorkbench, workbenchUrl } from './lib/workbench.mjs';
+import { makeSandbox } from './lib/workspace.mjs';
+import { llavaActivityItem, uiTests } from './ui/chat.mjs';
+
+const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(E2E_DIR, '../..');
+const ARTIFACTS = path.join(E2E_DIR, 'artifacts');
+const WHOLE_RUN_LIMIT_MS = 10 * 60_000;
+const UI_TEST_LIMIT_MS = 4 * 60_000;
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => {
+  const m = a.match(/^--([^=]+)(?:=(.*))?$/);
+  if (!m) throw new Error(`unknown argument ${a}`);
+  return [m[1], m[2] ?? true];
+}));
+const only = args.only; // 'host' | 'ui' | undefined (both)
+const extensionPath = path.resolve(args.extension ?? REPO);
+const modelDir = path.resolve(args.model ?? path.join(REPO, 'test/fixtures/models/tiny-llava'));
+const testsPath = path.join(extensionPath, 'dist/test/suite/index.js');
+
+const results = []; // { name, ok, detail }
+function record(name, ok, detail = '') {
+  results.push({ name, ok, detail });
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
+}
+
+function preflight() {
+  const problems = [];
+  const main = JSON.parse(fs.readFileSync(path.join(extensionPath, 'package.json'), 'utf8')).main ?? 'extension.js';
+  if (!fs.existsSync(path.join(extensionPath, main))) problems.push(`${main} is missing: run \`npm run build\``);
+  if (!fs.existsSync(path.join(modelDir, 'config.json'))) problems.push(`no tiny model at ${modelDir}: run \`npm run fixtures\``);
+  if (!fs.existsSync(path.join(E2E_DIR, 'node_modules/code-server'))) problems.push('code-server missing: run `bash test/e2e/setup.sh`');
+  if (problems.length) {
+    for (const p of problems) console.error(`[e2e] ${p}`);
+    process.exit(2);
+  }
+  if (only !== 'ui') {
+    // Always rebuild the suite bundle (a second or two) so it never runs stale code.
+    const r = spawnSync(process.execPath, [path.join(REPO, 'test/integration/build.mjs'), `--outdir=${path.dirname(testsPath)}`], { stdio: 'inherit' });
+    if (r.status !== 0) { console.error('[e2e] building the integration suite failed'); process.exit(2); }
+  }
+}
+
+async function main() {
+  preflight();
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const shots = new Shots(ARTIFACTS);
+  const sandbox = await makeSandbox({ repoRoot: REPO, modelDir });
+  console.log(`[e2e] sandbox ${sandbox.root}; workspace images: ${sandbox.images.join(', ')}`);
+
+  let server;
+  let context;
+  const stopAll = async () => {
+    await context?.close().catch(() => {});
+    context = undefined;
+    await server?.stop();
+    server = undefined;
+  };
+  // Whatever happens (Ctrl+C, a hung step), code-server's process group is stopped before we exit.
+  const onSignal = async (sig) => { console.error(`[e2e] ${sig} at ${new Error().stack}: stopping`); await stopAll(); process.exit(130); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const watchdog = setTimeout(async () => {
+    console.error(`[e2e] whole run exceeded ${WHOLE_RUN_LIMIT_MS / 60_000} min: stopping`);
+    await stopAll();
+    process.exit(3);
+  }, WHOLE_RUN_LIMIT_MS);
+
+  try {
+    const t0 = Date.now();
+    server = await startCodeServer({
+      e2eDir: E2E_DIR, sandbox, logFile: path.join(ARTIFACTS, 'code-server.log'),
+      env: { LLAVA_TEST_MODEL: modelDir },
+    });
+    console.log(`[e2e] code-server on ${server.url} (${Date.now() - t0} ms)`);
+    context = await launchBrowser(sandbox.browserProfile);
+
+    if (only !== 'ui') {
+      console.log('[e2e] extension-host suite');
+      const r = await runHostSuite({
+        context, baseUrl: server.url, folder: sandbox.workspace, extensionPath, testsPath,
+        logFile: path.join(ARTIFACTS, 'host-suite.log'), shots,
+      });
+      // The suite's own tests count individually; a missing summary or bad exit code was added as a failure.
+      for (let i = 0; i < r.passed; i++) results.push({ name: 'host', ok: true });
+      for (let i = 0; i < r.failed; i++) results.push({ name: 'host', ok: false });
+      console.log(`${r.failed === 0 ? 'ok  ' : 'FAIL'} extension-host suite — ${r.passed} passed, ${r.failed} failed, exit code ${r.exitCode}`);
+    }
+
+    if (only !== 'host') await runUiTests({ context, server, sandbox, shots });
+  } catch (e) {
+    record('e2e harness', false, e?.stack ?? String(e));
+  } finally {
+    clearTimeout(watchdog);
+    await stopAll();
+    copyVsCodeLogs(sandbox);
+    if (args.keep) console.log(`[e2e] kept ${sandbox.root}`);
+    else sandbox.cleanup();
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`[e2e] artifacts in ${path.relative(process.cwd(), ARTIFACTS) || ARTIFACTS}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+}
+
+async function runUiTests({ context, server, sandbox, shots }) {
+  const page = await context.newPage();
+  const consoleLog = path.join(ARTIFACTS, 'browser-console.log');
+  page.on('console', (m) => { if (!isNoise(m.text())) fs.appendFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`); });
+  page.on('pageerror', (e) => fs.appendFileSync(consoleLog, `[pageerror] ${e.message}\n`));
+  const t0 = Date.now();
+  await page.goto(workbenchUrl(server.url, { folder: sandbox.workspace, extensionPath }), { timeout: 60_000 });
+  await waitForWorkbench(page);
+  // Menus built before the workbench has read our manifest lack our items: wait for our activity-bar entry.
+  await llavaActivityItem(page).waitFor({ state: 'visible', timeout: 60_000 });
+  console.log(`[e2e] workbench with the extension ready (${Date.now() - t0} ms)`);
+  await shots.take(page, 'workbench-ready');
+
+  for (const [name, fn] of uiTests) {
+    const started = Date.now();
+    try {
+      const detail = await withTimeout(fn({ page, shots, images: sandbox.images }), UI_TEST_LIMIT_MS, name);
+      record(name, true, `${detail} (${Date.now() - started} ms)`);
+    } catch (e) {
+      await shots.take(page, 'FAILED');
+      record(name, false, e?.stack ?? String(e));
+    }
+  }
+  await page.close().catch(() => {});
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: over ${ms / 1000} s`)), ms); }),
+  ]);
+}
+
+/** VS Code's own logs (extension host, the extension's output channel) are the first thing to read on failure. */
+function copyVsCodeLogs(sandbox) {
+  const logs = path.join(sandbox.userData, 'logs');
+  if (fs.existsSync(logs)) fs.cpSync(logs, path.join(ARTIFACTS, 'vscode-logs'), { recursive: true });
+}
+
+await main();
+setTimeout(() => { console.log(process._getActiveHandles().map((h) => h.constructor.name + " " + (h.pid ?? h.spawnfile ?? h.remoteAddress ?? ""))); }, 2000).unref();

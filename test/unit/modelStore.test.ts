@@ -1,0 +1,257 @@
+// The vscode-free half of the model store (src/modelLocation.ts): setting parsing, catalog
+// resolution, folder layout (checked against the real downloader over a local fake Hub), the
+// local-folder check and the size/progress wording.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadCatalog, parseCatalog, type Catalog } from '../../src/engine/catalog';
+import { downloadModel } from '../../src/engine/download';
+import {
+  catalogModelFolder,
+  checkLocalModelFolder,
+  findCatalogEntry,
+  formatModelSetting,
+  formatProgress,
+  formatSize,
+  missingCatalogFiles,
+  modelsRootFor,
+  parseModelSetting,
+  progressIncrement,
+  rememberFolder,
+  resolveCatalogModel,
+  variantSizeBytes,
+} from '../../src/modelLocation';
+
+const HOME = path.join(path.sep, 'home', 'ada');
+
+/** A small catalog written for these tests: tiny-a has sizes for q4 only, tiny-b none at all. */
+function testCatalog(): Catalog {
+  const model = (id: string, repo: string, q4Sizes: boolean) => ({
+    id,
+    label: `Label ${id}`,
+    repo,
+    revision: 'main',
+    pinned: false,
+    files: [{ path: 'config.json', ...(q4Sizes ? { size: 1_000 } : {}) }],
+    variants: {
+      q4: { files: [{ path: 'onnx/decoder_model_merged_q4.onnx', ...(q4Sizes ? { size: 2_500_000 } : {}) }] },
+      fp16: { files: [{ path: 'onnx/decoder_model_merged_fp16.onnx' }] },
+    },
+    defaultVariant: 'q4',
+    promptFormat: 'chatml',
+    preprocess: 'resize',
+    boxFrame: 'norm1',
+    prompts: { find: 'find {phrase}', describeRegion: 'describe {region}', region: '[{x1}, {y1}, {x2}, {y2}]' },
+    licence: 'apache-2.0',
+    homepage: `https://huggingface.co/${repo}`,
+  });
+  return parseCatalog(
+    { schemaVersion: 1, defaultModel: 'tiny-a', models: [model('tiny-a', 'Org/Tiny-A', true), model('tiny-b', 'org/tiny-b', false)] },
+    'test',
+  );
+}
+
+describe('parseModelSetting', () => {
+  test('absolute POSIX and Windows paths are folders on every OS', () => {
+    assert.deepEqual(parseModelSetting('/models/llava', HOME), { kind: 'folder', path: path.normalize('/models/llava') });
+    // a drive letter contains ':' but must not be read as "<id>:<variant>"
+    assert.equal(parseModelSetting('C:\\models\\llava', HOME).kind, 'folder');
+    assert.equal(parseModelSetting('D:/models/llava', HOME).kind, 'folder');
+    assert.equal(parseModelSetting('\\\\server\\share\\llava', HOME).kind, 'folder');
+  });
+
+  test('~ expands to the home folder', () => {
+    assert.deepEqual(parseModelSetting('~/models/x', HOME), { kind: 'folder', path: path.join(HOME, 'models/x') });
+  });
+
+  test('ids, repos and variants', () => {
+    assert.deepEqual(parseModelSetting('nanollava-1.5', HOME), { kind: 'catalog', name: 'nanollava-1.5' });
+    assert.deepEqual(parseModelSetting(' onnx-community/nanoLLaVA-1.5 ', HOME), { kind: 'catalog', name: 'onnx-community/nanoLLaVA-1.5' });
+    assert.deepEqual(parseModelSetting('nanollava-1.5:fp16', HOME), { kind: 'catalog', name: 'nanollava-1.5', variant: 'fp16' });
+    // a relative path is not a folder: settings have no working directory to resolve it against
+    assert.equal(parseModelSetting('models/x', HOME).kind, 'catalog');
+  });
+
+  test('formatModelSetting round-trips through parse and resolve', () => {
+    const catalog = testCatalog();
+    const entry = catalog.models[0];
+    assert.equal(formatModelSetting(entry, 'q4'), 'tiny-a', 'the default variant stays implicit');
+    for (const variant of Object.keys(entry.variants)) {
+      const ref = parseModelSetting(formatModelSetting(entry, variant), HOME);
+      assert.equal(ref.kind, 'catalog');
+      const r = resolveCatalogModel(catalog, ref as { name: string; variant?: string }, '/root');
+      assert.ok(!('error' in r));
+      assert.equal(r.entry, entry);
+      assert.equal(r.variant, variant);
+    }
+  });
+});
+
+describe('catalog resolution', () => {
+  test('by id or by repo, case-insensitively', () => {
+    const catalog = testCatalog();
+    assert.equal(findCatalogEntry(catalog, 'tiny-b')?.id, 'tiny-b');
+    assert.equal(findCatalogEntry(catalog, 'org/tiny-a')?.id, 'tiny-a');
+    assert.equal(findCatalogEntry(catalog, 'TINY-B')?.id, 'tiny-b');
+    assert.equal(findCatalogEntry(catalog, 'org/other'), undefined);
+  });
+
+  test('unknown model and unknown variant are explained', () => {
+    const catalog = testCatalog();
+    const unknown = resolveCatalogModel(catalog, { name: 'nope' }, '/root');
+    assert.ok('error' in unknown && /tiny-a, tiny-b/.test(unknown.error));
+    const badVariant = resolveCatalogModel(catalog, { name: 'tiny-a', variant: 'int3' }, '/root');
+    assert.ok('error' in badVariant && /"int3"/.test(badVariant.error) && /q4, fp16/.test(badVariant.error));
+  });
+
+  test("the setting's default (a repo name) names a model of the bundled catalog", () => {
+    // package.json's default for llava.model is the Hub repo, while catalog ids are short names.
+    const catalog = loadCatalog();
+    const entry = findCatalogEntry(catalog, 'onnx-community/nanoLLaVA-1.5');
+    assert.ok(entry, 'onnx-community/nanoLLaVA-1.5 is in models/catalog.json');
+    for (const m of catalog.models) {
+      assert.equal(findCatalogEntry(catalog, m.id), m);
+      assert.equal(findCatalogEntry(catalog, m.repo), m);
+    }
+  });
+
+  test('modelsRootFor: global storage by default, absolute paths only', () => {
+    assert.equal(modelsRootFor('', '/gs', HOME), path.join('/gs', 'models'));
+    assert.equal(modelsRootFor('/data/models', '/gs', HOME), path.normalize('/data/models'));
+    assert.equal(modelsRootFor('~/m', '/gs', HOME), path.join(HOME, 'm'));
+    const rel = modelsRootFor('models', '/gs', HOME);
+    assert.ok(typeof rel !== 'string' && /absolute/.test(rel.error));
+  });
+});
+
+describe('folder layout agrees with the downloader', () => {
+  const bodies = new Map<string, Buffer>();
+  let server: http.Server;
+  let endpoint: string;
+  let root: string;
+
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'llava-store-'));
+    // A fake Hub: /<repo>/resolve/<revision>/<path> answers the bytes, with the LFS checksum header.
+    server = http.createServer((req, res) => {
+      const m = /^\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/.exec(decodeURI(req.url ?? ''));
+      const body = m ? bodies.get(m[2]) : undefined;
+      if (!body) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, {
+        'content-length': body.length,
+        'x-linked-etag': `"${createHash('sha256').update(body).digest('hex')}"`,
+      });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('missing before, complete after, missing again when a file goes', async () => {
+    const catalog = testCatalog();
+    const entry = catalog.models[1]; // sizes unknown: completeness must come from the lock file
+    bodies.set('config.json', Buffer.from('{"model_type":"llava"}'));
+    bodies.set('onnx/decoder_model_merged_q4.onnx', Buffer.alloc(3000, 7));
+    const folder = catalogModelFolder(root, entry);
+
+    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), ['config.json', 'onnx/decoder_model_merged_q4.onnx']);
+    const returned = await downloadModel(entry, 'q4', root, { endpoint, retries: 0 });
+    assert.equal(returned, folder, 'downloadModel() puts the model where the store looks for it');
+    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), []);
+    // the other variant shares the folder but is not there
+    assert.deepEqual(await missingCatalogFiles(folder, entry, 'fp16'), ['onnx/decoder_model_merged_fp16.onnx']);
+
+    // a file that went away, or was replaced by one of another size, is missing again
+    await unlink(path.join(folder, 'onnx', 'decoder_model_merged_q4.onnx'));
+    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), ['onnx/decoder_model_merged_q4.onnx']);
+    await writeFile(path.join(folder, 'onnx', 'decoder_model_merged_q4.onnx'), Buffer.alloc(10));
+    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), ['onnx/decoder_model_merged_q4.onnx']);
+  });
+
+  test('files on disk without the lock file do not count (an interrupted or foreign copy)', async () => {
+    const entry = testCatalog().models[0];
+    const folder = catalogModelFolder(root, entry);
+    await mkdir(path.join(folder, 'onnx'), { recursive: true });
+    await writeFile(path.join(folder, 'config.json'), Buffer.alloc(1_000));
+    await writeFile(path.join(folder, 'onnx', 'decoder_model_merged_q4.onnx'), Buffer.alloc(2_500_000));
+    assert.equal((await missingCatalogFiles(folder, entry, 'q4')).length, 2);
+  });
+});
+
+describe('checkLocalModelFolder', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'llava-local-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  test('names what is wrong, accepts a Hub-layout folder', async () => {
+    const m = path.join(dir, 'model');
+    assert.match((await checkLocalModelFolder(m)) ?? '', /does not exist/);
+    await writeFile(path.join(dir, 'file'), 'x');
+    assert.match((await checkLocalModelFolder(path.join(dir, 'file'))) ?? '', /not a folder/);
+    await mkdir(m);
+    assert.match((await checkLocalModelFolder(m)) ?? '', /config\.json/);
+    await writeFile(path.join(m, 'config.json'), '{}');
+    assert.match((await checkLocalModelFolder(m)) ?? '', /onnx\//);
+    await mkdir(path.join(m, 'onnx'));
+    await writeFile(path.join(m, 'onnx', 'README.txt'), '');
+    assert.match((await checkLocalModelFolder(m)) ?? '', /no \.onnx files/);
+    await writeFile(path.join(m, 'onnx', 'vision_encoder.onnx'), '');
+    assert.equal(await checkLocalModelFolder(m), undefined);
+  });
+});
+
+describe('sizes and progress', () => {
+  test('variant size adds the common files, and is unknown when any size is', () => {
+    const [a, b] = testCatalog().models;
+    assert.equal(variantSizeBytes(a, 'q4'), 1_000 + 2_500_000);
+    assert.equal(variantSizeBytes(a, 'fp16'), undefined);
+    assert.equal(variantSizeBytes(b, 'q4'), undefined);
+  });
+
+  test('formatSize says "size unknown" rather than guessing', () => {
+    assert.equal(formatSize(undefined), 'size unknown');
+    assert.equal(formatSize(812_000_000), '812 MB');
+    assert.equal(formatSize(3_400_000), '3.4 MB');
+    assert.equal(formatSize(0), '0.0 MB');
+  });
+
+  test('formatProgress: MB done / total and a floored percentage', () => {
+    // 12.3 of 812 MB is 1.51 %: floored so 100 % appears only when complete
+    assert.equal(formatProgress(12_300_000, 812_000_000), '12.3 / 812.0 MB (1%)');
+    assert.equal(formatProgress(811_999_999, 812_000_000), '812.0 / 812.0 MB (99%)');
+    assert.equal(formatProgress(5_000_000, undefined), '5.0 MB');
+  });
+
+  test('progress increments add up to the percentage done and never go negative', () => {
+    const total = 1_000;
+    let shown = 0;
+    for (const bytes of [0, 100, 100, 350, 300 /* a restarted file */, 999, 1_000]) {
+      const inc = progressIncrement(shown, bytes, total);
+      assert.ok(inc >= 0);
+      shown += inc;
+    }
+    assert.equal(shown, 100);
+    assert.equal(progressIncrement(0, 500, undefined), 0, 'no total, no bar');
+  });
+
+  test('rememberFolder: most recent first, no duplicates, bounded', () => {
+    let list: string[] = [];
+    for (const f of ['/a', '/b', '/c', '/a/', '/d', '/e', '/f']) list = rememberFolder(list, f, 5);
+    assert.deepEqual(list, ['/f', '/e', '/d', '/a/', '/c']);
+  });
+});

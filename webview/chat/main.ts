@@ -1,0 +1,353 @@
+// The chat webview (panel and side view share it). A mirror of the host's conversation: it posts
+// `ready`, receives a full `init`, then applies incremental messages. It keeps its state with
+// vscode.setState so a reload (or the panel serializer after a window reload) can restore it.
+// Imports from src/ are types only, plus protocol.ts's dependency-free guards.
+
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-icon/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import './chat.css';
+import type { ChatImageData, ChatMessage, ConversationSnapshot, HostToWebview, PersistedWebviewState, WebviewToHost } from '../../src/protocol';
+import { asBytes, isHostToWebview } from '../../src/protocol';
+import { ImageView, el, iconButton } from './imageView';
+import { MessageList } from './messages';
+
+interface VsCodeApi {
+  postMessage(msg: WebviewToHost): void;
+  getState(): unknown;
+  setState(state: PersistedWebviewState): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+const vscode = acquireVsCodeApi();
+
+// ---- requests with replies ------------------------------------------------------------------
+
+type Request = Extract<WebviewToHost, { requestId: number }>;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+let nextRequestId = 1;
+const pending = new Map<number, { resolve(): void; reject(e: Error): void }>();
+function request(msg: DistributiveOmit<Request, 'requestId'>): Promise<void> {
+  const requestId = nextRequestId++;
+  vscode.postMessage({ ...msg, requestId } as Request);
+  return new Promise((resolve, reject) => pending.set(requestId, { resolve, reject }));
+}
+// when this page goes (the panel closes or reloads), whoever waits on a reply is told
+window.addEventListener('pagehide', () => {
+  for (const p of pending.values()) p.reject(new Error('The chat was closed.'));
+  pending.clear();
+});
+
+// ---- state ----------------------------------------------------------------------------------
+
+let conversation: ConversationSnapshot = { id: '', title: '', images: [], messages: [], pendingImageIds: [] };
+const blobUrls = new Map<string, string>();
+let selectedImageId: string | undefined;
+let busy = false;
+let followActive = false;
+
+function persist(): void {
+  conversation.messages = messages.snapshot();
+  vscode.setState({ conversation, followActive });
+}
+let persistTimer = 0;
+function persistSoon(): void {
+  if (persistTimer) return;
+  persistTimer = window.setTimeout(() => {
+    persistTimer = 0;
+    persist();
+  }, 500);
+}
+
+// ---- layout ---------------------------------------------------------------------------------
+
+const app = document.getElementById('app')!;
+const surface = document.body.dataset.surface === 'view' ? 'view' : 'panel';
+
+const toolbar = el('header', 'toolbar');
+toolbar.setAttribute('role', 'toolbar');
+toolbar.setAttribute('aria-label', 'Chat actions');
+const follow = document.createElement('vscode-checkbox');
+follow.setAttribute('label', 'Follow active image');
+follow.title = 'Use the image preview in the active editor as this chat’s image';
+follow.addEventListener('change', () => {
+  followActive = (follow as unknown as { checked: boolean }).checked;
+  vscode.postMessage({ type: 'setFollowActive', on: followActive });
+  persist();
+});
+const spacer = el('span', 'spacer');
+toolbar.append(
+  ...(surface === 'view' ? [follow] : []),
+  spacer,
+  iconButton('file-media', 'Attach images…', () => void request({ type: 'pickImages' }).catch(showError)),
+  iconButton('clear-all', 'Clear conversation', () => vscode.postMessage({ type: 'clear' })),
+);
+
+const imageView = new ImageView();
+const thumbs = el('div', 'thumbs');
+thumbs.setAttribute('role', 'listbox');
+thumbs.setAttribute('aria-label', 'Images in this conversation');
+imageView.element.append(thumbs);
+
+const messages = new MessageList({
+  copy: (text) => vscode.postMessage({ type: 'copy', text }),
+  regenerate: () => void request({ type: 'regenerate' }).catch(showError),
+  openLink: (href) => vscode.postMessage({ type: 'openLink', href }),
+  imageName: (id) => conversation.images.find((i) => i.id === id)?.name ?? 'image',
+});
+
+const composer = el('footer', 'composer');
+const pendingChips = el('div', 'pending-images');
+pendingChips.setAttribute('aria-label', 'Images attached to the next question');
+const question = el('textarea', 'question');
+question.dataset.testid = 'question';
+question.rows = 3;
+question.placeholder = 'Ask about the image… (Enter to send, Shift+Enter for a new line; paste or Shift+drop images to attach)';
+question.setAttribute('aria-label', 'Question');
+const send = document.createElement('vscode-button');
+send.dataset.testid = 'send';
+send.textContent = 'Send';
+send.setAttribute('icon', 'send');
+send.setAttribute('aria-label', 'Send question');
+const stop = document.createElement('vscode-button');
+stop.dataset.testid = 'stop';
+stop.textContent = 'Stop';
+stop.setAttribute('icon', 'debug-stop');
+stop.setAttribute('secondary', '');
+stop.setAttribute('aria-label', 'Stop generating (Escape)');
+const status = el('div', 'status');
+status.dataset.testid = 'status';
+status.setAttribute('role', 'status');
+status.setAttribute('aria-live', 'polite');
+const buttons = el('div', 'composer-buttons');
+buttons.append(status, stop, send);
+composer.append(pendingChips, question, buttons);
+
+app.append(toolbar, imageView.element, messages.element, composer);
+
+// ---- rendering ------------------------------------------------------------------------------
+
+function addImageBytes(img: ChatImageData): void {
+  const bytes = asBytes(img.bytes);
+  if (!bytes) {
+    console.warn(`llava: image ${img.name} arrived without bytes`);
+    return;
+  }
+  if (!blobUrls.has(img.id)) blobUrls.set(img.id, URL.createObjectURL(new Blob([bytes as BlobPart], { type: img.mime })));
+}
+
+function renderImages(): void {
+  if (!selectedImageId || !conversation.images.some((i) => i.id === selectedImageId)) {
+    selectedImageId = [...conversation.images].reverse().find((i) => blobUrls.has(i.id))?.id;
+  }
+  const sel = conversation.images.find((i) => i.id === selectedImageId);
+  imageView.show(sel ? blobUrls.get(sel.id) : undefined, sel?.name ?? '');
+  thumbs.replaceChildren();
+  thumbs.hidden = conversation.images.length < 2;
+  for (const img of conversation.images) {
+    const url = blobUrls.get(img.id);
+    const b = el('button', 'thumb');
+    b.setAttribute('role', 'option');
+    b.setAttribute('aria-selected', String(img.id === selectedImageId));
+    b.title = img.name;
+    b.setAttribute('aria-label', img.name);
+    if (url) {
+      const t = el('img');
+      t.src = url;
+      t.alt = '';
+      b.append(t);
+    } else b.textContent = img.name;
+    b.addEventListener('click', () => {
+      selectedImageId = img.id;
+      renderImages();
+    });
+    thumbs.append(b);
+  }
+  pendingChips.replaceChildren();
+  for (const id of conversation.pendingImageIds) {
+    const img = conversation.images.find((i) => i.id === id);
+    const chip = el('span', 'chip');
+    chip.textContent = img?.name ?? 'image';
+    chip.append(
+      iconButton('close', `Remove ${img?.name ?? 'image'}`, () => vscode.postMessage({ type: 'removePending', imageId: id })),
+    );
+    pendingChips.append(chip);
+  }
+}
+
+function renderBusy(): void {
+  stop.hidden = !busy;
+  send.toggleAttribute('disabled', busy);
+  app.classList.toggle('busy', busy);
+}
+
+function setStatus(text: string): void {
+  status.textContent = text;
+}
+
+function showError(err: unknown): void {
+  setStatus(err instanceof Error ? err.message : String(err));
+}
+
+// ---- host messages --------------------------------------------------------------------------
+
+window.addEventListener('message', (e: MessageEvent) => {
+  const msg: unknown = e.data;
+  if (!isHostToWebview(msg)) return;
+  handle(msg);
+});
+
+function handle(msg: HostToWebview): void {
+  switch (msg.type) {
+    case 'init':
+      for (const url of blobUrls.values()) URL.revokeObjectURL(url);
+      blobUrls.clear();
+      conversation = msg.conversation;
+      for (const img of msg.images) addImageBytes(img);
+      selectedImageId = undefined;
+      followActive = msg.followActive;
+      (follow as unknown as { checked: boolean }).checked = followActive;
+      busy = msg.busy;
+      messages.reset(conversation.messages);
+      renderImages();
+      renderBusy();
+      persist();
+      return;
+    case 'imageAdded':
+      addImageBytes(msg.image);
+      conversation.images.push({ id: msg.image.id, name: msg.image.name, mime: msg.image.mime, uri: msg.image.uri });
+      if (msg.pending) conversation.pendingImageIds.push(msg.image.id);
+      if (conversation.images.length === 1) conversation.title = msg.image.name;
+      selectedImageId = msg.image.id;
+      renderImages();
+      persist();
+      return;
+    case 'imageRemoved':
+      conversation.images = conversation.images.filter((i) => i.id !== msg.imageId);
+      conversation.pendingImageIds = conversation.pendingImageIds.filter((i) => i !== msg.imageId);
+      renderImages();
+      persist();
+      return;
+    case 'messageAdded':
+      if (msg.message.role === 'user') {
+        conversation.pendingImageIds = [];
+        renderImages();
+      }
+      messages.add(msg.message);
+      persist();
+      return;
+    case 'delta':
+      messages.delta(msg.messageId, msg.text);
+      persistSoon();
+      return;
+    case 'messageDone':
+      messages.done(msg.messageId, msg.text, msg.stats);
+      persist();
+      return;
+    case 'messageError':
+      messages.error(msg.messageId, msg.error);
+      persist();
+      return;
+    case 'messagesRemoved':
+      messages.removeFrom(msg.fromMessageId);
+      persist();
+      return;
+    case 'busy':
+      busy = msg.busy;
+      renderBusy();
+      return;
+    case 'status':
+      setStatus(msg.text);
+      return;
+    case 'followActive':
+      followActive = msg.on;
+      (follow as unknown as { checked: boolean }).checked = msg.on;
+      persist();
+      return;
+    case 'response': {
+      const p = pending.get(msg.requestId);
+      pending.delete(msg.requestId);
+      if (msg.error) p?.reject(new Error(msg.error));
+      else p?.resolve();
+      return;
+    }
+  }
+}
+
+// ---- user actions ---------------------------------------------------------------------------
+
+function submit(): void {
+  const text = question.value.trim();
+  if (!text || busy) return;
+  question.value = '';
+  // errors show in the failed message itself; the status line repeats request-level ones
+  void request({ type: 'ask', text }).catch((err: Error) => {
+    if (!question.value) question.value = text;
+    showError(err);
+  });
+}
+
+send.addEventListener('click', submit);
+stop.addEventListener('click', () => vscode.postMessage({ type: 'stop' }));
+question.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    submit();
+  }
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && busy) {
+    e.preventDefault();
+    vscode.postMessage({ type: 'stop' });
+  }
+});
+
+// Paste a screenshot: the clipboard's image file goes to the host as bytes.
+document.addEventListener('paste', (e) => {
+  const files = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith('image/'));
+  if (!files.length) return;
+  e.preventDefault();
+  void sendFiles(files);
+});
+
+// Drop: VS Code's Explorer gives text/uri-list (hold Shift to drop into a webview); the OS gives files.
+document.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  app.classList.add('dragging');
+});
+document.addEventListener('dragleave', () => app.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  app.classList.remove('dragging');
+  const dt = e.dataTransfer;
+  if (!dt) return;
+  const list = dt.getData('text/uri-list') || dt.getData('application/vnd.code.uri-list');
+  if (list) {
+    void request({ type: 'dropUris', uris: list.split(/\r?\n/) }).catch(showError);
+    return;
+  }
+  const files = [...dt.files].filter((f) => f.type.startsWith('image/'));
+  if (files.length) void sendFiles(files);
+});
+
+async function sendFiles(files: File[]): Promise<void> {
+  for (const f of files) {
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    const name = f.name && f.name !== 'image.png' ? f.name : `pasted-${new Date().toISOString().replace(/[:.]/g, '-')}.png`;
+    await request({ type: 'addImageBytes', name, mime: f.type, bytes }).catch(showError);
+  }
+}
+
+// ---- start ----------------------------------------------------------------------------------
+
+// Draw what we had before a reload at once (images come back with the host's `init`).
+const saved = vscode.getState() as PersistedWebviewState | undefined;
+if (saved?.conversation) {
+  conversation = saved.conversation;
+  followActive = saved.followActive;
+  messages.reset(conversation.messages as ChatMessage[]);
+  renderImages();
+}
+renderBusy();
+setStatus('Connecting…');
+vscode.postMessage({ type: 'ready' });
+question.focus();

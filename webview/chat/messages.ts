@@ -1,0 +1,181 @@
+// The conversation list. User text is shown as text; assistant text is Markdown rendered by
+// markdown-it with raw HTML off and then sanitised by DOMPurify, so model output can never inject
+// markup or script. Links are not followed by the webview: the host opens them (http/https/mailto).
+
+import MarkdownIt from 'markdown-it';
+import DOMPurify from 'dompurify';
+import type { ChatMessage } from '../../src/protocol';
+import { el, iconButton } from './imageView';
+
+const md = new MarkdownIt({ html: false, linkify: true, breaks: false, typographer: false });
+
+export function renderMarkdown(text: string): string {
+  return DOMPurify.sanitize(md.render(text), { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input'] });
+}
+
+export interface MessageActions {
+  copy(text: string): void;
+  regenerate(): void;
+  openLink(href: string): void;
+  imageName(id: string): string;
+}
+
+export class MessageList {
+  readonly element: HTMLElement;
+  private readonly items = new Map<string, { root: HTMLElement; body: HTMLElement; meta: HTMLElement; msg: ChatMessage }>();
+  private renderPending = new Set<string>();
+  private frame = 0;
+
+  constructor(private readonly actions: MessageActions) {
+    this.element = el('section', 'messages');
+    this.element.setAttribute('role', 'log');
+    this.element.setAttribute('aria-label', 'Conversation');
+    this.element.setAttribute('aria-live', 'polite');
+    this.element.addEventListener('click', (e) => {
+      const a = (e.target as Element | null)?.closest?.('a');
+      if (!a) return;
+      e.preventDefault();
+      const href = a.getAttribute('href');
+      if (href) this.actions.openLink(href);
+    });
+  }
+
+  reset(messages: readonly ChatMessage[]): void {
+    this.items.clear();
+    this.element.replaceChildren();
+    for (const m of messages) this.add(m);
+    this.updateLastAssistant();
+  }
+
+  add(m: ChatMessage): void {
+    const root = el('article', `message ${m.role}`);
+    root.dataset.testid = 'message';
+    root.dataset.role = m.role;
+    root.dataset.state = m.state;
+    root.setAttribute('aria-label', m.role === 'user' ? 'You' : 'LLaVA');
+    const head = el('header', 'message-head');
+    const who = el('span', 'who');
+    who.textContent = m.role === 'user' ? 'You' : 'LLaVA';
+    head.append(who);
+    if (m.role === 'assistant') {
+      const tools = el('span', 'message-tools');
+      tools.append(
+        iconButton('copy', 'Copy answer', () => this.actions.copy(this.items.get(m.id)?.msg.text ?? '')),
+        withClass(iconButton('refresh', 'Regenerate answer', () => this.actions.regenerate()), 'regenerate'),
+      );
+      head.append(tools);
+    }
+    const body = el('div', 'message-body');
+    const meta = el('footer', 'message-meta');
+    root.append(head);
+    if (m.imageIds.length) {
+      const att = el('div', 'message-images');
+      for (const id of m.imageIds) {
+        const chip = el('span', 'chip');
+        chip.textContent = this.actions.imageName(id);
+        att.append(chip);
+      }
+      root.append(att);
+    }
+    root.append(body, meta);
+    this.items.set(m.id, { root, body, meta, msg: { ...m } });
+    this.element.append(root);
+    this.paint(m.id);
+    this.updateLastAssistant();
+    this.scrollToEnd();
+  }
+
+  delta(id: string, text: string): void {
+    const it = this.items.get(id);
+    if (!it) return;
+    it.msg.text += text;
+    this.schedule(id);
+  }
+
+  done(id: string, text: string, stats?: ChatMessage['stats']): void {
+    const it = this.items.get(id);
+    if (!it) return;
+    it.msg = { ...it.msg, text, state: 'done', stats };
+    this.paint(id);
+  }
+
+  error(id: string, error: string): void {
+    const it = this.items.get(id);
+    if (!it) return;
+    it.msg = { ...it.msg, state: 'error', error };
+    this.paint(id);
+  }
+
+  removeFrom(id: string): void {
+    let removing = false;
+    for (const [key, it] of [...this.items]) {
+      if (key === id) removing = true;
+      if (removing) {
+        it.root.remove();
+        this.items.delete(key);
+      }
+    }
+    this.updateLastAssistant();
+  }
+
+  /** The messages as currently shown (for vscode.setState). */
+  snapshot(): ChatMessage[] {
+    return [...this.items.values()].map((i) => ({ ...i.msg }));
+  }
+
+  private schedule(id: string): void {
+    // re-render Markdown at most once per frame however fast tokens arrive
+    this.renderPending.add(id);
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      for (const pid of this.renderPending) this.paint(pid);
+      this.renderPending.clear();
+    });
+  }
+
+  private paint(id: string): void {
+    const it = this.items.get(id);
+    if (!it) return;
+    const m = it.msg;
+    const stick = this.nearEnd();
+    it.root.dataset.state = m.state;
+    it.root.setAttribute('aria-busy', String(m.state === 'streaming'));
+    if (m.role === 'user') it.body.textContent = m.text;
+    else it.body.innerHTML = renderMarkdown(m.text) || (m.state === 'streaming' ? '<p class="thinking">…</p>' : '');
+    it.meta.replaceChildren();
+    if (m.state === 'error' && m.error) {
+      const err = el('div', 'message-error');
+      err.setAttribute('role', 'alert');
+      err.textContent = m.error;
+      it.meta.append(err);
+    } else if (m.stats) {
+      const s = m.stats;
+      const parts = [`${s.newTokens} tokens`, `${s.tokensPerSecond.toFixed(1)} tokens/s`];
+      if (s.provider) parts.push(s.provider);
+      if (s.stopReason === 'max_tokens') parts.push('stopped at the token limit');
+      if (s.stopReason === 'aborted') parts.push('stopped');
+      it.meta.textContent = parts.join(' · ');
+    }
+    if (stick) this.scrollToEnd();
+  }
+
+  private updateLastAssistant(): void {
+    const all = [...this.items.values()];
+    all.forEach((it, i) => it.root.classList.toggle('last', i === all.length - 1));
+  }
+
+  private nearEnd(): boolean {
+    const e = this.element;
+    return e.scrollHeight - e.scrollTop - e.clientHeight < 40;
+  }
+
+  private scrollToEnd(): void {
+    this.element.scrollTop = this.element.scrollHeight;
+  }
+}
+
+function withClass<T extends HTMLElement>(e: T, c: string): T {
+  e.classList.add(c);
+  return e;
+}
