@@ -20,6 +20,7 @@ import type {
   ExecutionProviderChoice,
   GenerateOptions,
   GenerationEvent,
+  ImageGeometry,
   ImageInput,
   LoadedModelInfo,
   PreprocessedImage,
@@ -93,9 +94,15 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
 
 const FEATURE_CACHE_SIZE = 8;
 
+interface EncodedImage {
+  features: ImageFeatures;
+  /** how the original image became the model's input: grounding maps boxes back with it */
+  geometry: ImageGeometry;
+}
+
 export class LlavaModel {
   /** image features by image key, so later turns of a conversation do not re-encode earlier images */
-  private readonly featureCache = new Map<string, ImageFeatures>();
+  private readonly featureCache = new Map<string, EncodedImage>();
   private busy: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -139,7 +146,7 @@ export class LlavaModel {
       await previous.catch(() => {});
       const startedAt = performance.now();
       const prompt = await this.prepare(turns, opts);
-      yield* decodeLoop(
+      const loop = decodeLoop(
         {
           lm: this.lm,
           eosTokenIds: new Set(this.spec.generation.eosTokenIds),
@@ -150,6 +157,8 @@ export class LlavaModel {
         opts,
         startedAt,
       );
+      // The done event carries each image's geometry so callers can map boxes back onto the originals.
+      for await (const ev of loop) yield ev.type === 'done' ? { ...ev, images: prompt.geometries } : ev;
     } finally {
       release();
     }
@@ -180,9 +189,10 @@ export class LlavaModel {
     await releaseAll(this.sessions);
   }
 
-  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt> {
+  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt & { geometries: ImageGeometry[] }> {
     const images = turns.flatMap((t) => (t.role === 'user' ? (t.images ?? []) : []));
-    const features = await this.encodeImages(images, opts.signal);
+    const encoded = await this.encodeImages(images, opts.signal);
+    const features = encoded.map((e) => e.features);
     const text = renderPrompt(this.spec, turns, { addGenerationPrompt: true, answerPrefix: opts.answerPrefix });
     const { ids, imageSpans } = buildPromptIds(this.tokenizer, this.spec, text, features.map((f) => f.rows));
     throwIfAborted(opts.signal);
@@ -194,11 +204,11 @@ export class LlavaModel {
       embeds.set(f.data, span.start * hidden); // rows [start, start + length) of [T, hidden]
     });
     this.info.imageTokensPerImage = features[0]?.rows ?? this.info.imageTokensPerImage;
-    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0) };
+    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0), geometries: encoded.map((e) => e.geometry) };
   }
 
-  private async encodeImages(images: ImageInput[], signal?: AbortSignal): Promise<ImageFeatures[]> {
-    const result: ImageFeatures[] = new Array(images.length);
+  private async encodeImages(images: ImageInput[], signal?: AbortSignal): Promise<EncodedImage[]> {
+    const result: EncodedImage[] = new Array(images.length);
     const missing: { index: number; key: string | undefined; pixels: PreprocessedImage }[] = [];
     for (let i = 0; i < images.length; i++) {
       throwIfAborted(signal);
@@ -210,16 +220,16 @@ export class LlavaModel {
     if (missing.length) {
       const encoded = await this.vision.encode(missing.map((m) => m.pixels));
       missing.forEach((m, j) => {
-        result[m.index] = encoded[j];
-        if (m.key) this.remember(m.key, encoded[j]);
+        result[m.index] = { features: encoded[j], geometry: m.pixels.geometry };
+        if (m.key) this.remember(m.key, result[m.index]);
       });
     }
     return result;
   }
 
-  private remember(key: string, features: ImageFeatures): void {
+  private remember(key: string, encoded: EncodedImage): void {
     this.featureCache.delete(key);
-    this.featureCache.set(key, features);
+    this.featureCache.set(key, encoded);
     while (this.featureCache.size > FEATURE_CACHE_SIZE) this.featureCache.delete(this.featureCache.keys().next().value!);
   }
 }

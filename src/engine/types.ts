@@ -114,7 +114,8 @@ export interface GenerationStats {
 
 export type GenerationEvent =
   | { type: 'delta'; text: string }
-  | { type: 'done'; text: string; stats: GenerationStats };
+  /** `images`: the geometry of each image in the conversation, in order (LlavaModel.generate fills it) */
+  | { type: 'done'; text: string; stats: GenerationStats; images?: ImageGeometry[] };
 
 export interface LoadedModelInfo {
   dir: string;

@@ -86,6 +86,8 @@ describe('generation on tiny-llava', () => {
     const second = await run(model, turns, { maxNewTokens: 5 });
     assert.equal(second.done.stats.imageTokens, 72);
     assert.equal(second.done.stats.promptTokens, ids.length);
+    // each image's geometry comes back in conversation order, for mapping boxes onto the originals
+    assert.deepEqual(second.done.images?.map((g) => [g.originalWidth, g.originalHeight, g.inputWidth]), [[1024, 768, 84], [800, 500, 84]]);
   });
 
   test('seeded sampling is reproducible; different seeds differ', async () => {
