@@ -16,13 +16,14 @@ export function activate(context: vscode.ExtensionContext): LlavaApi {
   const ctx = new Ctx(context, log);
   const view = new ChatViewProvider(ctx);
   context.subscriptions.push(
-    log,
     ctx,
     view,
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, view),
     ChatPanel.registerSerializer(ctx),
     ...registerCommands(ctx, view),
     { dispose: () => ChatPanel.disposeAll() },
+    // last: whatever is disposed before it may still log
+    log,
   );
   log.info(`activated in ${(performance.now() - t0).toFixed(1)} ms (no model loaded until the first question)`);
   return askForTests(ctx);
