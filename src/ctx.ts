@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { EngineClient, type EngineState } from './engine/client';
-import type { ChatTurn, GenerationStats, LoadedModelInfo } from './engine/types';
+import type { ChatTurn, GenerationStats, ImageGeometry, LoadedModelInfo } from './engine/types';
 import type { LoadParams } from './engine/ipc';
 import { AbortedError } from './engine/errors';
 import { config } from './config';
@@ -27,6 +27,8 @@ export interface AskResult {
   text: string;
   stats: GenerationStats;
   provider: string;
+  /** each image of `turns`, in order: how it became the model's input (grounding maps boxes back with it) */
+  images?: ImageGeometry[];
 }
 
 /** The user declined to download or choose a model: not an error worth a red message. */
@@ -109,16 +111,19 @@ export class Ctx extends Disposable {
     const modelDir = await this.models.ensureModel();
     if (!modelDir) throw new NoModelError();
     if (opts.signal?.aborted) throw new AbortedError();
-    const params: LoadParams = { modelDir, provider: config.executionProvider(), threads: config.threads() };
+    const current = await this.models.current();
+    // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
+    const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
+    const params: LoadParams = { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
     const temperature = config.temperature();
-    let result: { text: string; stats: GenerationStats } | undefined;
+    let result: { text: string; stats: GenerationStats; images?: ImageGeometry[] } | undefined;
     for await (const ev of this.client.generate(params, turns, {
       maxNewTokens: config.maxNewTokens(),
       temperature: temperature > 0 ? temperature : undefined,
       signal: opts.signal,
     })) {
       if (ev.type === 'delta') opts.onDelta?.(ev.text);
-      else result = { text: ev.text, stats: ev.stats };
+      else result = { text: ev.text, stats: ev.stats, images: ev.images };
     }
     if (!result) throw new Error('the engine ended without an answer');
     const s = result.stats;

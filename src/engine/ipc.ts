@@ -4,10 +4,12 @@
 // Nothing here may import `vscode`: the engine process and plain-Node tests load this file.
 
 import type {
+  DtypeVariant,
   ChatTurn,
   ExecutionProviderChoice,
   GenerateOptions,
   GenerationStats,
+  ImageGeometry,
   LoadedModelInfo,
 } from './types';
 import { AbortedError, EngineError, type EngineErrorCode } from './errors';
@@ -18,6 +20,8 @@ export interface LoadParams {
   provider: ExecutionProviderChoice;
   /** 0 = let onnxruntime choose */
   threads: number;
+  /** the ONNX weight variant; undefined = the engine's per-provider choice among the files present */
+  variant?: DtypeVariant;
 }
 
 /** GenerateOptions minus the AbortSignal, which cannot be cloned: cancellation travels as `cancel`. */
@@ -57,7 +61,8 @@ export type EngineResponse =
   | { type: 'modelLoaded'; info: LoadedModelInfo }
   | { type: 'loaded'; requestId: number; info: LoadedModelInfo }
   | { type: 'delta'; requestId: number; text: string }
-  | { type: 'done'; requestId: number; text: string; stats: GenerationStats }
+  /** `images`: each conversation image's preprocessing geometry, in order (grounding maps boxes with it) */
+  | { type: 'done'; requestId: number; text: string; stats: GenerationStats; images?: ImageGeometry[] }
   | { type: 'unloaded'; requestId: number }
   | { type: 'status'; requestId: number; status: EngineStatusSnapshot }
   | { type: 'error'; requestId: number; error: SerializedError }
@@ -187,7 +192,12 @@ export function isEngineResponse(v: unknown): v is EngineResponse {
     case 'delta':
       return typeof v.requestId === 'number' && typeof v.text === 'string';
     case 'done':
-      return typeof v.requestId === 'number' && typeof v.text === 'string' && isObject(v.stats);
+      return (
+        typeof v.requestId === 'number' &&
+        typeof v.text === 'string' &&
+        isObject(v.stats) &&
+        (v.images === undefined || (Array.isArray(v.images) && v.images.every(isObject)))
+      );
     case 'unloaded':
       return typeof v.requestId === 'number';
     case 'status':

@@ -30,6 +30,7 @@ export interface EngineModule {
     opts: {
       provider: LoadParams['provider'];
       threads?: number;
+      variant?: LoadParams['variant'];
       signal?: AbortSignal;
       log?: (line: string) => void;
     },
@@ -71,7 +72,7 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
   const inFlight = new Map<number, AbortController>();
   const log = (line: string) => channel.send({ type: 'log', line });
 
-  const keyOf = (p: LoadParams) => `${p.modelDir}\0${p.provider}\0${p.threads}`;
+  const keyOf = (p: LoadParams) => `${p.modelDir}\0${p.provider}\0${p.threads}\0${p.variant ?? ""}`;
 
   async function ensureModel(p: LoadParams, signal: AbortSignal): Promise<LlavaModel> {
     if (model && modelKey === keyOf(p)) return model;
@@ -87,6 +88,7 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
     const loaded = await engine.loadModel(p.modelDir, {
       provider: p.provider,
       threads: p.threads || undefined,
+      variant: p.variant,
       signal,
       log,
     });
@@ -120,7 +122,7 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
       `generated ${s.newTokens} tokens (${s.stopReason}); prompt ${s.promptTokens} tokens; ` +
         `first token ${Math.round(s.timeToFirstTokenMs)} ms; ${s.decodeTokensPerSecond.toFixed(1)} tokens/s`,
     );
-    channel.send({ type: 'done', requestId, text: done.text, stats: done.stats });
+    channel.send({ type: 'done', requestId, text: done.text, stats: done.stats, ...(done.images ? { images: done.images } : {}) });
   }
 
   async function handle(req: EngineRequest, signal: AbortSignal): Promise<void> {
