@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { EngineClient, type EngineState } from './engine/client';
-import type { ChatTurn, GenerationStats, ImageGeometry, LoadedModelInfo } from './engine/types';
+import type { ChatTurn, GenerationStats, ImageGeometry, ImageInput, LoadedModelInfo } from './engine/types';
 import type { LoadParams } from './engine/ipc';
 import { AbortedError } from './engine/errors';
 import { config } from './config';
@@ -108,13 +108,8 @@ export class Ctx extends Disposable {
    * model (offering a download), then stream through the engine process.
    */
   async ask(turns: ChatTurn[], opts: { signal?: AbortSignal; onDelta?: (text: string) => void } = {}): Promise<AskResult> {
-    const modelDir = await this.models.ensureModel();
-    if (!modelDir) throw new NoModelError();
+    const params = await this.loadParams();
     if (opts.signal?.aborted) throw new AbortedError();
-    const current = await this.models.current();
-    // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
-    const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
-    const params: LoadParams = { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
     const temperature = config.temperature();
     let result: { text: string; stats: GenerationStats; images?: ImageGeometry[] } | undefined;
     for await (const ev of this.client.generate(params, turns, {
@@ -132,6 +127,21 @@ export class Ctx extends Disposable {
         `${s.decodeTokensPerSecond.toFixed(1)} tokens/s`,
     );
     return { ...result, provider: this.client.modelInfo?.provider ?? 'unknown' };
+  }
+
+  /** What the engine loads for the configured model (offering a download when it is missing). */
+  private async loadParams(): Promise<LoadParams> {
+    const modelDir = await this.models.ensureModel();
+    if (!modelDir) throw new NoModelError();
+    const current = await this.models.current();
+    // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
+    const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
+    return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
+  }
+
+  /** How the configured model preprocesses `image` (for grounding before any answer exists). */
+  async imageGeometry(image: ImageInput, signal?: AbortSignal): Promise<ImageGeometry> {
+    return this.client.geometry(await this.loadParams(), image, signal);
   }
 
   private configuredModelName(): string {

@@ -32,6 +32,30 @@ export interface AnswerStats {
   provider?: string;
 }
 
+/**
+ * A box the model wrote in an answer, already mapped onto the original image (pixels after EXIF
+ * orientation, not rounded). The host parses and maps; the webview only draws.
+ */
+export interface AnswerBox {
+  /** the label the answer gives the box ('' when none); model text: show it with textContent only */
+  phrase: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** [start, end) of the coordinates in the message text, so the answer can mark them */
+  start: number;
+  end: number;
+}
+
+/** A rectangle on the original image in its pixels (a region the user drew). */
+export interface ImageRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 export interface ChatMessage {
   id: string;
   role: Role;
@@ -41,6 +65,9 @@ export interface ChatMessage {
   imageIds: string[];
   error?: string;
   stats?: AnswerStats;
+  /** assistant: boxes found in the answer so far, drawn over `boxImageId` */
+  boxes?: AnswerBox[];
+  boxImageId?: string;
 }
 
 /** Everything needed to redraw (and, with image bytes, to resume) a conversation. */
@@ -82,6 +109,8 @@ export type HostToWebview =
   | { type: 'busy'; busy: boolean }
   | { type: 'status'; state: EngineStateName; text: string }
   | { type: 'followActive'; on: boolean }
+  /** the boxes of an answer (all of them so far: streaming sends a growing list) */
+  | { type: 'boxes'; messageId: string; imageId: string; boxes: AnswerBox[] }
   | { type: 'response'; requestId: number; error?: string };
 
 // ---- webview -> host -------------------------------------------------------------------------
@@ -100,7 +129,13 @@ export type WebviewToHost =
   | { type: 'removePending'; imageId: string }
   | { type: 'openLink'; href: string }
   | { type: 'copy'; text: string }
-  | { type: 'setFollowActive'; on: boolean };
+  | { type: 'setFollowActive'; on: boolean }
+  /** ask the model where `phrase` is in this image (its own referring-expression prompt) */
+  | { type: 'find'; requestId: number; imageId: string; phrase: string }
+  /** ask the model about a region the user drew, in original-image pixels */
+  | { type: 'describeRegion'; requestId: number; imageId: string; rect: ImageRect }
+  /** a PNG of the image with its boxes drawn (made in the webview) to save to a file */
+  | { type: 'saveImage'; requestId: number; name: string; bytes: Uint8Array };
 
 // ---- guards ----------------------------------------------------------------------------------
 // Messages from the webview are checked before the host acts on them: a webview renders model text
@@ -173,9 +208,36 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
       return isStr(v.text);
     case 'setFollowActive':
       return typeof v.on === 'boolean';
+    case 'find':
+      return isId(v.requestId) && isStr(v.imageId) && isStr(v.phrase) && v.phrase.trim().length > 0 && v.phrase.length <= 500;
+    case 'describeRegion':
+      return isId(v.requestId) && isStr(v.imageId) && isRect(v.rect);
+    case 'saveImage':
+      return isId(v.requestId) && isStr(v.name) && v.bytes instanceof Uint8Array && v.bytes.byteLength <= MAX_IMAGE_BYTES * 4;
     default:
       return false;
   }
+}
+
+const isFiniteNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** a rectangle with finite numbers and a positive size */
+export function isRect(v: unknown): v is ImageRect {
+  return isObject(v) && isFiniteNum(v.x) && isFiniteNum(v.y) && isFiniteNum(v.width) && isFiniteNum(v.height) && v.width > 0 && v.height > 0;
+}
+
+export function isAnswerBox(v: unknown): v is AnswerBox {
+  return (
+    isObject(v) &&
+    isStr(v.phrase) &&
+    isFiniteNum(v.x) &&
+    isFiniteNum(v.y) &&
+    isFiniteNum(v.width) &&
+    isFiniteNum(v.height) &&
+    isId(v.start) &&
+    isId(v.end) &&
+    v.start <= v.end
+  );
 }
 
 export function isHostToWebview(v: unknown): v is HostToWebview {
@@ -203,6 +265,8 @@ export function isHostToWebview(v: unknown): v is HostToWebview {
       return isStr(v.state) && isStr(v.text);
     case 'followActive':
       return typeof v.on === 'boolean';
+    case 'boxes':
+      return isStr(v.messageId) && isStr(v.imageId) && Array.isArray(v.boxes) && v.boxes.every(isAnswerBox);
     case 'response':
       return isId(v.requestId) && (v.error === undefined || isStr(v.error));
     default:

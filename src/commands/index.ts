@@ -9,6 +9,9 @@ import { openChat } from './openChat';
 import { showLogs } from './showLogs';
 import { selectModel } from './selectModel';
 import { downloadModelCommand } from './downloadModel';
+import { findInImage } from './findInImage';
+import { registerTestHooks } from './testHooks';
+import { captionImages } from './captionImages';
 
 type Handler = (...args: unknown[]) => unknown;
 type CommandFactory = (ctx: Ctx, view: ChatViewProvider) => Handler;
@@ -19,10 +22,11 @@ export const commands: Record<string, CommandFactory> = {
   'llava.selectModel': (ctx) => () => selectModel(ctx.models),
   'llava.downloadModel': (ctx) => () => downloadModelCommand(ctx.models),
   'llava.showLogs': (ctx) => () => showLogs(ctx.log),
+  'llava.captionImages': (ctx) => (clicked, selected) => captionImages(ctx, clicked, selected),
 };
 
 export function registerCommands(ctx: Ctx, view: ChatViewProvider): vscode.Disposable[] {
-  return Object.entries(commands).map(([id, factory]) => {
+  return [...registerTestHooks(ctx), ...Object.entries(commands).map(([id, factory]) => {
     const handler = factory(ctx, view);
     return vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       try {
@@ -35,5 +39,5 @@ export function registerCommands(ctx: Ctx, view: ChatViewProvider): vscode.Dispo
         return undefined;
       }
     });
-  });
+  })];
 }

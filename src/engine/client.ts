@@ -5,7 +5,7 @@
 // stopped so its gigabytes go back to the system. No `vscode` import: plain-Node tests drive it.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import type { ChatTurn, GenerateOptions, GenerationEvent, LoadedModelInfo } from './types';
+import type { ChatTurn, GenerateOptions, GenerationEvent, ImageGeometry, ImageInput, LoadedModelInfo } from './types';
 import { AbortedError } from './errors';
 import {
   deserializeError,
@@ -81,7 +81,7 @@ class EventQueue<T> {
 }
 
 interface Pending {
-  kind: 'load' | 'generate' | 'unload' | 'status';
+  kind: 'load' | 'generate' | 'unload' | 'status' | 'geometry';
   /** a reply for this request arrived */
   onResponse(msg: EngineResponse): void;
   onError(err: Error): void;
@@ -145,6 +145,22 @@ export class EngineClient {
     });
   }
 
+  /** How `image` becomes the model's input (preprocessing only; the model is loaded first if needed). */
+  geometry(model: LoadParams, image: ImageInput, signal?: AbortSignal): Promise<ImageGeometry> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError());
+      const id = this.request({ type: 'geometry', requestId: 0, model, image }, {
+        kind: 'geometry',
+        onResponse: (msg) => {
+          if (msg.type === 'geometry') resolve(msg.geometry);
+          else if (msg.type === 'error') reject(deserializeError(msg.error));
+        },
+        onError: reject,
+      });
+      signal?.addEventListener('abort', () => this.send({ type: 'cancel', requestId: id }), { once: true });
+    });
+  }
+
   /**
    * Streams the answer. The model in `model` is loaded first if the process does not hold it.
    * Aborting `options.signal` (or leaving the loop early) sends `cancel`; the stream then ends with
@@ -160,7 +176,7 @@ export class EngineClient {
       onResponse: (msg) => {
         if (msg.type === 'delta') queue.push({ type: 'delta', text: msg.text });
         else if (msg.type === 'done') {
-          queue.push({ type: 'done', text: msg.text, stats: msg.stats });
+          queue.push({ type: 'done', text: msg.text, stats: msg.stats, ...(msg.images ? { images: msg.images } : {}) });
           queue.end();
         } else if (msg.type === 'error') queue.end(deserializeError(msg.error));
       },

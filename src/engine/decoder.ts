@@ -23,7 +23,23 @@ export interface CacheShapeHints {
   headDim?: number;
 }
 
+export interface DecoderTuning {
+  /** tokens per decoder run for long inputs; default: as many as keep the logits within LOGITS_BYTES_PER_RUN */
+  prefillChunkTokens?: number;
+}
+
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+
+/**
+ * A decoder without `num_logits_to_keep` returns logits for every input position: [B, T, vocab] f32,
+ * held twice at once (ORT's buffer and the copy onnxruntime-node hands to JS). For a 729-token image
+ * prompt and a 151k vocabulary that is 2 x 440 MB. So long inputs run in chunks whose logits fit this
+ * budget; the attention over the cache gives the same result as one run, and only the last chunk's
+ * last row is kept.
+ */
+const LOGITS_BYTES_PER_RUN = 16 * 1024 * 1024;
+/** Chunks are never shorter than this: each run reads every weight once, so tiny chunks cost time. */
+const MIN_CHUNK_TOKENS = 64;
 
 export class LanguageModel {
   readonly hidden: number;
@@ -36,12 +52,15 @@ export class LanguageModel {
   private readonly hasPositionIds: boolean;
   private readonly hasCacheBranch: boolean;
   private readonly hasLogitsToKeep: boolean;
+  /** logits columns, from the graph's metadata or the first run */
+  private vocab: number | undefined;
 
   constructor(
     private readonly embedSession: Session,
     private readonly decoderSession: Session,
     readonly files: { embed: string; decoder: string },
     hints: CacheShapeHints,
+    private readonly tuning: DecoderTuning = {},
   ) {
     requireInput(embedSession, files.embed, 'input_ids');
     const embedOut = requireOutput(embedSession, files.embed, 'inputs_embeds');
@@ -73,12 +92,15 @@ export class LanguageModel {
     this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
     this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
     this.hasLogitsToKeep = decoderSession.inputNames.includes('num_logits_to_keep');
+    this.vocab = fixedDim(requireOutput(decoderSession, files.decoder, 'logits'), 2);
   }
 
   /** ids [B, T] -> embeddings [B, T, hidden] f32 */
   async embed(ids: ArrayLike<number>, batch = 1): Promise<Float32Array> {
     const T = ids.length / batch;
-    const input = new ort.Tensor('int64', BigInt64Array.from(Array.from(ids, (v) => BigInt(v))), [batch, T]);
+    const idData = new BigInt64Array(ids.length);
+    for (let i = 0; i < ids.length; i++) idData[i] = BigInt(ids[i]);
+    const input = new ort.Tensor('int64', idData, [batch, T]);
     const out = (await this.embedSession.run({ input_ids: input })).inputs_embeds;
     const data = out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array);
     return data;
@@ -99,11 +121,44 @@ export class LanguageModel {
    */
   async forward(embeds: Float32Array, attentionMask: ArrayLike<number>, cache: KvCache): Promise<{ logits: Float32Array; vocab: number; cache: KvCache }> {
     const B = cache.batch;
+    const H = this.hidden;
+    const T = embeds.length / (B * H);
+    const past = cache.length;
+    if (attentionMask.length !== B * (past + T)) {
+      throw new Error(`attention mask has ${attentionMask.length} entries, expected ${B} x ${past + T}`);
+    }
+    const chunk = this.chunkTokens(B);
+    if (T <= chunk) return this.run(embeds, attentionMask, cache);
+
+    let step: { logits: Float32Array; vocab: number; cache: KvCache } | undefined;
+    let current = cache;
+    for (let start = 0; start < T; start += chunk) {
+      const end = Math.min(T, start + chunk);
+      const part = new Float32Array(B * (end - start) * H); // [B, end - start, hidden]
+      const partMask = new Array<number>(B * (past + end)); // [B, past + end]: the mask's first columns
+      for (let b = 0; b < B; b++) {
+        part.set(embeds.subarray((b * T + start) * H, (b * T + end) * H), b * (end - start) * H);
+        for (let j = 0; j < past + end; j++) partMask[b * (past + end) + j] = attentionMask[b * (past + T) + j];
+      }
+      step = await this.run(part, partMask, current);
+      current = step.cache;
+    }
+    return step!;
+  }
+
+  /** Tokens per decoder run that keep [B, T, vocab] logits within the budget; Infinity when the graph keeps only the last. */
+  private chunkTokens(batch: number): number {
+    if (this.hasLogitsToKeep) return Infinity;
+    if (this.tuning.prefillChunkTokens) return this.tuning.prefillChunkTokens;
+    if (!this.vocab) return Infinity;
+    return Math.max(MIN_CHUNK_TOKENS, Math.floor(LOGITS_BYTES_PER_RUN / (batch * this.vocab * 4)));
+  }
+
+  /** One decoder run over all of `embeds` [B, T, hidden]; the mask is already checked against the cache. */
+  private async run(embeds: Float32Array, attentionMask: ArrayLike<number>, cache: KvCache): Promise<{ logits: Float32Array; vocab: number; cache: KvCache }> {
+    const B = cache.batch;
     const T = embeds.length / (B * this.hidden);
     const total = cache.length + T;
-    if (attentionMask.length !== B * total) {
-      throw new Error(`attention mask has ${attentionMask.length} entries, expected ${B} x ${total}`);
-    }
     const mask = new BigInt64Array(B * total);
     for (let i = 0; i < mask.length; i++) mask[i] = attentionMask[i] ? 1n : 0n;
     const feeds: Record<string, ort.Tensor> = {
@@ -119,9 +174,16 @@ export class LanguageModel {
     const out = await this.decoderSession.run(feeds);
     const logitsTensor = out.logits; // [B, T or 1, vocab]
     const [, rows, vocab] = logitsTensor.dims;
+    this.vocab = vocab;
     const all = logitsTensor.type === 'float16' ? fromHalf(logitsTensor.data as Uint16Array) : (logitsTensor.data as Float32Array);
-    const logits = new Float32Array(B * vocab);
-    for (let b = 0; b < B; b++) logits.set(all.subarray((b * rows + rows - 1) * vocab, (b * rows + rows) * vocab), b * vocab);
+    let logits: Float32Array; // [B, vocab]
+    if (rows === 1) {
+      logits = all; // already [B, 1, vocab]: the run's own buffer, nothing else refers to it
+    } else {
+      // A copy, not a view: a view would keep the whole [B, T, vocab] buffer alive.
+      logits = new Float32Array(B * vocab);
+      for (let b = 0; b < B; b++) logits.set(all.subarray((b * rows + rows - 1) * vocab, (b * rows + rows) * vocab), b * vocab);
+    }
 
     const tensors: Record<string, ort.Tensor> = {};
     for (const name of this.pastNames) tensors[name] = out[presentName(name)];

@@ -10,6 +10,7 @@ import type {
   GenerateOptions,
   GenerationStats,
   ImageGeometry,
+  ImageInput,
   LoadedModelInfo,
 } from './types';
 import { AbortedError, EngineError, type EngineErrorCode } from './errors';
@@ -42,7 +43,9 @@ export type EngineRequest =
   /** aborts the generate (or load) with this id; unknown ids are ignored (it may have just finished) */
   | { type: 'cancel'; requestId: number }
   | { type: 'unload'; requestId: number }
-  | { type: 'status'; requestId: number };
+  | { type: 'status'; requestId: number }
+  /** how `image` becomes this model's input, without running the model (a region the user drew -> model frame) */
+  | { type: 'geometry'; requestId: number; model: LoadParams; image: ImageInput };
 
 // ---- engine -> host -------------------------------------------------------------------------
 
@@ -63,6 +66,7 @@ export type EngineResponse =
   | { type: 'delta'; requestId: number; text: string }
   /** `images`: each conversation image's preprocessing geometry, in order (grounding maps boxes with it) */
   | { type: 'done'; requestId: number; text: string; stats: GenerationStats; images?: ImageGeometry[] }
+  | { type: 'geometry'; requestId: number; geometry: ImageGeometry }
   | { type: 'unloaded'; requestId: number }
   | { type: 'status'; requestId: number; status: EngineStatusSnapshot }
   | { type: 'error'; requestId: number; error: SerializedError }
@@ -169,6 +173,8 @@ export function isEngineRequest(v: unknown): v is EngineRequest {
       return isLoadParams(v);
     case 'generate':
       return isLoadParams(v.model) && Array.isArray(v.turns) && v.turns.every(isTurn) && isObject(v.options);
+    case 'geometry':
+      return isLoadParams(v.model) && isObject(v.image);
     case 'cancel':
     case 'unload':
     case 'status':
@@ -198,6 +204,8 @@ export function isEngineResponse(v: unknown): v is EngineResponse {
         isObject(v.stats) &&
         (v.images === undefined || (Array.isArray(v.images) && v.images.every(isObject)))
       );
+    case 'geometry':
+      return typeof v.requestId === 'number' && isObject(v.geometry);
     case 'unloaded':
       return typeof v.requestId === 'number';
     case 'status':

@@ -6,7 +6,7 @@
 //
 // The engine module comes in through a factory so the IPC layer can be tested with a test double.
 
-import type { ChatTurn, GenerateOptions, GenerationEvent, LoadedModelInfo } from './types';
+import type { ChatTurn, GenerateOptions, GenerationEvent, ImageGeometry, ImageInput, LoadedModelInfo } from './types';
 import {
   isEngineRequest,
   serializeError,
@@ -20,6 +20,8 @@ import {
 export interface LlavaModel {
   readonly info: LoadedModelInfo;
   generate(turns: ChatTurn[], opts?: GenerateOptions): AsyncIterable<GenerationEvent>;
+  /** optional so that test doubles without preprocessing still fit */
+  preprocess?(image: ImageInput): Promise<{ geometry: ImageGeometry }>;
   dispose(): Promise<void>;
 }
 
@@ -134,6 +136,13 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
       }
       case 'generate':
         return runGenerate(req.requestId, req.model, req.turns, req.options, signal);
+      case 'geometry': {
+        const m = await ensureModel(req.model, signal);
+        if (!m.preprocess) throw new Error('this engine cannot preprocess images on their own');
+        const { geometry } = await m.preprocess(req.image);
+        channel.send({ type: 'geometry', requestId: req.requestId, geometry });
+        return;
+      }
       case 'unload':
         if (model) {
           log(`unloading ${model.info.dir}`);

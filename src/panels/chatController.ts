@@ -19,6 +19,18 @@ import {
   type Surface,
   type WebviewToHost,
 } from '../protocol';
+import {
+  StreamingBoxes,
+  answerBoxes,
+  boxTarget,
+  describeRegionQuestion,
+  findQuestion,
+  DEFAULT_GROUNDING,
+  type GroundingSpec,
+} from '../grounding/answerBoxes';
+import { groundingForCurrentModel } from '../grounding/modelGrounding';
+import type { ImageGeometry } from '../engine/types';
+import type { AnswerBox, ImageRect } from '../protocol';
 import { Conversation, newId } from './conversation';
 import { Disposable } from './disposable';
 
@@ -103,12 +115,77 @@ export class ChatController extends Disposable {
     this.followEmitter.fire(on);
   }
 
-  /** Asks a question as if typed in the webview (used by commands). */
-  async ask(text: string): Promise<void> {
+  /**
+   * Asks a question as if typed in the webview (used by commands). `boxImageId`: the image the
+   * answer's boxes belong to (Find / Describe region), else the conversation's latest image.
+   */
+  async ask(text: string, opts: { boxImageId?: string } = {}): Promise<void> {
     if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
     const user = this.conversation.addUserMessage(text);
     this.post({ type: 'messageAdded', message: user });
-    await this.answer();
+    await this.answer(opts.boxImageId);
+  }
+
+  /** The image shown first (the latest one): what Find in Image asks about when not told. */
+  defaultImageId(): string | undefined {
+    return this.conversation.snapshot().images.at(-1)?.id;
+  }
+
+  /** Find in Image: the model's referring-expression prompt for `phrase`; the answer's box is drawn. */
+  async find(phrase: string, imageId = this.defaultImageId()): Promise<void> {
+    if (!imageId || !this.conversation.hasImage(imageId)) throw new Error('Attach an image first: Find looks for things in an image.');
+    if (!phrase.trim()) throw new Error('Type what to find.');
+    const spec = await this.grounding();
+    await this.ask(findQuestion(spec, phrase), { boxImageId: imageId });
+  }
+
+  /** Asks the model about a region of the image, given in original-image pixels. */
+  async describeRegion(imageId: string, rect: ImageRect): Promise<void> {
+    if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
+    const input = this.conversation.imageInput(imageId);
+    if (!input) throw new Error('That image is no longer in this conversation.');
+    const spec = await this.grounding();
+    // the region goes into the prompt in the model's frame, which depends on how it preprocesses
+    let g = this.conversation.geometry(imageId);
+    if (!g) {
+      g = await this.ctx.imageGeometry(input);
+      this.conversation.setGeometry(imageId, g);
+    }
+    await this.ask(describeRegionQuestion(spec, rect, g), { boxImageId: imageId });
+  }
+
+  /**
+   * Test hook (e2e overlay test): shows a question and a known answer about `imageId` as if the
+   * model had written it, with the geometry the engine would report. Nothing runs in the engine.
+   */
+  injectAnswer(question: string, answer: string, imageId: string, geometry: ImageGeometry, frame = DEFAULT_GROUNDING.frame): void {
+    const user = this.conversation.addUserMessage(question);
+    this.post({ type: 'messageAdded', message: user });
+    const msg = this.conversation.startAssistant();
+    this.post({ type: 'messageAdded', message: msg });
+    this.conversation.setGeometry(imageId, geometry);
+    this.conversation.finish(msg.id, answer);
+    this.post({ type: 'messageDone', messageId: msg.id, text: answer });
+    this.publishBoxes(this.conversation, msg.id, imageId, answerBoxes(answer, frame, geometry));
+  }
+
+  /** the image added last (tests find their image by it) */
+  lastImageId(): string | undefined {
+    return this.defaultImageId();
+  }
+
+  private async grounding(): Promise<GroundingSpec> {
+    try {
+      return await groundingForCurrentModel(this.ctx.models);
+    } catch (err) {
+      this.ctx.log.warn(`chat: grounding spec unavailable (${err instanceof Error ? err.message : String(err)}); using LLaVA-1.5's`);
+      return DEFAULT_GROUNDING;
+    }
+  }
+
+  private publishBoxes(conversation: Conversation, messageId: string, imageId: string, boxes: AnswerBox[]): void {
+    conversation.setBoxes(messageId, imageId, boxes);
+    if (conversation === this.conversation) this.post({ type: 'boxes', messageId, imageId, boxes });
   }
 
   // ---- webview messages ---------------------------------------------------------------------
@@ -176,10 +253,30 @@ export class ChatController extends Disposable {
       case 'setFollowActive':
         this.setFollowActive(msg.on);
         return;
+      case 'find':
+        return reply(msg.requestId, () => this.find(msg.phrase, msg.imageId));
+      case 'describeRegion':
+        return reply(msg.requestId, () => this.describeRegion(msg.imageId, msg.rect));
+      case 'saveImage':
+        return reply(msg.requestId, () => this.saveImage(msg.name, msg.bytes));
     }
   }
 
   // ---- answering ----------------------------------------------------------------------------
+
+  private async saveImage(name: string, bytes: Uint8Array): Promise<void> {
+    const base = name.replace(/\.[^.]*$/, '') || 'image';
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const suggested = `${base.replace(/[\\/:*?"<>|]/g, '_')}-boxes.png`;
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: folder ? vscode.Uri.joinPath(folder, suggested) : undefined,
+      filters: { 'PNG image': ['png'] },
+      saveLabel: 'Save Image with Boxes',
+    });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, bytes);
+    this.ctx.log.info(`chat: saved the image with boxes to ${target.toString()}`);
+  }
 
   private async regenerate(): Promise<void> {
     if (this.busy) throw new Error('An answer is still being generated.');
@@ -187,12 +284,18 @@ export class ChatController extends Disposable {
     if (!last) throw new Error('There is no answer to regenerate.');
     this.conversation.removeFrom(last.id);
     this.post({ type: 'messagesRemoved', fromMessageId: last.id });
-    await this.answer();
+    await this.answer(last.boxImageId);
   }
 
-  private async answer(): Promise<void> {
+  private async answer(boxImageId?: string): Promise<void> {
     const turns = this.conversation.toTurns();
     const conversation = this.conversation;
+    // the engine's geometries come back parallel to these ids; boxes go on one of them
+    const imageIds = conversation.turnImageIds();
+    const target = boxTarget(imageIds, boxImageId);
+    const spec = await this.grounding();
+    // boxes appear while streaming when this image's geometry is already known (an earlier answer)
+    const streaming = new StreamingBoxes(spec.frame, conversation.geometry(target));
     const msg = conversation.startAssistant();
     const abort = new AbortController();
     this.abort = abort;
@@ -206,8 +309,12 @@ export class ChatController extends Disposable {
         onDelta: (text) => {
           conversation.appendDelta(msg.id, text);
           if (visible()) this.post({ type: 'delta', messageId: msg.id, text });
+          const boxes = target ? streaming.push(text) : undefined;
+          if (boxes && target) this.publishBoxes(conversation, msg.id, target, boxes);
         },
       });
+      if (r.images && r.images.length === imageIds.length) r.images.forEach((g, i) => conversation.setGeometry(imageIds[i], g));
+      else if (r.images) this.ctx.log.warn(`chat: the engine reported ${r.images.length} image geometries for ${imageIds.length} images; boxes not drawn`);
       const s = r.stats;
       const stats = {
         newTokens: s.newTokens,
@@ -218,6 +325,8 @@ export class ChatController extends Disposable {
       };
       conversation.finish(msg.id, r.text, stats);
       if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: r.text, stats });
+      const g = conversation.geometry(target);
+      if (target && g) this.publishBoxes(conversation, msg.id, target, answerBoxes(r.text, spec.frame, g));
     } catch (err) {
       const partial = conversation.messages.find((m) => m.id === msg.id)?.text ?? '';
       if (err instanceof AbortedError || abort.signal.aborted) {

@@ -2,8 +2,8 @@
 // next question. No vscode import: it is plain state with the rules for turning itself into the
 // engine's ChatTurn[] (each user turn carries the images sent with it, in order).
 
-import type { ChatTurn } from '../engine/types';
-import type { AnswerStats, ChatImageData, ChatImageMeta, ChatMessage, ConversationSnapshot } from '../protocol';
+import type { ChatTurn, ImageGeometry } from '../engine/types';
+import type { AnswerBox, AnswerStats, ChatImageData, ChatImageMeta, ChatMessage, ConversationSnapshot } from '../protocol';
 
 let counter = 0;
 /** unique within this extension host run; random part survives reloads without collisions */
@@ -14,6 +14,8 @@ export function newId(prefix: string): string {
 export class Conversation {
   private snap: ConversationSnapshot;
   private readonly bytes = new Map<string, Uint8Array>();
+  /** how the model last preprocessed each image (from the engine; not persisted: a reload re-learns it) */
+  private readonly geometries = new Map<string, ImageGeometry>();
 
   constructor(snapshot?: ConversationSnapshot, images: ChatImageData[] = []) {
     this.snap = snapshot
@@ -79,6 +81,7 @@ export class Conversation {
     this.snap.pendingImageIds.splice(i, 1);
     this.snap.images = this.snap.images.filter((m) => m.id !== imageId);
     this.bytes.delete(imageId);
+    this.geometries.delete(imageId);
     return true;
   }
 
@@ -152,10 +155,46 @@ export class Conversation {
     return turns;
   }
 
+  /**
+   * The ids of the images toTurns() sends, in the same order: the done event's geometries are
+   * parallel to this list.
+   */
+  turnImageIds(): string[] {
+    return this.snap.messages.flatMap((m) =>
+      m.role === 'user' ? m.imageIds.filter((id) => this.bytes.has(id) && this.snap.images.some((i) => i.id === id)) : [],
+    );
+  }
+
+  hasImage(imageId: string): boolean {
+    return this.snap.images.some((i) => i.id === imageId);
+  }
+
+  imageInput(imageId: string): { bytes: Uint8Array; name: string } | undefined {
+    const b = this.bytes.get(imageId);
+    const meta = this.snap.images.find((i) => i.id === imageId);
+    return b && meta ? { bytes: b, name: meta.name } : undefined;
+  }
+
+  geometry(imageId: string | undefined): ImageGeometry | undefined {
+    return imageId === undefined ? undefined : this.geometries.get(imageId);
+  }
+
+  setGeometry(imageId: string, g: ImageGeometry): void {
+    this.geometries.set(imageId, g);
+  }
+
+  setBoxes(messageId: string, imageId: string, boxes: AnswerBox[]): void {
+    const m = this.find(messageId);
+    if (!m) return;
+    m.boxes = boxes;
+    m.boxImageId = imageId;
+  }
+
   /** Forget messages and images; a following conversation starts afresh. */
   clear(): void {
     this.snap = { id: newId('c'), title: 'New chat', images: [], messages: [], pendingImageIds: [] };
     this.bytes.clear();
+    this.geometries.clear();
   }
 
   private find(id: string): ChatMessage | undefined {

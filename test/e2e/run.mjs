@@ -16,6 +16,7 @@ import { runHostSuite } from './lib/hostSuite.mjs';
 import { isNoise, launchBrowser, Shots, waitForWorkbench, workbenchUrl } from './lib/workbench.mjs';
 import { makeSandbox } from './lib/workspace.mjs';
 import { llavaActivityItem, uiTests } from './ui/chat.mjs';
+import { overlayTests } from './ui/overlay.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(E2E_DIR, '../..');
@@ -73,7 +74,7 @@ async function main() {
     server = undefined;
   };
   // Whatever happens (Ctrl+C, a hung step), code-server's process group is stopped before we exit.
-  const onSignal = async (sig) => { console.error(`[e2e] ${sig} at ${new Error().stack}: stopping`); await stopAll(); process.exit(130); };
+  const onSignal = async (sig) => { console.error(`[e2e] ${sig}: stopping`); await stopAll(); process.exit(130); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const watchdog = setTimeout(async () => {
@@ -86,7 +87,7 @@ async function main() {
     const t0 = Date.now();
     server = await startCodeServer({
       e2eDir: E2E_DIR, sandbox, logFile: path.join(ARTIFACTS, 'code-server.log'),
-      env: { LLAVA_TEST_MODEL: modelDir },
+      env: { LLAVA_TEST_MODEL: modelDir, LLAVA_TEST_HOOKS: '1' },
     });
     console.log(`[e2e] code-server on ${server.url} (${Date.now() - t0} ms)`);
     context = await launchBrowser(sandbox.browserProfile);
@@ -133,17 +134,28 @@ async function runUiTests({ context, server, sandbox, shots }) {
   console.log(`[e2e] workbench with the extension ready (${Date.now() - t0} ms)`);
   await shots.take(page, 'workbench-ready');
 
-  for (const [name, fn] of uiTests) {
+  for (const [name, fn] of [...uiTests, ...overlayTests]) {
     const started = Date.now();
     try {
       const detail = await withTimeout(fn({ page, shots, images: sandbox.images }), UI_TEST_LIMIT_MS, name);
       record(name, true, `${detail} (${Date.now() - started} ms)`);
     } catch (e) {
       await shots.take(page, 'FAILED');
+      await dumpFrames(page, path.join(ARTIFACTS, 'failed-frames.txt'), name);
       record(name, false, e?.stack ?? String(e));
     }
   }
   await page.close().catch(() => {});
+}
+
+/** On failure: every frame's URL and the start of its body, to tell "webview never loaded" from "wrong content". */
+async function dumpFrames(page, file, title) {
+  const out = [`== ${title}`];
+  for (const f of page.frames()) {
+    const body = await f.evaluate(() => document.body?.innerHTML.slice(0, 400) ?? '(no body)').catch((e) => `(${e.message.split('\n')[0]})`);
+    out.push(`-- ${f.url().slice(0, 300)}\n${body}`);
+  }
+  fs.appendFileSync(file, out.join('\n') + '\n');
 }
 
 function withTimeout(promise, ms, what) {
@@ -161,4 +173,3 @@ function copyVsCodeLogs(sandbox) {
 }
 
 await main();
-setTimeout(() => { console.log(process._getActiveHandles().map((h) => h.constructor.name + " " + (h.pid ?? h.spawnfile ?? h.remoteAddress ?? ""))); }, 2000).unref();

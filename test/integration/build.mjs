@@ -12,7 +12,8 @@ const outArg = process.argv.find((a) => a.startsWith('--outdir='));
 const outdir = outArg ? path.resolve(outArg.slice('--outdir='.length)) : path.join(root, 'dist/test/suite');
 await esbuild.build({
   absWorkingDir: root,
-  entryPoints: { index: 'test/integration/suite/index.ts' },
+  // index.js exports run() (extensionTestsPath); tests.js registers at load time (for @vscode/test-cli's runner).
+  entryPoints: { index: 'test/integration/suite/index.ts', tests: 'test/integration/suite/mochaFile.ts' },
   outdir,
   bundle: true,
   platform: 'node',

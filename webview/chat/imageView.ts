@@ -1,7 +1,7 @@
 // The image viewer: fit-to-view by default, zoom with buttons or Ctrl+wheel (around the pointer).
 // The <img> and an absolutely positioned <svg> overlay share one "stage" whose CSS size is the only
 // thing zoom changes; the SVG's viewBox is the image's natural pixel size, so boxes drawn in image
-// pixels (grounding, a later issue) stay on their objects at every zoom level.
+// pixels (overlay.ts) stay on their objects at every zoom level.
 // Sizes are set through CSSOM (element.style.x = ...), which the CSP's style-src allows; inline
 // style attributes are blocked.
 
@@ -12,10 +12,11 @@ const STEP = 1.25;
 
 export class ImageView {
   readonly element: HTMLElement;
-  private readonly viewport: HTMLElement;
-  private readonly stage: HTMLElement;
+  readonly viewport: HTMLElement;
+  readonly stage: HTMLElement;
   private readonly img: HTMLImageElement;
   readonly overlay: SVGSVGElement;
+  private readonly layoutListeners: (() => void)[] = [];
   private readonly zoomLabel: HTMLElement;
   /** null = fit to the viewport */
   private zoom: number | null = null;
@@ -35,6 +36,8 @@ export class ImageView {
     this.overlay = document.createElementNS(SVG_NS, 'svg');
     this.overlay.classList.add('image-overlay');
     this.overlay.setAttribute('aria-hidden', 'true');
+    // the stage has the image's aspect ratio up to a rounded pixel: map the viewBox onto it exactly
+    this.overlay.setAttribute('preserveAspectRatio', 'none');
     this.stage.append(this.img, this.overlay);
     this.viewport.append(this.stage);
 
@@ -74,6 +77,20 @@ export class ImageView {
     });
     new ResizeObserver(() => this.zoom === null && this.layout()).observe(this.viewport);
     this.show(undefined, '');
+  }
+
+  get image(): HTMLImageElement {
+    return this.img;
+  }
+
+  /** The image's size in its own pixels (EXIF-oriented, as the browser shows it); 0 before it loads. */
+  naturalSize(): { width: number; height: number } {
+    return { width: this.img.naturalWidth, height: this.img.naturalHeight };
+  }
+
+  /** Called after every layout (load, zoom, fit, resize). */
+  onLayout(listener: () => void): void {
+    this.layoutListeners.push(listener);
   }
 
   /** Shows an image (a blob: URL), or the empty state when url is undefined. */
@@ -133,6 +150,7 @@ export class ImageView {
     this.stage.style.height = `${Math.round(h * scale)}px`;
     this.viewport.classList.toggle('fit', this.zoom === null);
     this.zoomLabel.textContent = `${Math.round(scale * 100)}%`;
+    for (const l of this.layoutListeners) l();
   }
 }
 

@@ -11,6 +11,7 @@ import type { ChatImageData, ChatMessage, ConversationSnapshot, HostToWebview, P
 import { asBytes, isHostToWebview } from '../../src/protocol';
 import { ImageView, el, iconButton } from './imageView';
 import { MessageList } from './messages';
+import { Overlay } from './overlay';
 
 interface VsCodeApi {
   postMessage(msg: WebviewToHost): void;
@@ -93,7 +94,27 @@ const messages = new MessageList({
   regenerate: () => void request({ type: 'regenerate' }).catch(showError),
   openLink: (href) => vscode.postMessage({ type: 'openLink', href }),
   imageName: (id) => conversation.images.find((i) => i.id === id)?.name ?? 'image',
+  hoverBox: (messageId, index) => {
+    // pointing at coordinates in an older answer (or about another image) brings its boxes up
+    if (index !== undefined) {
+      const imageId = overlay.activate(messageId);
+      if (imageId && imageId !== selectedImageId && blobUrls.has(imageId)) {
+        selectedImageId = imageId;
+        renderImages();
+      }
+    }
+    overlay.highlight(messageId, index);
+  },
 });
+
+const overlay = new Overlay(imageView, {
+  hover: (messageId, index) => messages.highlightBox(messageId, index),
+  find: (imageId, phrase) => request({ type: 'find', imageId, phrase }),
+  describeRegion: (imageId, rect) => request({ type: 'describeRegion', imageId, rect }),
+  save: (name, bytes) => request({ type: 'saveImage', name, bytes }),
+  status: (text) => setStatus(text),
+});
+imageView.element.prepend(overlay.tools);
 
 const composer = el('footer', 'composer');
 const pendingChips = el('div', 'pending-images');
@@ -141,6 +162,7 @@ function renderImages(): void {
   }
   const sel = conversation.images.find((i) => i.id === selectedImageId);
   imageView.show(sel ? blobUrls.get(sel.id) : undefined, sel?.name ?? '');
+  overlay.show(sel && blobUrls.has(sel.id) ? sel.id : undefined, sel?.name ?? '');
   thumbs.replaceChildren();
   thumbs.hidden = conversation.images.length < 2;
   for (const img of conversation.images) {
@@ -208,6 +230,7 @@ function handle(msg: HostToWebview): void {
       (follow as unknown as { checked: boolean }).checked = followActive;
       busy = msg.busy;
       messages.reset(conversation.messages);
+      overlay.reset(conversation.messages);
       renderImages();
       renderBusy();
       persist();
@@ -249,7 +272,13 @@ function handle(msg: HostToWebview): void {
       return;
     case 'messagesRemoved':
       messages.removeFrom(msg.fromMessageId);
+      overlay.reset(messages.snapshot());
       persist();
+      return;
+    case 'boxes':
+      messages.setBoxes(msg.messageId, msg.imageId, msg.boxes);
+      overlay.setBoxes(msg.messageId, msg.imageId, msg.boxes);
+      persistSoon();
       return;
     case 'busy':
       busy = msg.busy;
@@ -345,6 +374,7 @@ if (saved?.conversation) {
   conversation = saved.conversation;
   followActive = saved.followActive;
   messages.reset(conversation.messages as ChatMessage[]);
+  overlay.reset(conversation.messages);
   renderImages();
 }
 renderBusy();

@@ -4,8 +4,9 @@
 
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
-import type { ChatMessage } from '../../src/protocol';
+import type { AnswerBox, ChatMessage } from '../../src/protocol';
 import { el, iconButton } from './imageView';
+import { BOX_COLOURS } from './overlay';
 
 const md = new MarkdownIt({ html: false, linkify: true, breaks: false, typographer: false });
 
@@ -18,6 +19,26 @@ export interface MessageActions {
   regenerate(): void;
   openLink(href: string): void;
   imageName(id: string): string;
+  /** pointer over (or focus on) the coordinates of box `index` in an answer; undefined on leave */
+  hoverBox(messageId: string, index: number | undefined): void;
+}
+
+// Private-use characters mark where a box's coordinates were: Markdown and the sanitiser pass them
+// through as text, and the rendered DOM's text nodes are then split around them.
+const MARK_OPEN = '\uE000';
+const MARK_CLOSE = '\uE001';
+const MARK = /\uE000(\d+)\uE001/g;
+
+/** The answer text with each box's coordinate span replaced by a marker (spans are in text order). */
+export function markBoxes(text: string, boxes: readonly AnswerBox[]): string {
+  let out = '';
+  let at = 0;
+  boxes.forEach((b, i) => {
+    if (b.start < at || b.end > text.length) return; // stale offsets (text changed): leave it as text
+    out += text.slice(at, b.start) + MARK_OPEN + i + MARK_CLOSE;
+    at = b.end;
+  });
+  return out + text.slice(at);
 }
 
 export class MessageList {
@@ -99,6 +120,22 @@ export class MessageList {
     this.paint(id);
   }
 
+  setBoxes(id: string, imageId: string, boxes: AnswerBox[]): void {
+    const it = this.items.get(id);
+    if (!it) return;
+    it.msg = { ...it.msg, boxes, boxImageId: imageId };
+    // while streaming the next frame repaints anyway; a finished answer repaints now
+    if (it.msg.state === 'streaming') this.schedule(id);
+    else this.paint(id);
+  }
+
+  /** Marks the coordinates of box `index` of an answer (the pointer is over that box on the image). */
+  highlightBox(id: string, index: number | undefined): void {
+    for (const e of this.element.querySelectorAll('.box-ref.hover')) e.classList.remove('hover');
+    if (index === undefined) return;
+    this.items.get(id)?.body.querySelector(`.box-ref[data-index="${index}"]`)?.classList.add('hover');
+  }
+
   error(id: string, error: string): void {
     const it = this.items.get(id);
     if (!it) return;
@@ -142,7 +179,11 @@ export class MessageList {
     it.root.dataset.state = m.state;
     it.root.setAttribute('aria-busy', String(m.state === 'streaming'));
     if (m.role === 'user') it.body.textContent = m.text;
-    else it.body.innerHTML = renderMarkdown(m.text) || (m.state === 'streaming' ? '<p class="thinking">…</p>' : '');
+    else {
+      const boxes = m.boxes ?? [];
+      it.body.innerHTML = renderMarkdown(boxes.length ? markBoxes(m.text, boxes) : m.text) || (m.state === 'streaming' ? '<p class="thinking">…</p>' : '');
+      if (boxes.length) this.insertBoxRefs(m.id, it.body, m.text, boxes);
+    }
     it.meta.replaceChildren();
     if (m.state === 'error' && m.error) {
       const err = el('div', 'message-error');
@@ -158,6 +199,38 @@ export class MessageList {
       it.meta.textContent = parts.join(' · ');
     }
     if (stick) this.scrollToEnd();
+  }
+
+  /** Replaces the markers with focusable chips showing the original coordinates (as text nodes). */
+  private insertBoxRefs(messageId: string, body: HTMLElement, text: string, boxes: readonly AnswerBox[]): void {
+    const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+    const nodes: Text[] = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) if ((n.nodeValue ?? '').includes(MARK_OPEN)) nodes.push(n as Text);
+    for (const node of nodes) {
+      const value = node.nodeValue ?? '';
+      const parts: Node[] = [];
+      let at = 0;
+      for (const m of value.matchAll(MARK)) {
+        const i = Number(m[1]);
+        const b = boxes[i];
+        parts.push(document.createTextNode(value.slice(at, m.index)));
+        at = m.index + m[0].length;
+        if (!b) continue;
+        const chip = el('span', `box-ref c${i % BOX_COLOURS}`);
+        chip.dataset.index = String(i);
+        chip.dataset.testid = 'box-ref';
+        chip.tabIndex = 0;
+        chip.textContent = text.slice(b.start, b.end);
+        chip.title = b.phrase ? `${b.phrase}: shown on the image` : 'Shown on the image';
+        chip.addEventListener('pointerenter', () => this.actions.hoverBox(messageId, i));
+        chip.addEventListener('pointerleave', () => this.actions.hoverBox(messageId, undefined));
+        chip.addEventListener('focus', () => this.actions.hoverBox(messageId, i));
+        chip.addEventListener('blur', () => this.actions.hoverBox(messageId, undefined));
+        parts.push(chip);
+      }
+      parts.push(document.createTextNode(value.slice(at)));
+      node.replaceWith(...parts);
+    }
   }
 
   private updateLastAssistant(): void {

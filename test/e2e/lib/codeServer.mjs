@@ -47,6 +47,8 @@ export async function startCodeServer({ e2eDir, sandbox, logFile, env = {} }) {
       XDG_CONFIG_HOME: path.join(sandbox.xdg, 'config'),
       XDG_DATA_HOME: path.join(sandbox.xdg, 'data'),
       XDG_CACHE_HOME: path.join(sandbox.xdg, 'cache'),
+      // Temp files of the extension host and the suite (its test PNG) go away with the sandbox.
+      TMPDIR: sandbox.tmp,
       ...env,
     },
   });
@@ -58,7 +60,12 @@ export async function startCodeServer({ e2eDir, sandbox, logFile, env = {} }) {
     if (child.pid === undefined) return;
     // The whole group: code-server, its extension host, file watchers, and any engine process.
     signalGroup(child.pid, 'SIGTERM');
-    const graceful = await Promise.race([exitedPromise.then(() => true), sleep(5000).then(() => false)]);
+    let timer;
+    const graceful = await Promise.race([
+      exitedPromise.then(() => true),
+      new Promise((r) => { timer = setTimeout(() => r(false), 5000); }),
+    ]);
+    clearTimeout(timer);
     // Children may outlive the leader; SIGKILL whatever of the group is left either way.
     await sleep(graceful ? 300 : 0);
     signalGroup(child.pid, 'SIGKILL');

@@ -22,7 +22,8 @@ export async function runHostSuite({ context, baseUrl, folder, extensionPath, te
   const exited = new Promise((r) => (resolveExit = r));
   await page.exposeFunction('codeAutomationLog', (type, args) => {
     const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
-    for (const l of text.split('\n')) if (!isNoise(l)) say(l);
+    // Judge noise on the whole message, so a noisy error's stack lines go with it.
+    if (!isNoise(text)) for (const l of text.split('\n')) say(l);
   });
   await page.exposeFunction('codeAutomationExit', (code) => resolveExit(code));
   page.on('pageerror', (e) => fs.appendFileSync(logFile, `[pageerror] ${e.message}\n`));
@@ -32,10 +33,12 @@ export async function runHostSuite({ context, baseUrl, folder, extensionPath, te
     await page.goto(workbenchUrl(baseUrl, { folder, extensionPath, testsPath }), { timeout: 60_000 });
     await waitForWorkbench(page);
     await shots.take(page, 'host-suite-workbench');
+    let timer;
     exitCode = await Promise.race([
       exited,
-      new Promise((r) => setTimeout(() => r(undefined), timeoutMs)),
+      new Promise((r) => { timer = setTimeout(() => r(undefined), timeoutMs); }),
     ]);
+    clearTimeout(timer);
     if (exitCode === undefined) say(`[e2e] the extension-host suite did not finish within ${timeoutMs / 1000} s`);
   } finally {
     await page.close().catch(() => {});

@@ -16,9 +16,13 @@ export function viewFrame(page) {
 }
 
 /** Waits until the webview's main image is shown and decoded (an <img> with pixels, or any visible element). */
-export async function expectImageShown(frame, timeout = 30_000) {
-  const img = frame.locator('[data-testid="image"]');
-  await img.first().waitFor({ state: 'visible', timeout });
+export async function expectImageShown(frame, { selector = '[data-testid="image"]', what = 'the image', timeout = 30_000 } = {}) {
+  const img = frame.locator(selector);
+  try {
+    await img.first().waitFor({ state: 'visible', timeout });
+  } catch (e) {
+    throw new Error(`${what} did not appear: ${e.message.split('\n')[0]}`);
+  }
   const deadline = Date.now() + timeout;
   for (;;) {
     const info = await img.first().evaluate((el) => {
@@ -27,9 +31,22 @@ export async function expectImageShown(frame, timeout = 30_000) {
       return { tag: el.tagName, naturalWidth: im ? im.naturalWidth : -1, complete: im ? im.complete : true, w: r.width, h: r.height };
     });
     if (info.naturalWidth !== 0 && info.complete && info.w > 0 && info.h > 0) return info;
-    if (Date.now() > deadline) throw new Error(`image element never showed pixels: ${JSON.stringify(info)}`);
+    if (Date.now() > deadline) throw new Error(`${what} never showed pixels: ${JSON.stringify(info)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * The answer's own text, without the message's header ("LLaVA") and footer (token stats): those would make an
+ * empty answer look non-empty. The contract names only the message element, so look for a body inside it.
+ */
+// (Written out again inside observeAssistant: functions passed to evaluate cannot share code, and the webview's
+// CSP forbids eval.)
+export async function messageText(locator) {
+  return locator.evaluate((el) => {
+    const body = el.querySelector('[data-testid="message-text"]') ?? el.querySelector('.message-body') ?? el;
+    return (body.textContent ?? '').trim();
+  });
 }
 
 /**
@@ -39,13 +56,14 @@ export async function expectImageShown(frame, timeout = 30_000) {
 async function observeAssistant(frame) {
   await frame.locator('body').evaluate(() => {
     const w = /** @type {any} */ (window);
+    const bodyOf = (el) => el.querySelector('[data-testid="message-text"]') ?? el.querySelector('.message-body') ?? el;
     w.__llavaObs?.disconnect?.();
     w.__llavaSeen = [];
     const sel = '[data-testid="message"][data-role="assistant"]';
     const note = () => {
       const all = document.querySelectorAll(sel);
       const el = all[all.length - 1];
-      if (el) w.__llavaSeen.push({ count: all.length, state: el.getAttribute('data-state'), len: (el.textContent || '').trim().length });
+      if (el) w.__llavaSeen.push({ count: all.length, state: el.getAttribute('data-state'), len: (bodyOf(el).textContent || '').trim().length });
     };
     w.__llavaObs = new MutationObserver((records) => {
       for (const r of records) {
@@ -97,7 +115,7 @@ export async function askInWebview(page, frame, question, { shots, label, timeou
     await new Promise((r) => setTimeout(r, 200));
   }
   await shots.take(page, `${label}-answered`);
-  const text = ((await answer.textContent()) ?? '').trim();
+  const text = await messageText(answer);
   const seen = await frame.locator('body').evaluate(() => /** @type {any} */ (window).__llavaSeen ?? []);
   await frame.locator('body').evaluate(() => /** @type {any} */ (window).__llavaObs?.disconnect());
 

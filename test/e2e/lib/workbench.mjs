@@ -22,6 +22,8 @@ export async function launchBrowser(profileDir) {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync',
+      // No crash-report database in ~/.config/chromium.
+      '--disable-crash-reporter', '--disable-breakpad',
     ],
   });
 }

@@ -18,6 +18,7 @@ export async function makeSandbox({ repoRoot, modelDir }) {
     xdg: path.join(root, 'xdg'),
     browserProfile: path.join(root, 'browser'),
     workspace: path.join(root, 'workspace'),
+    tmp: path.join(root, 'tmp'),
   };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   for (const sub of ['config', 'data', 'cache']) fs.mkdirSync(path.join(dirs.xdg, sub), { recursive: true });

@@ -1,7 +1,7 @@
 // UI tests in the real workbench: the Explorer context menu opens a chat panel about a PNG, and the side-bar
 // chat view answers about the active image. Each test gets the page with the workbench already loaded.
 import * as assert from 'node:assert/strict';
-import { askInWebview, expectImageShown, panelFrame, viewFrame } from '../lib/webview.mjs';
+import { askInWebview, expectImageShown, messageText, panelFrame, viewFrame } from '../lib/webview.mjs';
 
 const QUESTION = 'What is in this image?';
 
@@ -46,7 +46,15 @@ export async function sideViewAskAboutActiveImage({ page, shots, images }) {
   const row = await explorerRow(page, other);
   await row.dblclick();
   await page.locator('.tabs-container .tab.active').filter({ hasText: other }).waitFor({ timeout: 15_000 });
-  await page.locator('.editor-instance iframe, .editor-instance img').first().waitFor({ state: 'attached', timeout: 15_000 });
+  // Let the built-in image preview (itself a webview) finish loading before our view starts: code-server serves
+  // every webview from one origin and one service worker, and webviews that start loading at the same moment can
+  // lose their resource requests ("Found unexpected service worker controller"), leaving one of them blank.
+  // Desktop VS Code gives each webview its own origin, so this wait is about the harness, not the extension.
+  await expectImageShown(
+    page.locator('iframe.webview.ready[src*="extensionId=vscode.media-preview"]').last().contentFrame()
+      .locator('#active-frame').contentFrame(),
+    { selector: 'img', what: `the built-in preview of ${other}` },
+  );
 
   await llavaActivityItem(page).click();
   const frame = viewFrame(page);
@@ -59,7 +67,48 @@ export async function sideViewAskAboutActiveImage({ page, shots, images }) {
   return `image ${info.naturalWidth}px wide; answer ${text.length} chars, ${partialLengths.length} partial renders`;
 }
 
+export async function stopEndsStreaming({ page, shots }) {
+  // Runs after the side-view test: the view is open and the model is loaded, so the answer streams at once.
+  const frame = viewFrame(page);
+  const assistant = frame.locator('[data-testid="message"][data-role="assistant"]');
+  const before = await assistant.count();
+  const box = frame.locator('[data-testid="question"]');
+  const input = (await box.evaluate((el) => el.tagName === 'TEXTAREA')) ? box : box.locator('textarea');
+  await input.fill('Describe this image in detail.');
+  await input.press('Enter');
+  const answer = assistant.nth(before);
+  await answer.waitFor({ state: 'attached', timeout: 30_000 });
+  // Click Stop as soon as some text has streamed in.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const state = await answer.getAttribute('data-state');
+    assert.equal(state, 'streaming', `the answer left "streaming" (now "${state}") before Stop could be clicked`);
+    if ((await messageText(answer)).length > 0) break;
+    assert.ok(Date.now() < deadline, 'no text streamed within 30 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const shownAtStop = await messageText(answer);
+  await frame.locator('[data-testid="stop"]').click();
+  await shots.take(page, 'stop-clicked');
+  const stopDeadline = Date.now() + 10_000;
+  let state;
+  while ((state = await answer.getAttribute('data-state')) === 'streaming') {
+    assert.ok(Date.now() < stopDeadline, 'the answer is still streaming 10 s after Stop');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const len = (await messageText(answer)).length;
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal((await messageText(answer)).length, len, 'text kept arriving after Stop');
+  // A stopped answer keeps what was already shown (the words stay; only what had not streamed yet is lost).
+  const final = await messageText(answer);
+  assert.ok(final.startsWith(shownAtStop.slice(0, Math.max(0, shownAtStop.length - 1))),
+    `Stop erased the partial answer: ${JSON.stringify(shownAtStop.slice(0, 80))} was shown, ${JSON.stringify(final.slice(0, 80))} remains`);
+  await shots.take(page, 'stopped');
+  return `ended in state "${state}" with ${len} chars`;
+}
+
 export const uiTests = [
   ['Explorer context menu: Ask About Image opens a chat panel that streams an answer', explorerAskAboutImage],
   ['Side-bar chat view: follows the active image and streams an answer', sideViewAskAboutActiveImage],
+  ['Stop ends a streaming answer and no more text arrives', stopEndsStreaming],
 ];

@@ -1,0 +1,182 @@
+// One benchmark measurement in a fresh process: load one engine (ours or transformers.js) on a model
+// folder, generate a fixed number of greedy tokens for one image + question, and write the timings and
+// this process's peak RSS to a JSON file. A fresh process per measurement keeps peak RSS per engine
+// and stops one engine's allocator state from colouring the other's numbers.
+//
+//   node --import tsx bench/worker.ts <job.json>
+//
+// The job file (written by engine.bench.ts) names the engine, the folder, the question, the pixel file
+// (our preprocessing's [3, H, W] f32 values, fed to both engines) and where to write the result.
+
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+
+/** 'ours' is the working tree; 'ours@<ref>' is src/engine as committed at a git ref (before/after runs). */
+export type EngineName = 'ours' | 'transformers.js' | `ours@${string}`;
+
+export interface WorkerJob {
+  engine: EngineName;
+  dir: string;
+  question: string;
+  pixelsFile: string;
+  geometry: import('../src/engine/types').ImageGeometry;
+  newTokens: number;
+  dtype: 'fp32' | 'fp16';
+  /** 0: ONNX Runtime's default for both engines */
+  threads: number;
+  resultFile: string;
+  /** for ours@<ref>: the folder holding that ref's engine sources (index.ts) */
+  engineDir?: string;
+  /** merged into every session's options (experiments: arena, prepacking, ...) */
+  sessionOptions?: Record<string, unknown>;
+}
+
+export interface WorkerResult {
+  engine: EngineName;
+  /** ms: folder -> ready to generate (sessions, tokenizer, processor) */
+  loadMs: number;
+  /** ms: generate() call -> first new token (image encode + prefill + first sample) */
+  ttftMs: number;
+  /** tokens after the first / ms after the first */
+  decodeTokensPerSecond: number;
+  newTokens: number;
+  tokenIds: number[];
+  promptTokens: number;
+  /** ms of CPU (user + system, all threads) spent in the generate call: less noisy than wall time on a shared machine */
+  generateCpuMs: number;
+  /** bytes: process.resourceUsage().maxRSS at the end of the run */
+  peakRssBytes: number;
+  /** bytes of the ONNX files (or buffers) handed to InferenceSession.create */
+  weightBytes: number;
+  sessions: { source: string; bytes: number; options: string }[];
+}
+
+/**
+ * Records every session either engine creates: both use this same onnxruntime-node (transformers.js
+ * 4.3.1 pins 1.30.0, hoisted), so wrapping the static create() sees files or buffers from both.
+ */
+function recordSessions(merge: Record<string, unknown> | undefined): WorkerResult['sessions'] {
+  const seen: WorkerResult['sessions'] = [];
+  const original = ort.InferenceSession.create.bind(ort.InferenceSession) as (...args: unknown[]) => Promise<ort.InferenceSession>;
+  (ort.InferenceSession as unknown as { create: unknown }).create = (...args: unknown[]) => {
+    const [src] = args;
+    let options = args[1];
+    if (merge && options && typeof options === 'object') {
+      const o = options as Record<string, unknown>;
+      options = args[1] = { ...o, ...merge, extra: mergeDeep(o.extra, merge.extra) };
+    }
+    const bytes = typeof src === 'string' ? statSync(src).size : src instanceof Uint8Array ? src.byteLength : src instanceof ArrayBuffer ? src.byteLength : 0;
+    const source = typeof src === 'string' ? path.basename(src) : `<buffer ${bytes} bytes>`;
+    const opts = options && typeof options === 'object' ? options : {};
+    seen.push({ source, bytes, options: JSON.stringify(opts, (k, v) => (k === 'externalData' ? undefined : v)) });
+    return original(...args);
+  };
+  return seen;
+}
+
+function mergeDeep(a: unknown, b: unknown): unknown {
+  if (b === undefined) return a;
+  if (!a || typeof a !== 'object' || !b || typeof b !== 'object') return b;
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(b)) out[k] = mergeDeep(out[k], v);
+  return out;
+}
+
+function cpuMs(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1000;
+}
+
+function readPixels(file: string): Float32Array {
+  const buf = readFileSync(file);
+  return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+}
+
+async function runOurs(job: WorkerJob, pixels: Float32Array): Promise<Omit<WorkerResult, 'peakRssBytes' | 'weightBytes' | 'sessions' | 'engine'>> {
+  const engineIndex = job.engineDir ? path.join(job.engineDir, 'index.ts') : '../src/engine/index';
+  const { loadModel } = (await import(engineIndex)) as typeof import('../src/engine/index');
+  const t0 = performance.now();
+  const model = await loadModel(job.dir, { provider: 'cpu', variant: job.dtype, threads: job.threads || undefined });
+  const loadMs = performance.now() - t0;
+  const turns = [{ role: 'user' as const, text: job.question, images: [{ preprocessed: { pixelValues: pixels, geometry: job.geometry }, name: 'bench' }] }];
+  let stats: import('../src/engine/types').GenerationStats | undefined;
+  const cpu = process.cpuUsage();
+  for await (const ev of model.generate(turns, { maxNewTokens: job.newTokens })) if (ev.type === 'done') stats = ev.stats;
+  const generateCpuMs = cpuMs(process.cpuUsage(cpu));
+  await model.dispose();
+  if (!stats) throw new Error('our engine ended without a done event');
+  return {
+    loadMs,
+    ttftMs: stats.timeToFirstTokenMs,
+    decodeTokensPerSecond: stats.decodeTokensPerSecond,
+    newTokens: stats.newTokens,
+    tokenIds: stats.tokenIds,
+    promptTokens: stats.promptTokens,
+    generateCpuMs,
+  };
+}
+
+async function runTheirs(job: WorkerJob, pixels: Float32Array): Promise<Omit<WorkerResult, 'peakRssBytes' | 'weightBytes' | 'sessions' | 'engine'>> {
+  const { AutoProcessor, LlavaForConditionalGeneration, RawImage, Tensor, env } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.localModelPath = path.dirname(job.dir) + path.sep;
+  const name = path.basename(job.dir);
+  const sessionOptions = job.threads ? { intraOpNumThreads: job.threads } : undefined;
+
+  const t0 = performance.now();
+  const processor = await AutoProcessor.from_pretrained(name);
+  const model = await LlavaForConditionalGeneration.from_pretrained(name, { dtype: job.dtype, device: 'cpu', session_options: sessionOptions });
+  const loadMs = performance.now() - t0;
+
+  // Like llava-hf's repos, the template lives in chat_template.json, which transformers.js does not read.
+  const chatTemplate = JSON.parse(readFileSync(path.join(job.dir, 'chat_template.json'), 'utf8')).chat_template;
+  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: job.question }] }];
+  const text = processor.apply_chat_template(messages, { add_generation_prompt: true, chat_template: chatTemplate });
+  // The processor needs an image of the right size to expand <image>; its pixels are then replaced by ours.
+  const { inputWidth: w, inputHeight: h } = job.geometry;
+  const blank = new RawImage(new Uint8ClampedArray(w * h * 3), w, h, 3);
+  const inputs = await processor(blank, text);
+  inputs.pixel_values = new Tensor('float32', pixels, [1, 3, h, w]);
+  const promptTokens = inputs.input_ids.dims[1];
+
+  // generate() calls streamer.put() once with the prompt, then once per new token, synchronously after sampling.
+  const stamps: number[] = [];
+  const streamer = { put: () => stamps.push(performance.now()), end: () => {} };
+  const cpu = process.cpuUsage();
+  const t1 = performance.now();
+  const out = await model.generate({ ...inputs, max_new_tokens: job.newTokens, do_sample: false, streamer });
+  const generateCpuMs = cpuMs(process.cpuUsage(cpu));
+  const tokens = Array.from((out as { data: BigInt64Array }).data, Number).slice(promptTokens);
+  const newStamps = stamps.slice(1);
+  await model.dispose();
+  const n = newStamps.length;
+  return {
+    loadMs,
+    ttftMs: newStamps[0] - t1,
+    decodeTokensPerSecond: n > 1 ? ((n - 1) * 1000) / (newStamps[n - 1] - newStamps[0]) : 0,
+    newTokens: tokens.length,
+    tokenIds: tokens,
+    promptTokens,
+    generateCpuMs,
+  };
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as WorkerJob;
+  const sessions = recordSessions(job.sessionOptions);
+  const pixels = readPixels(job.pixelsFile);
+  const measured = job.engine !== 'transformers.js' ? await runOurs(job, pixels) : await runTheirs(job, pixels);
+  const result: WorkerResult = {
+    engine: job.engine,
+    ...measured,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024, // Node reports kilobytes
+    weightBytes: sessions.reduce((n, s) => n + s.bytes, 0),
+    sessions,
+  };
+  writeFileSync(job.resultFile, JSON.stringify(result));
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

@@ -1,0 +1,34 @@
+// The configured model's grounding spec (box frame + referring prompts): a catalog entry's own
+// data, else a local folder's `llava-grounding.json`, else LLaVA-1.5's defaults. Never an `if` on
+// a model name: the frame is data on the entry.
+
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ModelStore } from '../modelStore';
+import { DEFAULT_GROUNDING, OVERRIDE_FILE, groundingFromOverride, type GroundingSpec } from './answerBoxes';
+
+export async function groundingForCurrentModel(models: Pick<ModelStore, 'current' | 'log'>): Promise<GroundingSpec> {
+  const cur = await models.current();
+  if (cur.kind === 'catalog') return { frame: cur.entry.boxFrame, prompts: cur.entry.prompts, source: 'catalog' };
+  if (cur.kind !== 'folder') return DEFAULT_GROUNDING;
+  const file = path.join(cur.path, OVERRIDE_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return DEFAULT_GROUNDING; // no override file: the usual case
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    models.log.warn(`[grounding] ${file}: not JSON (${(err as Error).message}); using LLaVA-1.5's box format`);
+    return DEFAULT_GROUNDING;
+  }
+  const spec = groundingFromOverride(json);
+  if ('error' in spec) {
+    models.log.warn(`[grounding] ${file}: ${spec.error}; using LLaVA-1.5's box format`);
+    return DEFAULT_GROUNDING;
+  }
+  return spec;
+}
