@@ -107,10 +107,7 @@ export async function* generateBatch(parts: BatchParts, requests: BatchRequest[]
       for (const f of features) {
         if (f.hidden !== hidden) throw new EngineError('GENERATION', `image features have ${f.hidden} columns but the decoder's hidden size is ${hidden}`);
       }
-      const streamer = new TextStreamer(tokenizer);
-      // Prime the detokenizer with the forced prefix so the first generated token decodes as a continuation
-      // (SentencePiece drops the leading space of a stream's first token: "of" + "▁a" must give "of a").
-      if (req.answerPrefix) for (const id of tokenizer.encode(req.answerPrefix, { addSpecialTokens: false })) streamer.push(id);
+      const streamer = TextStreamer.continuing(tokenizer, req.answerPrefix);
       rows.push({
         index: i,
         ids,

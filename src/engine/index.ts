@@ -150,7 +150,7 @@ export class LlavaModel {
         {
           lm: this.lm,
           eosTokenIds: new Set(this.spec.generation.eosTokenIds),
-          detokenizer: new TextStreamer(this.tokenizer),
+          detokenizer: TextStreamer.continuing(this.tokenizer, opts.answerPrefix),
           prefixText: opts.answerPrefix,
         },
         prompt,

@@ -114,6 +114,17 @@ export class TextStreamer {
 
   constructor(private readonly tokenizer: Tokenizer) {}
 
+  /**
+   * A streamer whose output continues `prefix` (a forced answer start): the prefix's ids are fed first and
+   * their text is not emitted, so the first generated token decodes as a continuation (SentencePiece drops
+   * the leading space of a stream's first token: "of" then "▁a" must give "of a", not "ofa").
+   */
+  static continuing(tokenizer: Tokenizer, prefix: string | undefined): TextStreamer {
+    const streamer = new TextStreamer(tokenizer);
+    if (prefix) for (const id of tokenizer.encode(prefix, { addSpecialTokens: false })) streamer.push(id);
+    return streamer;
+  }
+
   /** Adds one generated id; returns the text it completes ('' while a character is unfinished). */
   push(id: number): string {
     this.ids.push(id);

@@ -71,6 +71,9 @@ describe('generation on tiny-llava', () => {
     const plainIds = await model.promptIds([{ role: 'user', text: 'Caption it.', images: [photo] }]);
     assert.ok(ids.length > plainIds.length, 'the prefix tokens are part of the prompt');
     assert.notDeepEqual(prefixed.done.stats.tokenIds, plain.done.stats.tokenIds);
+    // the answer continues the prefix as the tokenizer would decode prefix + answer (SentencePiece spaces kept)
+    const prefixIds = model.tokenizer.encode('A photo of', { addSpecialTokens: false });
+    assert.equal(prefixed.done.text, model.tokenizer.decode([...prefixIds, ...prefixed.done.stats.tokenIds], { skipSpecialTokens: true }));
   });
 
   test('multi-turn: earlier turns and both images are in the prompt', async () => {
