@@ -67,6 +67,8 @@ export class Ctx extends Disposable {
       }),
     );
     this._register({ dispose: () => disposeAll(this.engineScope) });
+    // Show the configured model at once (cheap: no engine, no disk access); the engine starts on the first question.
+    this.publishStatus();
   }
 
   get extensionUri(): vscode.Uri {
