@@ -163,7 +163,9 @@ export class Ctx extends Disposable {
           : state === 'error'
             ? 'The engine reported an error (see LLaVA: Show Logs)'
             : state === 'stopped'
-              ? 'Engine stopped (starts on the next question)'
+              ? c
+                ? 'Engine stopped (starts on the next question)'
+                : 'Ready (the model loads on the first question)'
               : info
                 ? `${model} on ${info.provider}${info.fallbackReason ? ` (${info.fallbackReason})` : ''}`
                 : 'Ready';
