@@ -132,7 +132,7 @@ export class Ctx extends Disposable {
   }
 
   /** What the engine loads for the configured model (offering a download when it is missing). */
-  private async loadParams(): Promise<LoadParams> {
+  async loadParams(): Promise<LoadParams> {
     const modelDir = await this.models.ensureModel();
     if (!modelDir) throw new NoModelError();
     const current = await this.models.current();

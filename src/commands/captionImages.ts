@@ -9,7 +9,6 @@ import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Ctx } from '../ctx';
-import { NoModelError } from '../ctx';
 import { config } from '../config';
 import type { LoadParams } from '../engine/ipc';
 import {
@@ -59,15 +58,6 @@ function engineBackend(ctx: Ctx, params: LoadParams): CaptionBackend {
       }
     },
   };
-}
-
-/** The model the chat would use (mirrors Ctx's own choice: catalog variant or a local folder). */
-async function loadParams(ctx: Ctx): Promise<LoadParams> {
-  const modelDir = await ctx.models.ensureModel();
-  if (!modelDir) throw new NoModelError();
-  const current = await ctx.models.current();
-  const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
-  return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
 }
 
 /** Explorer arguments (clicked, all selected) -> file-system paths, or undefined to ask. */
@@ -167,7 +157,7 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
     existing = pick.id;
   }
 
-  const params = await loadParams(ctx);
+  const params = await ctx.loadParams();
   const summary = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'LLaVA: captioning', cancellable: true },
     async (progress, token) => {
