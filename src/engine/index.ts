@@ -103,7 +103,7 @@ interface EncodedImage {
 export class LlavaModel {
   /** image features by image key, so later turns of a conversation do not re-encode earlier images */
   private readonly featureCache = new Map<string, EncodedImage>();
-  private busy: Promise<unknown> = Promise.resolve();
+  private busy: Promise<void> = Promise.resolve();
 
   constructor(
     readonly spec: ModelSpec,
@@ -121,7 +121,12 @@ export class LlavaModel {
 
   /** Prompt ids exactly as the decoder sees them (image tokens expanded). */
   async promptIds(turns: ChatTurn[], opts: GenerateOptions = {}): Promise<number[]> {
-    return (await this.prepare(turns, opts)).ids;
+    const release = await this.acquire();
+    try {
+      return (await this.prepare(turns, opts)).ids;
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -129,9 +134,14 @@ export class LlavaModel {
    * multiple-choice answers (evaluation) and lets tests compare against a reference implementation.
    */
   async nextTokenLogits(turns: ChatTurn[], opts: GenerateOptions = {}): Promise<Float32Array> {
-    const prompt = await this.prepare(turns, opts);
-    const step = await this.lm.forward(prompt.embeds, new Array(prompt.ids.length).fill(1), this.lm.emptyCache(1));
-    return step.logits;
+    const release = await this.acquire();
+    try {
+      const prompt = await this.prepare(turns, opts);
+      const step = await this.lm.forward(prompt.embeds, new Array(prompt.ids.length).fill(1), this.lm.emptyCache(1));
+      return step.logits;
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -139,11 +149,8 @@ export class LlavaModel {
    * Aborting ends the stream with stopReason 'aborted' and the text so far.
    */
   async *generate(turns: ChatTurn[], opts: GenerateOptions = {}): AsyncGenerator<GenerationEvent> {
-    const previous = this.busy;
-    let release!: () => void;
-    this.busy = new Promise<void>((r) => (release = r));
+    const release = await this.acquire();
     try {
-      await previous.catch(() => {});
       const startedAt = performance.now();
       const prompt = await this.prepare(turns, opts);
       const loop = decodeLoop(
@@ -169,11 +176,8 @@ export class LlavaModel {
    * same tokens as generate() one by one. Serialised with generate() like any other run.
    */
   async *generateBatch(requests: BatchRequest[], opts: GenerateOptions = {}): AsyncGenerator<BatchEvent> {
-    const previous = this.busy;
-    let release!: () => void;
-    this.busy = new Promise<void>((r) => (release = r));
+    const release = await this.acquire();
     try {
-      await previous.catch(() => {});
       yield* generateBatch(
         { spec: this.spec, tokenizer: this.tokenizer, lm: this.lm, vision: this.vision, preprocess: (image) => this.preprocess(image) },
         requests,
@@ -182,6 +186,15 @@ export class LlavaModel {
     } finally {
       release();
     }
+  }
+
+  /** Waits for the runs queued before this one; call the returned function when done. One model, one run at a time. */
+  private async acquire(): Promise<() => void> {
+    const previous = this.busy;
+    let release!: () => void;
+    this.busy = new Promise<void>((r) => (release = r));
+    await previous;
+    return release;
   }
 
   async dispose(): Promise<void> {
