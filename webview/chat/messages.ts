@@ -192,7 +192,9 @@ export class MessageList {
       it.meta.append(err);
     } else if (m.stats) {
       const s = m.stats;
-      const parts = [`${s.newTokens} tokens`, `${s.tokensPerSecond.toFixed(1)} tokens/s`];
+      const parts = [`${s.newTokens} ${s.newTokens === 1 ? 'token' : 'tokens'}`];
+      // a rate needs at least two tokens (it is measured after the first)
+      if (s.newTokens > 1) parts.push(`${s.tokensPerSecond.toFixed(1)} tokens/s`);
       if (s.provider) parts.push(s.provider);
       if (s.stopReason === 'max_tokens') parts.push('stopped at the token limit');
       if (s.stopReason === 'aborted') parts.push('stopped');
