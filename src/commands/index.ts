@@ -19,6 +19,7 @@ type CommandFactory = (ctx: Ctx, view: ChatViewProvider) => Handler;
 export const commands: Record<string, CommandFactory> = {
   'llava.askAboutImage': (ctx) => (clicked, selected) => askAboutImage(ctx, clicked, selected),
   'llava.openChat': (ctx, view) => (clicked) => openChat(ctx, view, clicked),
+  'llava.findInImage': (ctx) => (clicked, phrase) => findInImage(ctx, clicked, phrase),
   'llava.selectModel': (ctx) => () => selectModel(ctx.models),
   'llava.downloadModel': (ctx) => () => downloadModelCommand(ctx.models),
   'llava.showLogs': (ctx) => () => showLogs(ctx.log),
