@@ -4,8 +4,8 @@
 //   npm run bench -- [--quick] [--runs N] [--new-tokens N] [--dtype fp32|fp16] [--threads N]
 //                    [--model NAME] [--engines ours,transformers.js] [--profile]
 //
-// Each measurement is a fresh child process (bench/worker.ts), alternating ours / theirs so both share
-// the machine's noise; the table shows medians. JSON with every run and the machine goes to
+// Each measurement is a fresh child process (bench/worker.ts), alternating ours / theirs (the order
+// rotating every round) so both share the machine's noise; the table shows medians. JSON with every run and the machine goes to
 // bench/results/engine-<timestamp>.json. Nothing here asserts on timings: the targets are reported.
 
 import { spawnSync } from 'node:child_process';
@@ -203,7 +203,9 @@ async function main(): Promise<void> {
   const runs: WorkerResult[] = [];
   try {
     for (let r = 0; r < args.runs; r++) {
-      for (const engine of engines) {
+      // Rotate the order every round: whichever engine runs first in a round was measurably slower here.
+      const order = engines.map((_, i) => engines[(i + r) % engines.length]);
+      for (const engine of order) {
         const job: WorkerJob = {
           engine,
           dir,

@@ -75,10 +75,9 @@ export function sessionOptions(provider: ExecutionProvider, settings: SessionSet
     // Spinning threads burn a core while the engine waits for the next request; an editor must stay idle-friendly.
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
-  // The CPU arena never returns memory: the largest transient of any run (a prefill's activations and
-  // logits) stays in the process for its lifetime. Without it peak RSS on bench-llava fell ~45 MB with
-  // no measurable change in CPU time (bench/README.md). Left on for accelerators, where it is unmeasured.
-  if (provider === 'cpu') options.enableCpuMemArena = false;
+  // The CPU memory arena stays on: turning it off lowered peak RSS on bench-llava by ~45 MB but cost
+  // 10-20% of decode speed and time to first token (bench/README.md); decoder.ts bounds the prefill's
+  // largest transient (the logits) instead.
   if (settings.threads && settings.threads > 0) options.intraOpNumThreads = settings.threads;
   return options;
 }

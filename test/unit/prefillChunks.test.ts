@@ -3,15 +3,15 @@
 // for equality: attention over a KV cache is the same computation as causal attention over the
 // concatenated sequence, so only float rounding may differ.
 //
-//   node --import tsx --test bench/prefillChunks.test.ts
+//   node --import tsx --test test/unit/prefillChunks.test.ts
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as path from 'node:path';
-import { LanguageModel, type KvCache } from '../src/engine/decoder';
-import { createSession, releaseAll, type Session } from '../src/engine/onnx';
-import { sessionOptions } from '../src/engine/providers';
-import { ensureFixtures } from '../test/fixtures/index';
+import { LanguageModel, type KvCache } from '../../src/engine/decoder';
+import { createSession, releaseAll, type Session } from '../../src/engine/onnx';
+import { sessionOptions } from '../../src/engine/providers';
+import { ensureFixtures } from '../fixtures/index';
 
 const TOLERANCE = 1e-4;
 

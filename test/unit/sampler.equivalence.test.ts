@@ -2,11 +2,11 @@
 // must equal the textbook procedure that sorts the whole vocabulary, written out here independently:
 // HF order (temperature, top-k, top-p, draw), stable order by logit descending.
 //
-//   node --import tsx --test bench/sampler.equivalence.test.ts
+//   node --import tsx --test test/unit/sampler.equivalence.test.ts
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Sampler, seededRandom } from '../src/engine/sampler';
+import { Sampler, seededRandom } from '../../src/engine/sampler';
 
 function referencePick(logits: Float32Array, temperature: number, topK: number, topP: number, u: number): number {
   let order = Array.from(logits.keys()).sort((a, b) => (logits[b] > logits[a] ? 1 : logits[b] < logits[a] ? -1 : a - b));
