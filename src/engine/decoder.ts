@@ -24,7 +24,7 @@ export interface CacheShapeHints {
 }
 
 export interface DecoderTuning {
-  /** tokens per decoder run for long inputs; default: as many as keep the logits within LOGITS_BYTES_PER_RUN */
+  /** head tokens per decoder run for long inputs (forces the head/tail split, for tests); default: HEAD_LOGITS_BYTES */
   prefillChunkTokens?: number;
 }
 
@@ -32,13 +32,15 @@ const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 
 /**
  * A decoder without `num_logits_to_keep` returns logits for every input position: [B, T, vocab] f32,
- * held twice at once (ORT's buffer and the copy onnxruntime-node hands to JS). For a 729-token image
- * prompt and a 151k vocabulary that is 2 x 440 MB. So long inputs run in chunks whose logits fit this
- * budget; the attention over the cache gives the same result as one run, and only the last chunk's
- * last row is kept.
+ * held twice when fetched (ORT's buffer and the copy onnxruntime-node hands to JS). For a 729-token image
+ * prompt and a 151k vocabulary that is 2 x 440 MB. So a long prefill runs as a head, which fetches only
+ * the cache (ORT still computes its logits, but nothing is copied out), in chunks whose logits fit
+ * HEAD_LOGITS_BYTES, then a one-token tail that fetches the logits. Attention over the cache makes this
+ * the same computation as one run. Inputs whose logits fit LOGITS_BYTES_PER_RUN run whole.
  */
 const LOGITS_BYTES_PER_RUN = 16 * 1024 * 1024;
-/** Chunks are never shorter than this: each run reads every weight once, so tiny chunks cost time. */
+const HEAD_LOGITS_BYTES = 64 * 1024 * 1024;
+/** Head chunks are never shorter than this: each run reads every weight once, so tiny chunks cost time. */
 const MIN_CHUNK_TOKENS = 64;
 
 export class LanguageModel {
@@ -127,35 +129,40 @@ export class LanguageModel {
     if (attentionMask.length !== B * (past + T)) {
       throw new Error(`attention mask has ${attentionMask.length} entries, expected ${B} x ${past + T}`);
     }
-    const chunk = this.chunkTokens(B);
-    if (T <= chunk) return this.run(embeds, attentionMask, cache);
-
-    let step: { logits: Float32Array; vocab: number; cache: KvCache } | undefined;
+    const forced = !!this.tuning.prefillChunkTokens && T > this.tuning.prefillChunkTokens;
+    if (!forced && (this.hasLogitsToKeep || T === 1 || !this.vocab || B * T * this.vocab * 4 <= LOGITS_BYTES_PER_RUN)) {
+      return this.run(embeds, attentionMask, cache, true);
+    }
+    const chunk = this.headChunkTokens(B);
     let current = cache;
-    for (let start = 0; start < T; start += chunk) {
-      const end = Math.min(T, start + chunk);
+    for (let start = 0; start < T; ) {
+      // the head goes in chunks up to T - 1; the last token runs alone and is the only one whose logits are fetched
+      const end = start < T - 1 ? Math.min(T - 1, start + chunk) : T;
       const part = new Float32Array(B * (end - start) * H); // [B, end - start, hidden]
       const partMask = new Array<number>(B * (past + end)); // [B, past + end]: the mask's first columns
       for (let b = 0; b < B; b++) {
         part.set(embeds.subarray((b * T + start) * H, (b * T + end) * H), b * (end - start) * H);
         for (let j = 0; j < past + end; j++) partMask[b * (past + end) + j] = attentionMask[b * (past + T) + j];
       }
-      step = await this.run(part, partMask, current);
+      const step = await this.run(part, partMask, current, end === T);
+      if (end === T) return step;
       current = step.cache;
+      start = end;
     }
-    return step!;
+    throw new Error('unreachable: the loop ends with the tail run');
   }
 
-  /** Tokens per decoder run that keep [B, T, vocab] logits within the budget; Infinity when the graph keeps only the last. */
-  private chunkTokens(batch: number): number {
-    if (this.hasLogitsToKeep) return Infinity;
+  /** Head tokens per decoder run that keep ORT's [B, T, vocab] logits buffer within the budget. */
+  private headChunkTokens(batch: number): number {
     if (this.tuning.prefillChunkTokens) return this.tuning.prefillChunkTokens;
-    if (!this.vocab) return Infinity;
-    return Math.max(MIN_CHUNK_TOKENS, Math.floor(LOGITS_BYTES_PER_RUN / (batch * this.vocab * 4)));
+    return Math.max(MIN_CHUNK_TOKENS, Math.floor(HEAD_LOGITS_BYTES / (batch * (this.vocab ?? 1) * 4)));
   }
 
-  /** One decoder run over all of `embeds` [B, T, hidden]; the mask is already checked against the cache. */
-  private async run(embeds: Float32Array, attentionMask: ArrayLike<number>, cache: KvCache): Promise<{ logits: Float32Array; vocab: number; cache: KvCache }> {
+  /**
+   * One decoder run over all of `embeds` [B, T, hidden]; the mask is already checked against the cache.
+   * Without `wantLogits` only the cache is fetched and the returned logits are empty.
+   */
+  private async run(embeds: Float32Array, attentionMask: ArrayLike<number>, cache: KvCache, wantLogits: boolean): Promise<{ logits: Float32Array; vocab: number; cache: KvCache }> {
     const B = cache.batch;
     const T = embeds.length / (B * this.hidden);
     const total = cache.length + T;
@@ -171,7 +178,13 @@ export class LanguageModel {
     if (this.hasCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1]);
     if (this.hasLogitsToKeep) feeds.num_logits_to_keep = new ort.Tensor('int64', [1n], []);
 
-    const out = await this.decoderSession.run(feeds);
+    const presents = this.pastNames.map(presentName);
+    const out = await this.decoderSession.run(feeds, wantLogits ? [...presents, 'logits'] : presents);
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const name of this.pastNames) tensors[name] = out[presentName(name)];
+    const next: KvCache = { length: total, batch: B, tensors };
+    if (!wantLogits) return { logits: new Float32Array(0), vocab: this.vocab ?? 0, cache: next };
+
     const logitsTensor = out.logits; // [B, T or 1, vocab]
     const [, rows, vocab] = logitsTensor.dims;
     this.vocab = vocab;
@@ -184,10 +197,7 @@ export class LanguageModel {
       logits = new Float32Array(B * vocab);
       for (let b = 0; b < B; b++) logits.set(all.subarray((b * rows + rows - 1) * vocab, (b * rows + rows) * vocab), b * vocab);
     }
-
-    const tensors: Record<string, ort.Tensor> = {};
-    for (const name of this.pastNames) tensors[name] = out[presentName(name)];
-    return { logits, vocab, cache: { length: total, batch: B, tensors } };
+    return { logits, vocab, cache: next };
   }
 }
 
