@@ -222,6 +222,8 @@ function stageExtension(target, rootPkg) {
   for (const f of ['README.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt', 'CHANGELOG.md', '.vscodeignore']) {
     if (fs.existsSync(path.join(ROOT, f))) fs.copyFileSync(path.join(ROOT, f), path.join(stage, f));
   }
+  // the README's screenshots, so the extension's details page shows them from inside the VSIX
+  if (fs.existsSync(path.join(ROOT, 'docs/images'))) copyTree(path.join(ROOT, 'docs/images'), path.join(stage, 'docs/images'), () => true);
   const noMaps = (p, ent) => ent.isDirectory() || !p.endsWith('.map');
   copyTree(path.join(ROOT, 'dist'), path.join(stage, 'dist'), noMaps);
   if (fs.existsSync(path.join(ROOT, 'media'))) copyTree(path.join(ROOT, 'media'), path.join(stage, 'media'), (p, ent) => !(ent.isDirectory() && ent.name === 'samples'));
@@ -325,7 +327,9 @@ async function main() {
     fs.rmSync(vsix, { force: true });
     const extra = [];
     if (!['LICENSE', 'LICENSE.md', 'LICENSE.txt'].some((f) => fs.existsSync(path.join(stage, f)))) extra.push('--skip-license');
-    if (!rootPkg.repository) extra.push('--allow-missing-repository');
+    // without a repository vsce cannot make the README's relative image links absolute: keep them relative
+    // (they resolve inside the installed extension, where docs/images ships)
+    if (!rootPkg.repository) extra.push('--allow-missing-repository', '--no-rewrite-relative-links');
     run(process.execPath, [vsce, 'package', '--target', target, '--out', vsix, ...extra], { cwd: stage });
     results.push(verify(target, vsix, rootPkg));
     if (!args.keepStaging) fs.rmSync(stage, { recursive: true, force: true });
