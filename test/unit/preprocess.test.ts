@@ -52,22 +52,10 @@ const reference = JSON.parse(readFileSync(path.join(REF, 'reference.json'), 'utf
   exifRotated: { image: string; storedWidth: number; storedHeight: number; uprightWidth: number; uprightHeight: number };
 };
 
-// llava-hf/llava-1.5-7b-hf preprocessor_config.json (CLIPImageProcessor), values as published.
-const CLIP_PREPROCESSOR = {
-  crop_size: { height: 336, width: 336 },
-  do_center_crop: true,
-  do_convert_rgb: true,
-  do_normalize: true,
-  do_rescale: true,
-  do_resize: true,
-  image_mean: [0.48145466, 0.4578275, 0.40821073],
-  image_processor_type: 'CLIPImageProcessor',
-  image_std: [0.26862954, 0.26130258, 0.27577711],
-  processor_class: 'LlavaProcessor',
-  resample: 3,
-  rescale_factor: 0.00392156862745098,
-  size: { shortest_edge: 336 },
-};
+// llava-hf/llava-1.5-7b-hf's real preprocessor_config.json (CLIPImageProcessor), from test/data/real-configs.
+const CLIP_PREPROCESSOR: Record<string, unknown> = JSON.parse(
+  readFileSync(path.join(__dirname, '..', 'data', 'real-configs', 'llava-1.5-7b-hf', 'preprocessor_config.json'), 'utf8'),
+);
 
 async function readRgb(file: string): Promise<RgbImage> {
   const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
