@@ -150,7 +150,7 @@ describe('generation on tiny-llava', () => {
 describe('loading errors', () => {
   test('an unsupported explicit variant names the file and what exists', async () => {
     const [dir] = await ensureFixtures(['tiny-llava']);
-    await assert.rejects(loadModel(dir, { provider: 'cpu', variant: 'q4' }), /vision_encoder_q4\.onnx.*not in this folder.*fp32/s);
+    await assert.rejects(loadModel(dir, { provider: 'cpu', variant: 'bnb4' }), /vision_encoder_bnb4\.onnx.*not in this folder.*fp32/s);
   });
   test('a corrupt ONNX file is a ModelLoadError naming it', async () => {
     const [dir] = await ensureFixtures(['tiny-llava']);

@@ -1,0 +1,223 @@
+// The default download is a `_q4` folder (MatMulNBits weights), so the q4 path gets the same proof as
+// fp32/fp16: (1) our packing means to onnxruntime's MatMulNBits kernel what our dequantizer says,
+// (2) our engine and transformers.js 4.3.1 agree on q4 folders, (3) q4 stays near fp32, (4) the engine
+// picks q4 by default on CPU.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { AutoProcessor, LlavaForConditionalGeneration, RawImage, Tensor, env } from '@huggingface/transformers';
+import { loadModel, type LlavaModel } from '../../src/engine/index';
+import type { ChatTurn, PreprocessedImage } from '../../src/engine/types';
+import { ensureFixtures, MODELS_DIR } from '../fixtures/index';
+import { DT, GraphBuilder } from '../fixtures/onnxBuilder';
+import { dequantizeBlockwise4, MS_DOMAIN, quantizeBlockwise4, quantizeModelQ4, Q4_BLOCK_SIZE } from '../fixtures/quantize';
+
+const { onnx } = onnxProto;
+env.allowRemoteModels = false;
+env.localModelPath = MODELS_DIR + path.sep;
+
+const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');
+const IMAGES = ['photo.jpg', 'tall.png'];
+const QUESTION = 'What is in this image?';
+const NEW_TOKENS = 10;
+const LOGIT_TOLERANCE = 1e-4;
+/**
+ * Bound on ||logits_q4 - logits_fp32|| / ||logits_fp32|| at the first step. Symmetric 4-bit blocks of 32
+ * Gaussian weights have a step of about absmax/8 ~ 0.3 sigma, so each quantized MatMul adds ~0.3/sqrt(12)
+ * ~ 9% relative noise. The image-to-logits path has about 8 such MatMuls in series (projector 2, per decoder
+ * layer q/k/v/o + gate/up/down, lm_head); independent errors add in quadrature: ~0.09 * sqrt(8) ~ 0.25.
+ * 0.4 leaves room for the nonlinearities; a wrong layout (nibble order, block order, scale index) gives
+ * unrelated weights, i.e. a relative error near sqrt(2) ~ 1.4.
+ */
+const Q4_RELATIVE_BOUND = 0.4;
+
+function randn(n: number, seed: number): Float32Array {
+  // small deterministic Box-Muller over an LCG: the values only need to be varied and reproducible
+  let s = seed >>> 0;
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+}
+
+describe('blockwise 4-bit packing', () => {
+  test('each dequantized weight is within one scale step of the original; the block extreme is exact', () => {
+    const K = 88; // not a multiple of 32: the last block is padded
+    const N = 5;
+    const w = randn(K * N, 7);
+    const q = quantizeBlockwise4(w, K, N);
+    assert.equal(q.nBlocks, 3);
+    assert.equal(q.packed.length, N * 3 * (Q4_BLOCK_SIZE / 2));
+    const back = dequantizeBlockwise4(q, K, N);
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < K; k++) {
+        const scale = Math.abs(q.scales[n * q.nBlocks + Math.floor(k / Q4_BLOCK_SIZE)]);
+        assert.ok(Math.abs(back[k * N + n] - w[k * N + n]) <= scale * (1 + 1e-6), `w[${k},${n}]`);
+      }
+    }
+    // column 0, block 0: its largest-magnitude value maps onto code 0 exactly
+    let ext = 0;
+    for (let k = 0; k < 32; k++) if (Math.abs(w[k * N]) > Math.abs(ext)) ext = w[k * N];
+    const kExt = Array.from({ length: 32 }, (_, k) => k).find((k) => w[k * N] === ext)!;
+    assert.ok(Math.abs(back[kExt * N] - ext) < 1e-6);
+  });
+
+  test("onnxruntime's MatMulNBits computes A @ dequantize(B) for our packing", async () => {
+    const K = 88;
+    const N = 6;
+    const b = new GraphBuilder('one_matmul', { fp16Weights: false, seedPrefix: 'q4-test' });
+    const a = b.input('A', DT.FLOAT, [2, 3, K]);
+    b.op('MatMul', [a, b.weight('w', [K, N], { std: 0.1 })], {}, 'Y');
+    b.output('Y', DT.FLOAT, [2, 3, N]);
+    const fp32 = b.encode();
+    const q4 = quantizeModelQ4(fp32);
+    const model = onnx.ModelProto.decode(q4);
+    assert.deepEqual(model.graph!.node!.map((n) => `${n.domain}:${n.opType}`), [`${MS_DOMAIN}:MatMulNBits`]);
+    assert.ok(model.opsetImport!.some((o) => o.domain === MS_DOMAIN && Number(o.version) === 1));
+    assert.ok(!model.graph!.initializer!.some((t) => t.name === 'w'), 'the fp32 weight is dropped');
+
+    const wInit = onnx.ModelProto.decode(fp32).graph!.initializer!.find((t) => t.name === 'w')!;
+    const raw = new Uint8Array(wInit.rawData!);
+    const w = new Float32Array(raw.buffer, 0, K * N);
+    const q = quantizeBlockwise4(w, K, N);
+    const deq = dequantizeBlockwise4(q, K, N);
+    const A = randn(2 * 3 * K, 3);
+    const session = await ort.InferenceSession.create(q4);
+    const y = (await session.run({ A: new ort.Tensor('float32', A, [2, 3, K]) })).Y.data as Float32Array;
+    await session.release();
+    let maxDiff = 0;
+    let quantEffect = 0;
+    for (let r = 0; r < 6; r++) {
+      for (let n = 0; n < N; n++) {
+        let exact = 0;
+        let deqSum = 0;
+        let stepBound = 0; // each weight is within one step |scale| of its original
+        for (let k = 0; k < K; k++) {
+          exact += A[r * K + k] * w[k * N + n];
+          deqSum += A[r * K + k] * deq[k * N + n];
+          stepBound += Math.abs(A[r * K + k]) * Math.abs(q.scales[n * q.nBlocks + Math.floor(k / Q4_BLOCK_SIZE)]);
+        }
+        maxDiff = Math.max(maxDiff, Math.abs(y[r * N + n] - deqSum));
+        // against the unquantized weights too, so a packing bug shared by quantizer and dequantizer shows
+        assert.ok(Math.abs(y[r * N + n] - exact) <= stepBound + 1e-4, `Y[${r},${n}] is off the fp32 product by more than the quantization bound`);
+        quantEffect = Math.max(quantEffect, Math.abs(exact - deqSum));
+      }
+    }
+    assert.ok(maxDiff < 1e-4, `MatMulNBits differs from A @ dequantized weights by ${maxDiff}`);
+    assert.ok(quantEffect > 10 * maxDiff, 'the check must be able to tell quantized from unquantized weights');
+  });
+});
+
+describe('q4 fixture graphs', () => {
+  test('every constant-weight MatMul is a MatMulNBits; embed_tokens_q4 keeps its float Gather', async () => {
+    const [dir] = await ensureFixtures(['tiny-qwen']);
+    const load = (f: string) => onnx.ModelProto.decode(readFileSync(path.join(dir, 'onnx', f)));
+    for (const f of ['decoder_model_merged_q4.onnx', 'vision_encoder_q4.onnx']) {
+      const m = load(f);
+      const inits = new Set(m.graph!.initializer!.map((t) => t.name));
+      const nbits = m.graph!.node!.filter((n) => n.opType === 'MatMulNBits');
+      assert.ok(nbits.length > 0, f);
+      assert.ok(!m.graph!.node!.some((n) => n.opType === 'MatMul' && inits.has(n.input![1])), `${f}: a float MatMul weight is left`);
+      for (const n of nbits) {
+        const attr = Object.fromEntries(n.attribute!.map((a) => [a.name, Number(a.i)]));
+        assert.equal(attr.bits, 4);
+        assert.equal(attr.block_size, 32);
+      }
+    }
+    // 2 layers x 7 projections + lm_head
+    assert.equal(load('decoder_model_merged_q4.onnx').graph!.node!.filter((n) => n.opType === 'MatMulNBits').length, 15);
+    assert.ok(load('embed_tokens_q4.onnx').graph!.node!.some((n) => n.opType === 'Gather'));
+  });
+});
+
+for (const fixture of ['tiny-llava', 'tiny-qwen']) {
+  describe(`q4: ${fixture}`, () => {
+    let dir: string;
+    let ours: LlavaModel;
+    let fp32: LlavaModel;
+    let processor: any;
+    let reference: any;
+    let chatTemplate: string;
+
+    before(async () => {
+      [dir] = await ensureFixtures([fixture]);
+      chatTemplate = JSON.parse(readFileSync(path.join(dir, 'chat_template.json'), 'utf8')).chat_template;
+      ours = await loadModel(dir, { provider: 'cpu', variant: 'q4' });
+      fp32 = await loadModel(dir, { provider: 'cpu', variant: 'fp32' });
+      processor = await AutoProcessor.from_pretrained(fixture);
+      reference = await LlavaForConditionalGeneration.from_pretrained(fixture, { dtype: 'q4', device: 'cpu' });
+    });
+    after(async () => {
+      await ours?.dispose();
+      await fp32?.dispose();
+      await reference?.dispose();
+    });
+
+    test('the engine picks q4 for every session by default on CPU', async () => {
+      const m = await loadModel(dir, { provider: 'cpu' });
+      try {
+        assert.deepEqual(m.info.variants, { vision: 'q4', embed: 'q4', decoder: 'q4' });
+      } finally {
+        await m.dispose();
+      }
+    });
+
+    for (const image of IMAGES) {
+      test(`${image}: same logits and greedy tokens as transformers.js, near fp32`, async () => {
+        const pixels: PreprocessedImage = await ours.preprocess({ path: path.join(SAMPLES, image) });
+        const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
+        const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: QUESTION }] }];
+        const text = processor.apply_chat_template(messages, { add_generation_prompt: true, chat_template: chatTemplate });
+        const inputs = await processor(await RawImage.read(path.join(SAMPLES, image)), text);
+        const { inputWidth: w, inputHeight: h } = pixels.geometry;
+        inputs.pixel_values = new Tensor('float32', pixels.pixelValues, [1, 3, h, w]);
+        const refIds = Array.from(inputs.input_ids.data as BigInt64Array, Number);
+        assert.deepEqual(await ours.promptIds(turns), refIds, 'prompt ids');
+
+        const refLogits = (await reference(inputs)).logits; // [1, T, vocab]
+        const vocab = refLogits.dims[2];
+        const last = (refLogits.data as Float32Array).subarray((refLogits.dims[1] - 1) * vocab);
+        const mine = await ours.nextTokenLogits(turns);
+        assert.equal(mine.length, vocab);
+        let maxDiff = 0;
+        for (let i = 0; i < vocab; i++) maxDiff = Math.max(maxDiff, Math.abs(mine[i] - last[i]));
+        assert.ok(maxDiff <= LOGIT_TOLERANCE, `q4 first-step logits differ from transformers.js by ${maxDiff}`);
+
+        // q4 against the fp32 files of the same model
+        const full = await fp32.nextTokenLogits(turns);
+        let diff2 = 0;
+        let norm2 = 0;
+        let maxAbs = 0;
+        for (let i = 0; i < vocab; i++) {
+          diff2 += (mine[i] - full[i]) ** 2;
+          norm2 += full[i] ** 2;
+          maxAbs = Math.max(maxAbs, Math.abs(mine[i] - full[i]));
+        }
+        const rel = Math.sqrt(diff2 / norm2);
+        const top = (x: Float32Array) => x.reduce((best, v, i) => (v > x[best] ? i : best), 0);
+        const q4Top = top(mine);
+        const fp32Top = top(full);
+        let rankOfQ4Top = 0; // how many fp32 logits beat the token q4 picks
+        for (let i = 0; i < vocab; i++) if (full[i] > full[q4Top]) rankOfQ4Top++;
+        console.log(`# ${fixture} ${image}: q4 vs fp32 first-step logits: max |diff| ${maxAbs.toFixed(4)}, relative L2 ${rel.toFixed(4)}, ` +
+          `logit RMS ${Math.sqrt(norm2 / vocab).toFixed(4)}, top-1 ${q4Top} vs ${fp32Top} (rank ${rankOfQ4Top} in fp32)`);
+        assert.ok(rel > 0, 'q4 must not be the fp32 model (else this test proves nothing)');
+        assert.ok(rel < Q4_RELATIVE_BOUND, `q4 logits are ${rel} (relative L2) away from fp32`);
+        // The tiny random models have close top logits, so q4 may swap the first two or three (it does in
+        // 3 of these 4 cases). The noise above is ~0.25 of the logit RMS, which can only reorder the head of
+        // the distribution; a broken layout would pick a token from the bulk (rank ~ vocab / 2).
+        assert.ok(rankOfQ4Top < 10, `q4's first token is only number ${rankOfQ4Top + 1} under fp32`);
+
+        const refOut = await reference.generate({ ...inputs, max_new_tokens: NEW_TOKENS, do_sample: false });
+        const refTokens = Array.from(refOut.data as BigInt64Array, Number).slice(refIds.length);
+        let done: any;
+        for await (const ev of ours.generate(turns, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') done = ev;
+        const ourTokens = done.stats.stopReason === 'eos' ? [...done.stats.tokenIds, refTokens[done.stats.tokenIds.length]] : done.stats.tokenIds;
+        assert.deepEqual(ourTokens, refTokens, 'greedy tokens');
+        console.log(`# ${fixture} ${image}: q4 greedy tokens ${JSON.stringify(refTokens)}`);
+      });
+    }
+  });
+}
