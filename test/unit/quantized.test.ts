@@ -9,16 +9,14 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { AutoProcessor, LlavaForConditionalGeneration, RawImage, Tensor, env } from '@huggingface/transformers';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
 import type { ChatTurn, PreprocessedImage } from '../../src/engine/types';
-import { ensureFixtures, MODELS_DIR } from '../fixtures/index';
+import { ensureFixtures } from '../fixtures/index';
+import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits, type Reference } from '../helpers/transformersReference';
 import { DT, GraphBuilder } from '../fixtures/onnxBuilder';
 import { dequantizeBlockwise4, MS_DOMAIN, quantizeBlockwise4, quantizeModelQ4, Q4_BLOCK_SIZE } from '../fixtures/quantize';
 
 const { onnx } = onnxProto;
-env.allowRemoteModels = false;
-env.localModelPath = MODELS_DIR + path.sep;
 
 const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');
 const IMAGES = ['photo.jpg', 'tall.png'];
@@ -137,22 +135,18 @@ for (const fixture of ['tiny-llava', 'tiny-qwen']) {
     let dir: string;
     let ours: LlavaModel;
     let fp32: LlavaModel;
-    let processor: any;
-    let reference: any;
-    let chatTemplate: string;
+    let ref: Reference;
 
     before(async () => {
       [dir] = await ensureFixtures([fixture]);
-      chatTemplate = JSON.parse(readFileSync(path.join(dir, 'chat_template.json'), 'utf8')).chat_template;
       ours = await loadModel(dir, { provider: 'cpu', variant: 'q4' });
       fp32 = await loadModel(dir, { provider: 'cpu', variant: 'fp32' });
-      processor = await AutoProcessor.from_pretrained(fixture);
-      reference = await LlavaForConditionalGeneration.from_pretrained(fixture, { dtype: 'q4', device: 'cpu' });
+      ref = await loadReference(fixture, dir, 'q4');
     });
     after(async () => {
       await ours?.dispose();
       await fp32?.dispose();
-      await reference?.dispose();
+      await ref?.model.dispose();
     });
 
     test('the engine picks q4 for every session by default on CPU', async () => {
@@ -166,23 +160,15 @@ for (const fixture of ['tiny-llava', 'tiny-qwen']) {
 
     for (const image of IMAGES) {
       test(`${image}: same logits and greedy tokens as transformers.js, near fp32`, async () => {
-        const pixels: PreprocessedImage = await ours.preprocess({ path: path.join(SAMPLES, image) });
+        const imagePath = path.join(SAMPLES, image);
+        const pixels: PreprocessedImage = await ours.preprocess({ path: imagePath });
         const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
-        const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: QUESTION }] }];
-        const text = processor.apply_chat_template(messages, { add_generation_prompt: true, chat_template: chatTemplate });
-        const inputs = await processor(await RawImage.read(path.join(SAMPLES, image)), text);
-        const { inputWidth: w, inputHeight: h } = pixels.geometry;
-        inputs.pixel_values = new Tensor('float32', pixels.pixelValues, [1, 3, h, w]);
-        const refIds = Array.from(inputs.input_ids.data as BigInt64Array, Number);
+        const { inputs, ids: refIds } = await referenceInputs(ref, imagePath, QUESTION, pixels);
         assert.deepEqual(await ours.promptIds(turns), refIds, 'prompt ids');
 
-        const refLogits = (await reference(inputs)).logits; // [1, T, vocab]
-        const vocab = refLogits.dims[2];
-        const last = (refLogits.data as Float32Array).subarray((refLogits.dims[1] - 1) * vocab);
         const mine = await ours.nextTokenLogits(turns);
-        assert.equal(mine.length, vocab);
-        let maxDiff = 0;
-        for (let i = 0; i < vocab; i++) maxDiff = Math.max(maxDiff, Math.abs(mine[i] - last[i]));
+        const vocab = mine.length;
+        const maxDiff = maxAbsDiff(mine, await referenceNextLogits(ref, inputs));
         assert.ok(maxDiff <= LOGIT_TOLERANCE, `q4 first-step logits differ from transformers.js by ${maxDiff}`);
 
         // q4 against the fp32 files of the same model
@@ -210,12 +196,8 @@ for (const fixture of ['tiny-llava', 'tiny-qwen']) {
         // the distribution; a broken layout would pick a token from the bulk (rank ~ vocab / 2).
         assert.ok(rankOfQ4Top < 10, `q4's first token is only number ${rankOfQ4Top + 1} under fp32`);
 
-        const refOut = await reference.generate({ ...inputs, max_new_tokens: NEW_TOKENS, do_sample: false });
-        const refTokens = Array.from(refOut.data as BigInt64Array, Number).slice(refIds.length);
-        let done: any;
-        for await (const ev of ours.generate(turns, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') done = ev;
-        const ourTokens = done.stats.stopReason === 'eos' ? [...done.stats.tokenIds, refTokens[done.stats.tokenIds.length]] : done.stats.tokenIds;
-        assert.deepEqual(ourTokens, refTokens, 'greedy tokens');
+        const refTokens = await referenceGreedy(ref, inputs, refIds.length, NEW_TOKENS);
+        assert.deepEqual(await ourGreedy(ours, turns, NEW_TOKENS, refTokens), refTokens, 'greedy tokens');
         console.log(`# ${fixture} ${image}: q4 greedy tokens ${JSON.stringify(refTokens)}`);
       });
     }
