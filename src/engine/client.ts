@@ -131,35 +131,14 @@ export class EngineClient {
   }
 
   load(params: LoadParams, signal?: AbortSignal): Promise<LoadedModelInfo> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(new AbortedError());
-      const id = this.request({ type: 'load', requestId: 0, ...params }, {
-        kind: 'load',
-        onResponse: (msg) => {
-          if (msg.type === 'loaded') resolve(msg.info);
-          else if (msg.type === 'error') reject(deserializeError(msg.error));
-        },
-        onError: reject,
-      });
-      signal?.addEventListener('abort', () => this.send({ type: 'cancel', requestId: id }), { once: true });
-    });
+    return this.call({ type: 'load', requestId: 0, ...params }, 'load', (r) => (r.type === 'loaded' ? { value: r.info } : undefined), signal);
   }
 
   /** How `image` becomes the model's input (preprocessing only; the model is loaded first if needed). */
   geometry(model: LoadParams, image: ImageInput, signal?: AbortSignal): Promise<ImageGeometry> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(new AbortedError());
-      const id = this.request({ type: 'geometry', requestId: 0, model, image }, {
-        kind: 'geometry',
-        onResponse: (msg) => {
-          if (msg.type === 'geometry') resolve(msg.geometry);
-          else if (msg.type === 'error') reject(deserializeError(msg.error));
-        },
-        onError: reject,
-      });
-      signal?.addEventListener('abort', () => this.send({ type: 'cancel', requestId: id }), { once: true });
-    });
+    return this.call({ type: 'geometry', requestId: 0, model, image }, 'geometry', (r) => (r.type === 'geometry' ? { value: r.geometry } : undefined), signal);
   }
+
 
   /**
    * Streams the answer. The model in `model` is loaded first if the process does not hold it.
@@ -203,28 +182,13 @@ export class EngineClient {
 
   status(): Promise<EngineStatusSnapshot | undefined> {
     if (!this.child) return Promise.resolve(undefined);
-    return new Promise((resolve, reject) => {
-      this.request({ type: 'status', requestId: 0 }, {
-        kind: 'status',
-        onResponse: (msg) => msg.type === 'status' && resolve(msg.status),
-        onError: reject,
-      });
-    });
+    return this.call({ type: 'status', requestId: 0 }, 'status', (r) => (r.type === 'status' ? { value: r.status } : undefined));
   }
 
   /** Frees the model but keeps the process (cheap next load of another model). */
   unload(): Promise<void> {
     if (!this.child) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.request({ type: 'unload', requestId: 0 }, {
-        kind: 'unload',
-        onResponse: (msg) => {
-          if (msg.type === 'unloaded') resolve();
-          else if (msg.type === 'error') reject(deserializeError(msg.error));
-        },
-        onError: reject,
-      });
-    });
+    return this.call({ type: 'unload', requestId: 0 }, 'unload', (r) => (r.type === 'unloaded' ? { value: undefined } : undefined));
   }
 
   /** Stops the process now; in-flight requests reject with EngineExitedError. */
@@ -242,6 +206,26 @@ export class EngineClient {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * One request, one reply: resolves with what `pick` finds in the expected reply, rejects on an error
+   * reply (or when the process dies); an abort of `signal` sends `cancel` for it.
+   */
+  private call<T>(msg: EngineRequest, kind: Pending['kind'], pick: (reply: EngineResponse) => { value: T } | undefined, signal?: AbortSignal): Promise<T> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError());
+      const id = this.request(msg, {
+        kind,
+        onResponse: (reply) => {
+          const picked = pick(reply);
+          if (picked) resolve(picked.value);
+          else if (reply.type === 'error') reject(deserializeError(reply.error));
+        },
+        onError: reject,
+      });
+      signal?.addEventListener('abort', () => this.send({ type: 'cancel', requestId: id }), { once: true });
+    });
+  }
 
   private request(msg: EngineRequest, p: Pending): number {
     if (this.disposed) throw new Error('the engine client has been disposed');
