@@ -5,6 +5,10 @@ import { mkdirSync, copyFileSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
+// --test-hooks compiles in what only the test suites use (the API activate() returns to the
+// extension-host suite, the llava._test.* commands). Never in what users install: scripts/package.mjs
+// builds without it and checks the bundles for it.
+const testHooks = process.argv.includes('--test-hooks');
 
 const nodeCommon = {
   bundle: true,
@@ -14,13 +18,14 @@ const nodeCommon = {
   sourcemap: !production,
   minify: production,
   external: ['vscode', 'onnxruntime-node', 'sharp'],
+  define: { __LLAVA_TEST_HOOKS__: String(testHooks) },
   logLevel: 'info',
 };
 
 const builds = [
-  { ...nodeCommon, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' },
-  { ...nodeCommon, entryPoints: { engine: 'src/engine/server.ts' }, outdir: 'dist' },
-  { ...nodeCommon, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  { ...nodeCommon, entryPoints: { extension: 'src/extension/index.ts' }, outdir: 'dist' },
+  { ...nodeCommon, entryPoints: { engine: 'src/engine-process/main.ts' }, outdir: 'dist' },
+  { ...nodeCommon, entryPoints: { cli: 'src/cli/index.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   {
     bundle: true,
     platform: 'browser',

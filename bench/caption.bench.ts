@@ -19,8 +19,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { loadModel } from '../src/engine/index';
-import { expandImagePaths, PRESET_PROMPTS, runCaptionJob } from '../src/engine/caption';
-import { modelCaptionBackend } from '../src/engine/captionBackend';
+import { expandImagePaths, PRESET_PROMPTS, runCaptionJob } from '../src/captioning/jobs';
+import { modelCaptionBackend } from '../src/captioning/modelBackend';
 import { ensureFixtures, fixtureDir, MODELS_DIR } from '../test/fixtures/index';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

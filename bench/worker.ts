@@ -20,7 +20,7 @@ export interface WorkerJob {
   dir: string;
   question: string;
   pixelsFile: string;
-  geometry: import('../src/engine/types').ImageGeometry;
+  geometry: import('../src/core/types').ImageGeometry;
   newTokens: number;
   dtype: 'fp32' | 'fp16';
   /** 0: ONNX Runtime's default for both engines */
@@ -99,7 +99,7 @@ async function runOurs(job: WorkerJob, pixels: Float32Array): Promise<Omit<Worke
   const model = await loadModel(job.dir, { provider: 'cpu', variant: job.dtype, threads: job.threads || undefined });
   const loadMs = performance.now() - t0;
   const turns = [{ role: 'user' as const, text: job.question, images: [{ preprocessed: { pixelValues: pixels, geometry: job.geometry }, name: 'bench' }] }];
-  let stats: import('../src/engine/types').GenerationStats | undefined;
+  let stats: import('../src/core/types').GenerationStats | undefined;
   const cpu = process.cpuUsage();
   for await (const ev of model.generate(turns, { maxNewTokens: job.newTokens })) if (ev.type === 'done') stats = ev.stats;
   const generateCpuMs = cpuMs(process.cpuUsage(cpu));

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // `npm run package` — builds the production bundles and makes one VSIX per platform target.
 //
-//   node scripts/package.mjs [--target linux-x64,win32-x64] [--skip-build] [--keep-staging]
+//   node scripts/package.mjs [--target linux-x64,win32-x64] [--skip-build] [--keep-staging] [--test-hooks]
+//
+// --test-hooks makes the test build the e2e suite runs (llava-vscode-<target>-<version>-test.vsix):
+// the same staging with the test-only API and llava._test.* commands compiled in. Without it (what
+// users install) the test hooks are left out of the bundles and the manifest, and verify() fails if
+// any trace of them remains.
 //
 // Why staging: onnxruntime-node ships every platform's binaries in one npm package (~290 MB), and
 // sharp's native parts come as per-platform optional packages (@img/sharp-<platform>-<arch>, of
@@ -78,11 +83,12 @@ const isTargetPlatformPackage = (name, t) => name.endsWith(`-${t.platform}-${t.a
 // ---------------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const args = { targets: Object.keys(TARGETS), build: true, keepStaging: false };
+  const args = { targets: Object.keys(TARGETS), build: true, keepStaging: false, testHooks: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--skip-build') args.build = false;
     else if (a === '--keep-staging') args.keepStaging = true;
+    else if (a === '--test-hooks') args.testHooks = true;
     else if (a === '--target' || a.startsWith('--target=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       args.targets = String(v).split(',').map((s) => s.trim()).filter(Boolean);
@@ -203,7 +209,20 @@ function stageNodeModules(stage, names, t) {
   return staged;
 }
 
-function stageExtension(target, rootPkg) {
+/** Test-only command ids (package.json declares them for the e2e test build). */
+const isTestCommand = (id) => typeof id === 'string' && id.startsWith('llava._test.');
+
+/** The manifest without the test-only commands and their menu entries. */
+function withoutTestHooks(manifest) {
+  const contributes = { ...manifest.contributes };
+  contributes.commands = (contributes.commands ?? []).filter((c) => !isTestCommand(c.command));
+  contributes.menus = Object.fromEntries(
+    Object.entries(contributes.menus ?? {}).map(([menu, items]) => [menu, items.filter((i) => !isTestCommand(i.command))]),
+  );
+  return { ...manifest, contributes };
+}
+
+function stageExtension(target, rootPkg, testHooks) {
   const t = TARGETS[target];
   const stage = path.join(STAGING_ROOT, target);
   fs.rmSync(stage, { recursive: true, force: true });
@@ -211,7 +230,7 @@ function stageExtension(target, rootPkg) {
 
   // The manifest as published: no scripts (vsce would run vscode:prepublish in the staging copy),
   // no devDependencies, and only the dependencies that are not bundled.
-  const manifest = { ...rootPkg };
+  const manifest = testHooks ? { ...rootPkg } : withoutTestHooks(rootPkg);
   delete manifest.devDependencies;
   delete manifest.scripts;
   manifest.dependencies = Object.fromEntries(NATIVE_EXTERNALS.map((d) => [d, rootPkg.dependencies[d]]));
@@ -274,10 +293,25 @@ function requiredModules(distDir) {
 
 const NATIVE_FILE = /\.(node|dll|dylib|so)(\.\d+)*$/i;
 
-function verify(target, vsix, rootPkg) {
+/** Traces of the test hooks in the staged bundles and manifest (what users install must have none). */
+function testHookTraces(stage) {
+  const traces = [];
+  const dist = path.join(stage, 'dist');
+  for (const f of fs.readdirSync(dist).filter((f) => f.endsWith('.js'))) {
+    const src = fs.readFileSync(path.join(dist, f), 'utf8');
+    for (const needle of ['llava._test.', 'LLAVA_TEST_HOOKS', 'llava.testHooks']) if (src.includes(needle)) traces.push(`dist/${f} contains "${needle}"`);
+  }
+  if (fs.readFileSync(path.join(stage, 'package.json'), 'utf8').includes('llava._test.')) traces.push('package.json declares llava._test.* commands');
+  return traces;
+}
+
+function verify(target, vsix, rootPkg, stage, testHooks) {
   const t = TARGETS[target];
   const entries = listZip(vsix);
   const problems = [];
+  const traces = testHookTraces(stage);
+  if (!testHooks) problems.push(...traces.map((x) => `test hook in the VSIX: ${x}`));
+  else if (traces.length === 0) problems.push('--test-hooks build without its test hooks');
   const nm = 'extension/node_modules/';
   const packages = new Set(
     entries.filter((e) => e.name.startsWith(nm)).map((e) => {
@@ -314,7 +348,7 @@ async function main() {
   for (const d of NATIVE_EXTERNALS) if (!rootPkg.dependencies?.[d]) throw new Error(`package.json dependencies lack ${d}`);
 
   // dist/ is not wiped first (others may be using it); stale dev .map files are left out when staging.
-  if (args.build) run(process.execPath, ['esbuild.mjs', '--production'], { cwd: ROOT });
+  if (args.build) run(process.execPath, ['esbuild.mjs', '--production', ...(args.testHooks ? ['--test-hooks'] : [])], { cwd: ROOT });
   if (!fs.existsSync(path.join(ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js missing: the build did not produce the extension bundle');
 
   const vsce = path.join(ROOT, 'node_modules/@vscode/vsce/vsce');
@@ -322,8 +356,8 @@ async function main() {
   const results = [];
   for (const target of args.targets) {
     console.log(`\n== ${target}: staging`);
-    const { stage } = stageExtension(target, rootPkg);
-    const vsix = path.join(VSIX_DIR, `${rootPkg.name}-${target}-${rootPkg.version}.vsix`);
+    const { stage } = stageExtension(target, rootPkg, args.testHooks);
+    const vsix = path.join(VSIX_DIR, `${rootPkg.name}-${target}-${rootPkg.version}${args.testHooks ? '-test' : ''}.vsix`);
     fs.rmSync(vsix, { force: true });
     const extra = [];
     if (!['LICENSE', 'LICENSE.md', 'LICENSE.txt'].some((f) => fs.existsSync(path.join(stage, f)))) extra.push('--skip-license');
@@ -331,7 +365,7 @@ async function main() {
     // (they resolve inside the installed extension, where docs/images ships)
     if (!rootPkg.repository) extra.push('--allow-missing-repository', '--no-rewrite-relative-links');
     run(process.execPath, [vsce, 'package', '--target', target, '--out', vsix, ...extra], { cwd: stage });
-    results.push(verify(target, vsix, rootPkg));
+    results.push(verify(target, vsix, rootPkg, stage, args.testHooks));
     if (!args.keepStaging) fs.rmSync(stage, { recursive: true, force: true });
   }
 

@@ -12,7 +12,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseCatalog, type CatalogEntry, type CatalogFile } from '../src/engine/catalog';
+import { parseCatalog, type CatalogEntry, type CatalogFile } from '../src/hub/catalog';
 
 interface Sibling {
   rfilename: string;

@@ -17,12 +17,12 @@
 
 import * as ort from 'onnxruntime-node';
 import type { KvCache, LanguageModel } from './decoder';
-import { EngineError, throwIfAborted } from './errors';
+import { EngineError, throwIfAborted } from '../core';
 import type { ModelSpec } from './modelFolder';
 import { buildPromptIds, renderPrompt } from './prompt';
 import { Sampler } from './sampler';
 import { TextStreamer, type Tokenizer } from './tokenizer';
-import type { ChatTurn, GenerateOptions, GenerationStats, ImageInput, PreprocessedImage } from './types';
+import type { ChatTurn, GenerateOptions, GenerationStats, ImageInput, PreprocessedImage } from '../core';
 import type { VisionEncoder } from './vision';
 import { DEFAULT_MAX_NEW_TOKENS } from './generate';
 

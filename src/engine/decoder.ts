@@ -5,7 +5,7 @@
 // The first step feeds an empty past (past = 0), as transformers.js does.
 
 import * as ort from 'onnxruntime-node';
-import { ModelLoadError } from './errors';
+import { ModelLoadError } from '../core';
 import { fromHalf, toHalf } from './half';
 import { fixedDim, inputInfo, requireInput, requireOutput, type Session, type TensorInfo } from './onnx';
 

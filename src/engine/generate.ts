@@ -6,7 +6,7 @@
 
 import type { LanguageModel } from './decoder';
 import { Sampler } from './sampler';
-import type { GenerateOptions, GenerationEvent, GenerationStats } from './types';
+import type { GenerateOptions, GenerationEvent, GenerationStats } from '../core';
 
 export interface PreparedPrompt {
   /** [T] prompt token ids, image tokens expanded */

@@ -1,12 +1,14 @@
-// The engine's public API: loadModel() -> LlavaModel. Plain TypeScript, no vscode import: the CLI,
-// the forked engine process, tests and benchmarks all use exactly this.
+// Inference, and only inference: loadModel() -> LlavaModel (folder reader, preprocessing, tokenizer,
+// prompt, ONNX sessions, decode loop, sampler, batching). The CLI, the forked engine process,
+// captioning, tests and benchmarks all use exactly this door. Imports core only (plus onnxruntime-node
+// and sharp, which nothing else may load); never vscode, the hub, captioning or the process boundary.
 
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { decodeLoop, type PreparedPrompt } from './generate';
 import { generateBatch, type BatchEvent, type BatchRequest } from './batch';
 import { LanguageModel } from './decoder';
-import { throwIfAborted } from './errors';
+import { throwIfAborted } from '../core';
 import { chooseVariants, onnxFile, readModelFolder, type ModelSpec } from './modelFolder';
 import { createSession, releaseAll, type Session } from './onnx';
 import { preprocessImage } from './preprocess';
@@ -26,11 +28,11 @@ import type {
   PreprocessedImage,
   PreprocessMode,
   PromptFormatName,
-} from './types';
+} from '../core';
 import { VisionEncoder, type ImageFeatures } from './vision';
 
-export * from './types';
-export * from './errors';
+export * from '../core';
+export * from '../core';
 export type { BatchEvent, BatchRequest } from './batch';
 
 export interface LoadOptions {
@@ -260,5 +262,5 @@ function imageKey(image: ImageInput): string | undefined {
   return undefined;
 }
 
-export type { ModelSpec } from './modelFolder';
+export { chooseVariants, readModelFolder, type ModelSpec } from './modelFolder';
 export type { ExecutionProvider };

@@ -4,9 +4,9 @@
 
 import { readFile, readdir, stat, open } from 'node:fs/promises';
 import * as path from 'node:path';
-import { ModelFolderError } from './errors';
+import { ModelFolderError } from '../core';
 import { preprocessConfigFromHub } from './preprocess';
-import type { DtypeVariant, ExecutionProvider, PreprocessConfig, PreprocessMode, PromptFormatName } from './types';
+import type { DtypeVariant, ExecutionProvider, PreprocessConfig, PreprocessMode, PromptFormatName } from '../core';
 
 type Json = Record<string, unknown>;
 

@@ -2,7 +2,7 @@
 // dtypes and fixed dims from the session's own metadata rather than assuming them.
 
 import * as ort from 'onnxruntime-node';
-import { ModelLoadError } from './errors';
+import { ModelLoadError } from '../core';
 
 export type Session = ort.InferenceSession;
 

@@ -4,9 +4,9 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
-import { ImageDecodeError, ImageTooLargeError } from './errors';
+import { ImageDecodeError, ImageTooLargeError } from '../core';
 import { pilResize, Resample, type Canvas, type RgbImage } from './pilResize';
-import type { ImageGeometry, ImageInput, PreprocessConfig, PreprocessedImage, PreprocessMode } from './types';
+import type { ImageGeometry, ImageInput, PreprocessConfig, PreprocessedImage, PreprocessMode } from '../core';
 
 export interface ImageLimits {
   /** largest accepted file / byte buffer (default 64 MiB) */

@@ -3,10 +3,10 @@
 // folders without one use a named format, held below as data, not code branches.
 
 import { Template } from '@huggingface/jinja';
-import { EngineError } from './errors';
+import { EngineError } from '../core';
 import type { ModelSpec } from './modelFolder';
 import type { Tokenizer } from './tokenizer';
-import type { ChatTurn, PromptFormatName } from './types';
+import type { ChatTurn, PromptFormatName } from '../core';
 
 /**
  * A prompt format as data. Placeholders: {system}, {text}, {images} (one `image` per image of the turn),

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { ProviderError } from './errors';
-import type { ExecutionProvider, ExecutionProviderChoice } from './types';
+import { ProviderError } from '../core';
+import type { ExecutionProvider, ExecutionProviderChoice } from '../core';
 
 /** The accelerated provider onnxruntime-node ships for a platform, if any. */
 export function acceleratorFor(platform: NodeJS.Platform, arch: string): ExecutionProvider | undefined {

@@ -2,7 +2,7 @@
 // generate(): repetition penalty, temperature, top-k, top-p, then a draw. With temperature 0 (or
 // unset) it is greedy: the first index of the maximum, as torch.argmax picks it.
 
-import type { SamplingOptions } from './types';
+import type { SamplingOptions } from '../core';
 
 /** mulberry32: a small seeded PRNG; identical seeds give identical samples on every platform. */
 export function seededRandom(seed: number): () => number {

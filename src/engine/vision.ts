@@ -2,10 +2,10 @@
 // so its output rows are already in the text model's embedding space.
 
 import * as ort from 'onnxruntime-node';
-import { ModelLoadError } from './errors';
+import { ModelLoadError } from '../core';
 import { fromHalf, toHalf } from './half';
 import { requireInput, requireOutput, type Session, type TensorInfo } from './onnx';
-import type { PreprocessedImage } from './types';
+import type { PreprocessedImage } from '../core';
 
 export interface ImageFeatures {
   /** [rows, hidden] f32: one row per `<image>` token in the prompt */

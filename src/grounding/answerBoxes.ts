@@ -11,8 +11,8 @@ import {
   isEmptyRect,
   parseBoxes,
   type ReferringPrompts,
-} from '../engine/grounding';
-import type { BoxFrame, ImageGeometry } from '../engine/types';
+} from './boxes';
+import type { BoxFrame, ImageGeometry } from '../core';
 import type { AnswerBox, ImageRect } from '../protocol';
 
 /** How one model writes and reads boxes. */

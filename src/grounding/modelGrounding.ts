@@ -4,10 +4,19 @@
 
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { ModelStore } from '../modelStore';
 import { DEFAULT_GROUNDING, OVERRIDE_FILE, groundingFromOverride, type GroundingSpec } from './answerBoxes';
 
-export async function groundingForCurrentModel(models: Pick<ModelStore, 'current' | 'log'>): Promise<GroundingSpec> {
+/** What the host's model store says about the configured model (structural: no host import here). */
+export interface GroundingModelSource {
+  current(): Promise<
+    | { kind: 'catalog'; entry: { boxFrame: GroundingSpec['frame']; prompts: GroundingSpec['prompts'] } }
+    | { kind: 'folder'; path: string }
+    | { kind: 'invalid' }
+  >;
+  log: { warn(line: string): void };
+}
+
+export async function groundingForCurrentModel(models: GroundingModelSource): Promise<GroundingSpec> {
   const cur = await models.current();
   if (cur.kind === 'catalog') return { frame: cur.entry.boxFrame, prompts: cur.entry.prompts, source: 'catalog' };
   if (cur.kind !== 'folder') return DEFAULT_GROUNDING;

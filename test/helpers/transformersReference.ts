@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { AutoProcessor, LlavaForConditionalGeneration, RawImage, Tensor, env } from '@huggingface/transformers';
 import type { LlavaModel } from '../../src/engine/index';
-import type { ChatTurn, PreprocessedImage } from '../../src/engine/types';
+import type { ChatTurn, PreprocessedImage } from '../../src/core/types';
 import { MODELS_DIR } from '../fixtures/index';
 
 env.allowRemoteModels = false;

@@ -2,7 +2,7 @@
 //   npx tsx test/reference/time_resize.ts
 // Prints CPU milliseconds per call (process.cpuUsage) for each preprocess mode, 3840x2160 -> 336/384.
 import { geometricPreprocess } from '../../src/engine/preprocess';
-import type { PreprocessConfig } from '../../src/engine/types';
+import type { PreprocessConfig } from '../../src/core/types';
 
 const width = 3840;
 const height = 2160;

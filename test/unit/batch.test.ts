@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
 import { dropLeadingColumns, selectRows, type BatchEvent, type BatchRequest } from '../../src/engine/batch';
 import type { KvCache } from '../../src/engine/decoder';
-import type { ChatTurn, GenerateOptions, GenerationStats } from '../../src/engine/types';
+import type { ChatTurn, GenerateOptions, GenerationStats } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
 
 const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');

@@ -1,4 +1,4 @@
-// The caption job runner (src/engine/caption.ts) with the tiny model over ~50 generated images, broken
+// The caption job runner (src/captioning/jobs.ts) with the tiny model over ~50 generated images, broken
 // ones included: outputs as configured, placeholders, prefix, skip/overwrite/append, torn-manifest repair,
 // and a CLI run killed with SIGKILL then rerun (every caption complete, none duplicated).
 
@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
-import { expandImagePaths, fillPrompt, finalCaption, PRESET_PROMPTS, runCaptionJob, type CaptionJobOptions } from '../../src/engine/caption';
-import { modelCaptionBackend } from '../../src/engine/captionBackend';
-import { csvLine, parseCsv, sidecarPath } from '../../src/engine/captionOutputs';
+import { expandImagePaths, fillPrompt, finalCaption, PRESET_PROMPTS, runCaptionJob, type CaptionJobOptions } from '../../src/captioning/jobs';
+import { modelCaptionBackend } from '../../src/captioning/modelBackend';
+import { csvLine, parseCsv, sidecarPath } from '../../src/captioning/outputs';
 import { ensureFixtures } from '../fixtures/index';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -256,7 +256,7 @@ describe('a CLI run killed with SIGKILL', () => {
   test('resumes: every caption complete, none duplicated', { timeout: 120_000 }, async () => {
     const dir = copyOfImages('killed');
     const manifest = path.join(dir, 'run.jsonl');
-    const args = ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'caption', dir, '--model', modelDir, '--provider', 'cpu', '--threads', '1',
+    const args = ['--import', 'tsx', path.join(ROOT, 'src/cli/index.ts'), 'caption', dir, '--model', modelDir, '--provider', 'cpu', '--threads', '1',
       '--batch', '2', '--max-new-tokens', '24', '--manifest', manifest, '--prefix', 'Photo:'];
     const sidecars = () => goodImages.filter((rel) => existsSync(sidecarPath(path.join(dir, rel)))).length;
 

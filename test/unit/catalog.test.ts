@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCatalog, parseCatalog, findEntry, filesFor, CatalogError } from '../../src/engine/catalog';
-import { downloadModel, readLock } from '../../src/engine/download';
-import { findPrompt, parseBoxes } from '../../src/engine/grounding';
+import { loadCatalog, parseCatalog, findEntry, filesFor, CatalogError } from '../../src/hub/catalog';
+import { downloadModel, readLock } from '../../src/hub/download';
+import { findPrompt, parseBoxes } from '../../src/grounding/boxes';
 import { pinCatalog } from '../../scripts/pin-catalog';
 import { startFakeHub, sha256 } from '../helpers/fakeHub';
 

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadModel, readLock, LOCK_FILE, type DownloadProgress } from '../../src/engine/download';
-import type { CatalogEntry } from '../../src/engine/catalog';
-import { AbortedError, ChecksumError, DownloadError } from '../../src/engine/errors';
+import { downloadModel, readLock, LOCK_FILE, type DownloadProgress } from '../../src/hub/download';
+import type { CatalogEntry } from '../../src/hub/catalog';
+import { AbortedError, ChecksumError, DownloadError } from '../../src/core/errors';
 import { startFakeHub, sha256, type FakeFile, type FakeHub } from '../helpers/fakeHub';
 
 const REPO = 'test-org/tiny-llava';

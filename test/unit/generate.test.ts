@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
-import type { ChatTurn, GenerateOptions, GenerationEvent } from '../../src/engine/types';
+import type { ChatTurn, GenerateOptions, GenerationEvent } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
 
 const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');

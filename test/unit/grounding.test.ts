@@ -14,8 +14,8 @@ import {
   type Box,
   type PixelRect,
   type ReferringPrompts,
-} from '../../src/engine/grounding';
-import type { BoxFrame, ImageGeometry, PreprocessMode } from '../../src/engine/types';
+} from '../../src/grounding/boxes';
+import type { BoxFrame, ImageGeometry, PreprocessMode } from '../../src/core/types';
 
 // ---------------------------------------------------------------------------------------------
 // Hand-built geometries

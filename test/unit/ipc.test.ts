@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { EngineClient, type EngineState } from '../../src/engine/client';
-import { EngineExitedError, isEngineRequest, isEngineResponse, serializeError, deserializeError } from '../../src/engine/ipc';
-import { EngineError, ModelFolderError, AbortedError } from '../../src/engine/errors';
-import type { ChatTurn, GenerateOptions, GenerationEvent, GenerationStats, LoadedModelInfo } from '../../src/engine/types';
+import { EngineClient, type EngineState } from '../../src/engine-process/client';
+import { EngineExitedError, isEngineRequest, isEngineResponse, serializeError, deserializeError } from '../../src/engine-process/messages';
+import { EngineError, ModelFolderError, AbortedError } from '../../src/core/errors';
+import type { ChatTurn, GenerateOptions, GenerationEvent, GenerationStats, LoadedModelInfo } from '../../src/core/types';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -73,7 +73,7 @@ async function* fakeGenerate(turns: ChatTurn[], opts: GenerateOptions = {}): Asy
 }
 
 async function runFakeEngineProcess(): Promise<void> {
-  const { serveEngine, processChannel } = await import('../../src/engine/server');
+  const { serveEngine, processChannel } = await import('../../src/engine-process/server');
   serveEngine(processChannel(), async () => ({
     async loadModel(dir) {
       if (dir === '/missing') throw new ModelFolderError('/missing/config.json', 'not found');

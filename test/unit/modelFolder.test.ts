@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { readModelFolder, chooseVariants, onnxFile, type OnnxFile, type OnnxSessionName } from '../../src/engine/modelFolder';
-import { ModelFolderError } from '../../src/engine/errors';
-import type { DtypeVariant } from '../../src/engine/types';
+import { ModelFolderError } from '../../src/core/errors';
+import type { DtypeVariant } from '../../src/core/types';
 import { makeLlava15Folder, LLAVA15_DIR } from '../data/real-configs/llava15';
 
 type Json = Record<string, any>;

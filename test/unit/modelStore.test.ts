@@ -1,4 +1,4 @@
-// The vscode-free half of the model store (src/modelLocation.ts): setting parsing, catalog
+// The vscode-free half of the model store (src/hub/modelLocation.ts): setting parsing, catalog
 // resolution, folder layout (checked against the real downloader over a local fake Hub), the
 // local-folder check and the size/progress wording.
 
@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadCatalog, parseCatalog, type Catalog } from '../../src/engine/catalog';
-import { downloadModel } from '../../src/engine/download';
+import { loadCatalog, parseCatalog, type Catalog } from '../../src/hub/catalog';
+import { downloadModel } from '../../src/hub/download';
 import {
   catalogModelFolder,
   checkLocalModelFolder,
@@ -26,7 +26,7 @@ import {
   rememberFolder,
   resolveCatalogModel,
   variantSizeBytes,
-} from '../../src/modelLocation';
+} from '../../src/hub/modelLocation';
 
 const HOME = path.join(path.sep, 'home', 'ada');
 

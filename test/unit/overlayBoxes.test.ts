@@ -15,12 +15,12 @@ import {
   findQuestion,
   groundingFromOverride,
 } from '../../src/grounding/answerBoxes';
-import { formatRegion, imagePixelsToModelFrame } from '../../src/engine/grounding';
-import type { ImageGeometry } from '../../src/engine/types';
-import { isEngineResponse } from '../../src/engine/ipc';
-import { serveEngine, type EngineModule, type ServerChannel } from '../../src/engine/server';
-import type { EngineResponse } from '../../src/engine/ipc';
-import { isHostToWebview, isWebviewToHost, type AnswerBox } from '../../src/protocol';
+import { formatRegion, imagePixelsToModelFrame } from '../../src/grounding/boxes';
+import type { ImageGeometry } from '../../src/core/types';
+import { isEngineResponse } from '../../src/engine-process/messages';
+import { serveEngine, type EngineModule, type ServerChannel } from '../../src/engine-process/server';
+import type { EngineResponse } from '../../src/engine-process/messages';
+import { isHostToWebview, isWebviewToHost, type AnswerBox } from '../../src/protocol/index';
 import { markBoxes } from '../../webview/chat/messages';
 
 const zero = { padLeft: 0, padTop: 0, cropLeft: 0, cropTop: 0 };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as path from 'node:path';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
-import type { ChatTurn, PreprocessedImage } from '../../src/engine/types';
+import type { ChatTurn, PreprocessedImage } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
 import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits, type Reference } from '../helpers/transformersReference';
 

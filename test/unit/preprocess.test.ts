@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { ImageDecodeError, ImageTooLargeError } from '../../src/engine/errors';
+import { ImageDecodeError, ImageTooLargeError } from '../../src/core/errors';
 import { pilResize, type RgbImage } from '../../src/engine/pilResize';
 import {
   decodeImage,
@@ -20,7 +20,7 @@ import {
   preprocessImage,
   shortestEdgeSize,
 } from '../../src/engine/preprocess';
-import type { PreprocessConfig, PreprocessedImage } from '../../src/engine/types';
+import type { PreprocessConfig, PreprocessedImage } from '../../src/core/types';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SAMPLES = path.join(ROOT, 'media/samples');

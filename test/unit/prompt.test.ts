@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { readModelFolder, type ModelSpec } from '../../src/engine/modelFolder';
 import { loadTokenizer, type Tokenizer } from '../../src/engine/tokenizer';
 import { renderPrompt, buildPromptIds, PROMPT_FORMATS } from '../../src/engine/prompt';
-import { EngineError } from '../../src/engine/errors';
-import type { ChatTurn } from '../../src/engine/types';
+import { EngineError } from '../../src/core/errors';
+import type { ChatTurn } from '../../src/core/types';
 import { makeLlava15Folder, readLlava15Json } from '../data/real-configs/llava15';
 
 const IMG = { path: '/nonexistent/cat.png' };

@@ -13,8 +13,8 @@ import {
   asBytes,
   standaloneBytes,
   type ChatImageData,
-} from '../../src/protocol';
-import { Conversation } from '../../src/panels/conversation';
+} from '../../src/protocol/index';
+import { Conversation } from '../../src/extension/panels/conversation';
 
 test('webview -> host: well-formed messages pass', () => {
   const ok: unknown[] = [

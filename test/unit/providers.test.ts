@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProviderError } from '../../src/engine/errors';
+import { ProviderError } from '../../src/core/errors';
 import { providerCandidates, providerUnavailableReason, sessionOptions, withProviderFallback } from '../../src/engine/providers';
 
 test('auto tries the platform accelerator first, then CPU', () => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
-import type { ChatTurn, PreprocessedImage } from '../../src/engine/types';
+import type { ChatTurn, PreprocessedImage } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
 import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits, type Reference } from '../helpers/transformersReference';
 import { DT, GraphBuilder } from '../fixtures/onnxBuilder';

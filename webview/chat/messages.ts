@@ -4,7 +4,7 @@
 
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
-import type { AnswerBox, ChatMessage } from '../../src/protocol';
+import type { AnswerBox, ChatMessage } from '../../src/protocol/index';
 import { el, iconButton } from './imageView';
 import { BOX_COLOURS } from './overlay';
 

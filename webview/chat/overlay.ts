@@ -5,7 +5,7 @@
 // Copy / Save image with boxes (drawn on a canvas here; the host writes the file).
 // Labels are model text: they are set with textContent only, never as markup.
 
-import type { AnswerBox, ChatMessage, ImageRect } from '../../src/protocol';
+import type { AnswerBox, ChatMessage, ImageRect } from '../../src/protocol/index';
 import { el, iconButton, type ImageView } from './imageView';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';

@@ -1,0 +1,140 @@
+// Types shared by the engine's stages and by its callers (CLI, engine process, extension, bench).
+// Plain data only: everything here must survive structured cloning across the process boundary.
+
+/** How an image becomes the model's square (or fixed-size) input. */
+export type PreprocessMode =
+  /** resize shortest edge to `size`, then centre-crop `cropSize` (CLIP, llava-1.5-hf) */
+  | 'crop'
+  /** resize straight to width x height, aspect ratio not kept (SigLIP, nanoLLaVA) */
+  | 'resize'
+  /** pad to a centred square with the mean colour, then resize (original LLaVA-1.5 `expand2square`) */
+  | 'pad';
+
+export interface PreprocessConfig {
+  mode: PreprocessMode;
+  /** model input size after resize (and crop) */
+  width: number;
+  height: number;
+  /** shortest-edge target for 'crop' (before cropping to width x height) */
+  shortestEdge?: number;
+  /** per-channel, applied after rescale: (x * rescaleFactor - mean) / std */
+  mean: [number, number, number];
+  std: [number, number, number];
+  rescaleFactor: number;
+  /** RGB 0..255 fill for 'pad'; defaults to round-down(mean * 255) like LLaVA's expand2square */
+  padColor?: [number, number, number];
+  /** Pillow resample filter (`resample` in preprocessor_config.json): 0 nearest, 2 bilinear, 3 bicubic (default) */
+  resample?: number;
+}
+
+/**
+ * Where the model's input pixels came from. For an original (EXIF-oriented) pixel (x, y):
+ *   inputX = (x + padLeft) * scaleX - cropLeft
+ *   inputY = (y + padTop)  * scaleY - cropTop
+ * Grounding inverts this to map model boxes back onto the original image.
+ */
+export interface ImageGeometry {
+  mode: PreprocessMode;
+  /** size after EXIF orientation, before anything else */
+  originalWidth: number;
+  originalHeight: number;
+  /** the tensor's spatial size */
+  inputWidth: number;
+  inputHeight: number;
+  padLeft: number;
+  padTop: number;
+  scaleX: number;
+  scaleY: number;
+  cropLeft: number;
+  cropTop: number;
+}
+
+export interface PreprocessedImage {
+  /** [3, inputHeight, inputWidth] f32, CHW, normalised */
+  pixelValues: Float32Array;
+  geometry: ImageGeometry;
+}
+
+/** Execution providers the engine knows how to ask onnxruntime-node for. */
+export type ExecutionProvider = 'cuda' | 'dml' | 'coreml' | 'cpu';
+export type ExecutionProviderChoice = 'auto' | ExecutionProvider;
+
+/** ONNX file suffix of the transformers.js layout: '' is fp32. */
+export type DtypeVariant = 'fp32' | 'fp16' | 'q4' | 'q4f16' | 'int8' | 'uint8' | 'quantized' | 'bnb4';
+
+/** Where a model writes boxes, see grounding.ts. A property of the model entry, never an if on its name. */
+export type BoxFrame = 'norm1' | 'norm1000' | 'input_pixels' | 'loc_tokens';
+
+export type PromptFormatName = 'vicuna_v1' | 'chatml';
+
+export interface ChatTurn {
+  role: 'user' | 'assistant';
+  text: string;
+  /** images attached to this user turn, in order; each becomes one `<image>` placeholder */
+  images?: ImageInput[];
+}
+
+/**
+ * An image by path, by bytes, or already preprocessed (parity tests and batch pipelines feed
+ * pixel values directly). `name` is used in error messages.
+ */
+export type ImageInput =
+  | { path: string }
+  | { bytes: Uint8Array; name: string }
+  | { preprocessed: PreprocessedImage; name?: string };
+
+export interface SamplingOptions {
+  /** 0 or undefined: greedy */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens?: number;
+  signal?: AbortSignal;
+  /** text forced at the start of the answer ("start caption with") */
+  answerPrefix?: string;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  newTokens: number;
+  imageTokens: number;
+  /** ms from generate() call to first new token (includes image encoding and prefill) */
+  timeToFirstTokenMs: number;
+  /** new tokens after the first, per second of decode time */
+  decodeTokensPerSecond: number;
+  totalMs: number;
+  stopReason: 'eos' | 'max_tokens' | 'aborted';
+  tokenIds: number[];
+}
+
+export type GenerationEvent =
+  | { type: 'delta'; text: string }
+  /** `images`: the geometry of each image in the conversation, in order (LlavaModel.generate fills it) */
+  | { type: 'done'; text: string; stats: GenerationStats; images?: ImageGeometry[] };
+
+export interface LoadedModelInfo {
+  dir: string;
+  modelType: string;
+  provider: ExecutionProvider;
+  /** why the provider is not the first one tried ('' when it is) */
+  fallbackReason: string;
+  variants: { vision: DtypeVariant; embed: DtypeVariant; decoder: DtypeVariant };
+  imageTokensPerImage: number;
+  promptFormat: string;
+  loadMs: number;
+}
+
+/**
+ * Referring prompts of one model entry (catalog data). Placeholders: `{phrase}` in `find`,
+ * `{region}` in `describeRegion`, and `{x1}` `{y1}` `{x2}` `{y2}` in `region` (frame units).
+ */
+export interface ReferringPrompts {
+  find: string;
+  describeRegion: string;
+  region: string;
+}

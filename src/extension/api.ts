@@ -1,0 +1,30 @@
+// The API `activate()` returns, for the extension-host test suite: ask a question about an image
+// through the same path the chat uses (model store -> engine process), and reach the engine process.
+
+import * as vscode from 'vscode';
+import type { Ctx } from './ctx';
+import { readImage } from './images';
+
+export interface LlavaApi {
+  ask(image: vscode.Uri, question: string, onDelta?: (t: string) => void): Promise<{ text: string; provider: string }>;
+  engine: {
+    /** the engine process id, undefined when none runs */
+    pid(): number | undefined;
+    /** kill the engine process (crash-recovery tests) */
+    kill(): void;
+  };
+}
+
+export function askForTests(ctx: Ctx): LlavaApi {
+  return {
+    async ask(image, question, onDelta) {
+      const img = await readImage(image);
+      const r = await ctx.ask([{ role: 'user', text: question, images: [{ bytes: img.bytes, name: img.name }] }], { onDelta });
+      return { text: r.text, provider: r.provider };
+    },
+    engine: {
+      pid: () => ctx.enginePid(),
+      kill: () => ctx.killEngine(),
+    },
+  };
+}

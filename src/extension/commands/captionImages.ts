@@ -1,0 +1,219 @@
+// `llava.captionImages` ("Caption Images…"): from the Explorer (a folder, or several selected images) or the
+// palette (pick files, a folder, or a glob over the workspace). Asks for a preset, a custom prompt, a "start
+// caption with" prefix and the output kind, then runs the shared caption job (src/captioning/jobs.ts) in the
+// extension host, one image at a time through the engine process (EngineClient.generate: the IPC has no
+// batch request yet). The host only plans, writes files and reports; decoding and inference stay in the
+// engine process, so the host never blocks. Cancellable progress; a summary with the report at the end.
+
+import * as vscode from 'vscode';
+import * as path from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Ctx } from '../ctx';
+import { config } from '../config';
+import type { LoadParams } from '../../engine-process';
+import {
+  expandImagePaths,
+  IMAGE_EXTENSIONS,
+  PRESET_PROMPTS,
+  runCaptionJob,
+  sidecarPath,
+  type CaptionBackend,
+  type CaptionOutput,
+  type CaptionPreset,
+  type CaptionResult,
+  type ExistingPolicy,
+} from '../../captioning';
+
+/** New tokens per preset: captions and tags are short; a detailed description may use the configured cap. */
+function maxTokensFor(preset: CaptionPreset): number {
+  const configured = config.maxNewTokens();
+  return preset === 'short' ? Math.min(configured, 60) : preset === 'alt' || preset === 'tags' ? Math.min(configured, 120) : configured;
+}
+
+/** Captions through the extension's engine process, one image per request. */
+function engineBackend(ctx: Ctx, params: LoadParams): CaptionBackend {
+  return {
+    model: path.basename(params.modelDir),
+    variant: params.variant ?? 'auto',
+    // The engine process decodes the file itself; a missing file is found here, the rest comes back typed.
+    async prepare(imagePath) {
+      return { path: imagePath };
+    },
+    async *captionBatch(items, s): AsyncIterable<CaptionResult> {
+      for (let i = 0; i < items.length; i++) {
+        if (s.signal?.aborted) return;
+        const started = performance.now();
+        try {
+          const turns = [{ role: 'user' as const, text: items[i].prompt, images: [items[i].image] }];
+          for await (const ev of ctx.client.generate(params, turns, {
+            maxNewTokens: s.maxNewTokens, temperature: s.temperature || undefined, seed: s.seed, answerPrefix: items[i].prefix, signal: s.signal,
+          })) {
+            if (ev.type !== 'done') continue;
+            if (ev.stats.stopReason === 'aborted') return;
+            yield { index: i, text: ev.text, seconds: (performance.now() - started) / 1000 };
+          }
+        } catch (error) {
+          yield { index: i, error: error as Error };
+        }
+      }
+    },
+  };
+}
+
+/** Explorer arguments (clicked, all selected) -> file-system paths, or undefined to ask. */
+function fromExplorer(clicked: unknown, selected: unknown): string[] | undefined {
+  const uris = Array.isArray(selected) && selected.length ? selected : clicked ? [clicked] : [];
+  const paths = uris.filter((u): u is vscode.Uri => u instanceof vscode.Uri && u.scheme === 'file').map((u) => u.fsPath);
+  return paths.length ? paths : undefined;
+}
+
+async function pickTargets(): Promise<string[] | undefined> {
+  const choice = await vscode.window.showQuickPick(
+    [
+      { label: '$(folder) A folder…', id: 'folder', detail: 'every image in it and its subfolders' },
+      { label: '$(files) Images…', id: 'files' },
+      { label: '$(search) A glob in the workspace…', id: 'glob', detail: 'e.g. data/**/*.png' },
+    ],
+    { title: 'Caption Images: what to caption' },
+  );
+  if (!choice) return undefined;
+  if (choice.id === 'glob') {
+    const exts = IMAGE_EXTENSIONS.map((e) => e.slice(1)).join(',');
+    const glob = await vscode.window.showInputBox({ title: 'Caption Images: glob', value: `**/*.{${exts}}`, prompt: 'Relative to the workspace folders' });
+    if (!glob) return undefined;
+    const found = await vscode.workspace.findFiles(glob, '**/node_modules/**');
+    return found.filter((u) => u.scheme === 'file').map((u) => u.fsPath);
+  }
+  const picked = await vscode.window.showOpenDialog({
+    canSelectFiles: choice.id === 'files',
+    canSelectFolders: choice.id === 'folder',
+    canSelectMany: true,
+    openLabel: 'Caption',
+    filters: choice.id === 'files' ? { Images: IMAGE_EXTENSIONS.map((e) => e.slice(1)) } : undefined,
+  });
+  return picked?.map((u) => u.fsPath);
+}
+
+function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined) return '…';
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
+
+export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unknown): Promise<void> {
+  const targets = fromExplorer(clicked, selected) ?? (await pickTargets());
+  if (!targets?.length) return;
+  const images = await expandImagePaths(targets);
+  if (!images.length) {
+    void vscode.window.showWarningMessage('LLaVA: no images found there.');
+    return;
+  }
+
+  const presets: { label: string; id: CaptionPreset; detail?: string }[] = [
+    { label: 'Short caption', id: 'short', detail: PRESET_PROMPTS.short },
+    { label: 'Detailed description', id: 'detailed', detail: PRESET_PROMPTS.detailed },
+    { label: 'Alt text', id: 'alt', detail: PRESET_PROMPTS.alt },
+    { label: 'Tags (comma-separated)', id: 'tags', detail: PRESET_PROMPTS.tags },
+    { label: 'Custom prompt…', id: 'custom', detail: 'placeholders: {name}, {folder}, {existing}' },
+  ];
+  const preset = await vscode.window.showQuickPick(presets, { title: `Caption ${images.length} image(s): preset` });
+  if (!preset) return;
+  let prompt: string | undefined;
+  if (preset.id === 'custom') {
+    prompt = await vscode.window.showInputBox({
+      title: 'Caption Images: prompt',
+      prompt: '{name} = file name, {folder} = folder name, {existing} = the current caption',
+      validateInput: (v) => (v.trim() ? undefined : 'Type a prompt'),
+    });
+    if (!prompt) return;
+  }
+  const prefix = await vscode.window.showInputBox({ title: 'Caption Images: start every caption with (optional)', placeHolder: 'e.g. "a photo of"' });
+  if (prefix === undefined) return;
+  const outputs: { label: string; id: CaptionOutput; detail: string }[] = [
+    { label: 'Sidecar text files', id: 'sidecar', detail: 'photo.png -> photo.txt next to each image' },
+    { label: 'JSONL manifest', id: 'jsonl', detail: 'one JSON record per image in captions.jsonl' },
+    { label: 'CSV manifest', id: 'csv', detail: 'one row per image in captions.csv' },
+  ];
+  const output = await vscode.window.showQuickPick(outputs, { title: 'Caption Images: output' });
+  if (!output) return;
+
+  const common = commonFolder(images);
+  let existing: ExistingPolicy = 'skip';
+  const manifest =
+    output.id === 'sidecar'
+      ? reportPath(ctx)
+      : path.join(common, `captions.${output.id}`);
+  const captioned = output.id === 'sidecar' ? images.filter((p) => existsSync(sidecarPath(p))).length : existsSync(manifest) ? 1 : 0;
+  if (captioned) {
+    const pick = await vscode.window.showQuickPick(
+      [
+        { label: 'Skip them', id: 'skip' as const, detail: 'caption only what is missing (resumes an interrupted run)' },
+        { label: 'Overwrite them', id: 'overwrite' as const },
+        { label: 'Append to them', id: 'append' as const },
+      ],
+      { title: output.id === 'sidecar' ? `${captioned} image(s) already have a caption` : `${path.basename(manifest)} exists: images already in it` },
+    );
+    if (!pick) return;
+    existing = pick.id;
+  }
+
+  const params = await ctx.loadParams();
+  const summary = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'LLaVA: captioning', cancellable: true },
+    async (progress, token) => {
+      const controller = new AbortController();
+      token.onCancellationRequested(() => controller.abort());
+      let reported = 0;
+      return runCaptionJob(engineBackend(ctx, params), {
+        images, preset: preset.id, prompt, prefix: prefix || undefined, output: output.id, manifest, existing,
+        batchSize: 1, maxNewTokens: maxTokensFor(preset.id), temperature: config.temperature(), signal: controller.signal,
+        onProgress: (p) => {
+          const fraction = p.total ? p.done / p.total : 1;
+          const current = p.current[0] ? ` · ${path.basename(p.current[0])}` : '';
+          progress.report({
+            increment: (fraction - reported) * 100,
+            message: `${p.done}/${p.total} · ${p.imagesPerMinute.toFixed(1)} img/min · ETA ${formatEta(p.etaSeconds)}${current}`,
+          });
+          reported = fraction;
+        },
+        onImage: (r) => {
+          if (!r.ok) ctx.log.warn(`caption: ${r.path}: ${r.code}: ${r.error}`);
+        },
+      });
+    },
+  );
+
+  ctx.log.info(`caption: ${summary.captioned} captioned, ${summary.skipped} skipped, ${summary.failed.length} failed in ${summary.seconds.toFixed(1)} s; ${summary.manifest ?? ''}`);
+  const text =
+    `LLaVA: ${summary.cancelled ? 'cancelled after' : 'captioned'} ${summary.captioned} image(s)` +
+    `${summary.skipped ? `, ${summary.skipped} already had captions` : ''}` +
+    `${summary.failed.length ? `, ${summary.failed.length} failed` : ''} (${summary.imagesPerMinute.toFixed(1)} img/min).`;
+  const actions = [summary.manifest ? (output.id === 'sidecar' ? 'Open Report' : 'Open Manifest') : undefined, summary.failed.length ? 'Show Failures' : undefined].filter(
+    (a): a is string => !!a,
+  );
+  const show = summary.failed.length ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+  const action = await show(text, ...actions);
+  if ((action === 'Open Report' || action === 'Open Manifest') && summary.manifest) {
+    await vscode.window.showTextDocument(vscode.Uri.file(summary.manifest));
+  } else if (action === 'Show Failures') {
+    const doc = await vscode.workspace.openTextDocument({
+      language: 'markdown',
+      content: `# Images that could not be captioned\n\n${summary.failed.map((f) => `- \`${f.path}\`: ${f.code}: ${f.error}`).join('\n')}\n`,
+    });
+    await vscode.window.showTextDocument(doc);
+  }
+}
+
+/** The deepest folder holding every image (where JSONL/CSV manifests go). */
+function commonFolder(images: string[]): string {
+  let dir = path.dirname(images[0]);
+  for (const p of images) while (path.relative(dir, p).startsWith('..')) dir = path.dirname(dir);
+  return dir;
+}
+
+/** A per-run report for sidecar jobs, kept out of the user's folders. */
+function reportPath(ctx: Ctx): string {
+  const dir = path.join(ctx.context.globalStorageUri.fsPath, 'caption-reports');
+  mkdirSync(dir, { recursive: true });
+  return path.join(dir, `captions-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
+}

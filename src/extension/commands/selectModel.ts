@@ -1,0 +1,106 @@
+// `llava.selectModel`: choose which model answers — a catalog model (downloaded or not), a local
+// folder used before, a new local folder, or a download — and write it to `llava.model`.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CatalogEntry } from '../../hub';
+import { checkLocalModelFolder, formatModelSetting, formatSize, variantSizeBytes } from '../../hub';
+import type { ModelStore } from '../modelStore';
+import { downloadModelCommand } from './downloadModel';
+
+type Item = vscode.QuickPickItem &
+  (
+    | { action: 'catalog'; entry: CatalogEntry; variant: string; downloaded: boolean }
+    | { action: 'folder'; folder: string }
+    | { action: 'pickFolder' }
+    | { action: 'download' }
+    | { action: 'separator' }
+  );
+
+export async function selectModel(store: ModelStore): Promise<void> {
+  const pick = await vscode.window.showQuickPick(buildItems(store), {
+    title: 'Select Model',
+    placeHolder: 'The model LLaVA answers with (saved in the llava.model setting)',
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  if (!pick) return;
+
+  switch (pick.action) {
+    case 'catalog': {
+      await store.setModelSetting(formatModelSetting(pick.entry, pick.variant));
+      if (!pick.downloaded) {
+        const download = `Download (${formatSize(variantSizeBytes(pick.entry, pick.variant))})`;
+        const choice = await vscode.window.showInformationMessage(
+          `${pick.entry.label} (${pick.variant}) is selected but not downloaded yet.`,
+          download,
+        );
+        if (choice === download) await store.download(pick.entry, pick.variant);
+      }
+      return;
+    }
+    case 'folder': {
+      const problem = await checkLocalModelFolder(pick.folder);
+      if (problem) {
+        void vscode.window.showErrorMessage(problem);
+        return;
+      }
+      await store.useLocalFolder(pick.folder);
+      return;
+    }
+    case 'pickFolder':
+      await store.pickLocalFolder();
+      return;
+    case 'download':
+      await downloadModelCommand(store);
+      return;
+  }
+}
+
+async function buildItems(store: ModelStore): Promise<Item[]> {
+  const cur = await store.current();
+  const items: Item[] = [{ label: 'Catalog', kind: vscode.QuickPickItemKind.Separator, action: 'separator' }];
+
+  for (const entry of store.catalog().models) {
+    // The variant shown is the one selected for this model, else the catalog's default.
+    const isCurrent = cur.kind === 'catalog' && cur.entry.id === entry.id;
+    const variant = isCurrent ? cur.variant : entry.defaultVariant;
+    const downloaded = await store.isDownloaded(entry, variant).catch(() => false);
+    items.push({
+      label: `${downloaded ? '$(check)' : '$(cloud-download)'} ${entry.label}`,
+      description: [
+        variant,
+        downloaded ? 'downloaded' : `not downloaded · ${formatSize(variantSizeBytes(entry, variant))}`,
+        isCurrent ? 'current' : undefined,
+      ]
+        .filter(Boolean)
+        .join(' · '),
+      detail: [entry.description, `licence ${entry.licence}`].filter(Boolean).join(' · '),
+      action: 'catalog',
+      entry,
+      variant,
+      downloaded,
+    });
+  }
+
+  const folders = store.recentFolders();
+  if (cur.kind === 'folder' && !folders.includes(cur.path)) folders.unshift(cur.path);
+  if (folders.length) {
+    items.push({ label: 'Local folders', kind: vscode.QuickPickItemKind.Separator, action: 'separator' });
+    for (const folder of folders) {
+      const isCurrent = cur.kind === 'folder' && cur.path === folder;
+      items.push({
+        label: `$(folder) ${path.basename(folder)}`,
+        description: isCurrent ? 'current' : undefined,
+        detail: folder,
+        action: 'folder',
+        folder,
+      });
+    }
+  }
+
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator, action: 'separator' });
+  items.push({ label: '$(folder-opened) Use Local Folder…', detail: 'A folder in the Hub layout: config.json and onnx/*.onnx', action: 'pickFolder' });
+  items.push({ label: '$(cloud-download) Download…', detail: 'Choose a catalog model and variant to download', action: 'download' });
+  return items;
+}

@@ -1,0 +1,182 @@
+// What commands and panels share: the log, the lazy EngineClient and the model store. Two cleanup
+// scopes (rust-analyzer's pattern): `extension` lives until deactivate; `engine` holds what belongs
+// to one EngineClient and goes with it. Nothing here runs at activation beyond wiring: the engine
+// process starts on the first question.
+
+import * as vscode from 'vscode';
+import * as path from 'node:path';
+import { EngineClient, type EngineState } from '../engine-process';
+import type { ChatTurn, GenerationStats, ImageGeometry, ImageInput, LoadedModelInfo } from '../core';
+import type { LoadParams } from '../engine-process';
+import { AbortedError } from '../core';
+import { config } from './config';
+import { Disposable, disposeAll } from './disposable';
+import { EngineStatusBar } from './statusBar';
+import { ModelStore } from './modelStore';
+
+export interface EngineStatusInfo {
+  state: EngineState;
+  /** one line for the webviews' status line */
+  text: string;
+  model?: string;
+  provider?: string;
+  fallbackReason?: string;
+}
+
+export interface AskResult {
+  text: string;
+  stats: GenerationStats;
+  provider: string;
+  /** each image of `turns`, in order: how it became the model's input (grounding maps boxes back with it) */
+  images?: ImageGeometry[];
+}
+
+/** The user declined to download or choose a model: not an error worth a red message. */
+export class NoModelError extends Error {
+  constructor() {
+    super('No model is available. Run "LLaVA: Download Model" or "LLaVA: Select Model".');
+    this.name = 'NoModelError';
+  }
+}
+
+export class Ctx extends Disposable {
+  readonly log: vscode.LogOutputChannel;
+  /** resolves `llava.model` to a folder, offering a download or a local folder when missing */
+  readonly models: ModelStore;
+  private readonly statusBar: EngineStatusBar;
+  private _client: EngineClient | undefined;
+  private readonly engineScope: vscode.Disposable[] = [];
+  private readonly statusEmitter = this._register(new vscode.EventEmitter<EngineStatusInfo>());
+  /** engine state for status lines (webviews, status bar) */
+  readonly onDidChangeEngineStatus = this.statusEmitter.event;
+  private _status: EngineStatusInfo = { state: 'stopped', text: 'Ready (the model loads on the first question)' };
+
+  constructor(readonly context: vscode.ExtensionContext, log: vscode.LogOutputChannel) {
+    super();
+    this.log = log;
+    this.models = new ModelStore(context, log);
+    this.statusBar = this._register(new EngineStatusBar());
+    this._register(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (config.affects(e, 'idleUnloadMinutes')) this._client?.setIdleTimeout(config.idleUnloadMinutes() * 60_000);
+        if (config.affectsEngine(e) && this._client?.modelInfo) {
+          // the next question carries the new LoadParams and the engine reloads; free memory now
+          this.log.info('engine settings changed: unloading the current model');
+          void this._client.unload().catch(() => undefined);
+        }
+      }),
+    );
+    this._register({ dispose: () => disposeAll(this.engineScope) });
+    // Show the configured model at once (cheap: no engine, no disk access); the engine starts on the first question.
+    this.publishStatus();
+  }
+
+  get extensionUri(): vscode.Uri {
+    return this.context.extensionUri;
+  }
+
+  get engineStatus(): EngineStatusInfo {
+    return this._status;
+  }
+
+  /** The engine client, created (not started: the process forks on the first request) on first use. */
+  get client(): EngineClient {
+    if (this._client) return this._client;
+    const client = new EngineClient({
+      modulePath: vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'engine.js').fsPath,
+      idleTimeoutMs: config.idleUnloadMinutes() * 60_000,
+    });
+    this._client = client;
+    this.engineScope.push(
+      client.onLog((line) => this.log.info(line)),
+      client.onDidChangeState(() => this.publishStatus()),
+      client.onDidChangeModel(() => this.publishStatus()),
+      { dispose: () => client.dispose() },
+    );
+    return client;
+  }
+
+  /** The engine process id, for tests (undefined when no process runs). */
+  enginePid(): number | undefined {
+    return this._client?.pid;
+  }
+
+  killEngine(): void {
+    this._client?.kill();
+  }
+
+  /**
+   * The one path from a question to an answer, shared by the chat UI and the test API: resolve the
+   * model (offering a download), then stream through the engine process.
+   */
+  async ask(turns: ChatTurn[], opts: { signal?: AbortSignal; onDelta?: (text: string) => void } = {}): Promise<AskResult> {
+    const params = await this.loadParams();
+    if (opts.signal?.aborted) throw new AbortedError();
+    const temperature = config.temperature();
+    let result: { text: string; stats: GenerationStats; images?: ImageGeometry[] } | undefined;
+    for await (const ev of this.client.generate(params, turns, {
+      maxNewTokens: config.maxNewTokens(),
+      temperature: temperature > 0 ? temperature : undefined,
+      signal: opts.signal,
+    })) {
+      if (ev.type === 'delta') opts.onDelta?.(ev.text);
+      else result = { text: ev.text, stats: ev.stats, images: ev.images };
+    }
+    if (!result) throw new Error('the engine ended without an answer');
+    const s = result.stats;
+    this.log.info(
+      `answer: ${s.newTokens} tokens, ${s.stopReason}, first token ${Math.round(s.timeToFirstTokenMs)} ms, ` +
+        `${s.decodeTokensPerSecond.toFixed(1)} tokens/s`,
+    );
+    return { ...result, provider: this.client.modelInfo?.provider ?? 'unknown' };
+  }
+
+  /** What the engine loads for the configured model (offering a download when it is missing). */
+  async loadParams(): Promise<LoadParams> {
+    const modelDir = await this.models.ensureModel();
+    if (!modelDir) throw new NoModelError();
+    const current = await this.models.current();
+    // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
+    const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
+    return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
+  }
+
+  /** How the configured model preprocesses `image` (for grounding before any answer exists). */
+  async imageGeometry(image: ImageInput, signal?: AbortSignal): Promise<ImageGeometry> {
+    return this.client.geometry(await this.loadParams(), image, signal);
+  }
+
+  private configuredModelName(): string {
+    return path.basename(config.model());
+  }
+
+  private publishStatus(): void {
+    const c = this._client;
+    const state = c?.state ?? 'stopped';
+    const info: LoadedModelInfo | undefined = c?.modelInfo;
+    const model = info ? path.basename(info.dir) : undefined;
+    const text =
+      state === 'loading'
+        ? 'Loading the model…'
+        : state === 'generating'
+          ? `Generating on ${info?.provider ?? '…'}`
+          : state === 'error'
+            ? 'The engine reported an error (see LLaVA: Show Logs)'
+            : state === 'stopped'
+              ? c
+                ? 'Engine stopped (starts on the next question)'
+                : 'Ready (the model loads on the first question)'
+              : info
+                ? `${model} on ${info.provider}${info.fallbackReason ? ` (${info.fallbackReason})` : ''}`
+                : 'Ready';
+    this._status = { state, text, model, provider: info?.provider, fallbackReason: info?.fallbackReason || undefined };
+    this.statusBar.update({
+      state,
+      model: model ?? this.configuredModelName(),
+      provider: info?.provider,
+      fallbackReason: info?.fallbackReason || undefined,
+      detail: info ? `loaded in ${Math.round(info.loadMs)} ms` : undefined,
+    });
+    this.statusEmitter.fire(this._status);
+  }
+}

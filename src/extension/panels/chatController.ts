@@ -1,0 +1,382 @@
+// The host side of one chat webview (panel or side view): it owns the Conversation, answers the
+// webview's messages, streams answers from the engine and keeps the webview in sync. The webview is
+// a mirror: on every `ready` (first load, or a reload after being hidden) it gets a full `init`.
+
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import { NoModelError } from '../ctx';
+import { AbortedError } from '../../core';
+import {
+  IMAGE_EXTENSIONS,
+  isSafeLink,
+  isWebviewToHost,
+  mimeForName,
+  type ChatImageData,
+  type HostToWebview,
+  type Surface,
+  type WebviewToHost,
+} from '../../protocol';
+import {
+  StreamingBoxes,
+  answerBoxes,
+  boxTarget,
+  describeRegionQuestion,
+  findQuestion,
+  DEFAULT_GROUNDING,
+  type GroundingSpec,
+} from '../../grounding';
+import { groundingForCurrentModel } from '../../grounding';
+import type { ImageGeometry } from '../../core';
+import type { AnswerBox, ImageRect } from '../../protocol';
+import { Conversation } from './conversation';
+import { newId } from '../ids';
+import { readImage } from '../images';
+import { Disposable } from '../disposable';
+
+export class ChatController extends Disposable {
+  private ready = false;
+  private abort: AbortController | undefined;
+  private readonly titleEmitter = this._register(new vscode.EventEmitter<string>());
+  /** the conversation's title changed (the panel shows it) */
+  readonly onDidChangeTitle = this.titleEmitter.event;
+  private readonly followEmitter = this._register(new vscode.EventEmitter<boolean>());
+  readonly onDidChangeFollowActive = this.followEmitter.event;
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly surface: Surface,
+    private readonly ctx: Ctx,
+    private conversation: Conversation = new Conversation(),
+    private _followActive = false,
+  ) {
+    super();
+    this._register(webview.onDidReceiveMessage((m) => this.onMessage(m)));
+    this._register(
+      ctx.onDidChangeEngineStatus((s) => this.post({ type: 'status', state: s.state, text: s.text })),
+    );
+    // pending work stops with the webview: an answer nobody can see is wasted engine time
+    this._register({ dispose: () => this.abort?.abort() });
+  }
+
+  get followActive(): boolean {
+    return this._followActive;
+  }
+  get busy(): boolean {
+    return this.abort !== undefined;
+  }
+  get title(): string {
+    return this.conversation.title;
+  }
+  get current(): Conversation {
+    return this.conversation;
+  }
+
+  /** Adds images to the next question (from a command, a drop, a picker). */
+  async attach(uris: readonly vscode.Uri[]): Promise<void> {
+    const errors: string[] = [];
+    for (const uri of uris) {
+      try {
+        if (this.conversation.isPendingUri(uri.toString())) continue;
+        this.addImage(await readImage(uri));
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (errors.length) throw new Error(errors.join('\n'));
+  }
+
+  /** Shows another conversation (the side view following the active image). */
+  replaceConversation(c: Conversation): void {
+    if (c === this.conversation) return;
+    // an answer in progress finishes into its own conversation (answer() checks which one is shown)
+    this.conversation = c;
+    this.titleEmitter.fire(c.title);
+    this.sendInit();
+  }
+
+  setFollowActive(on: boolean): void {
+    if (on === this._followActive) return;
+    this._followActive = on;
+    this.post({ type: 'followActive', on });
+    this.followEmitter.fire(on);
+  }
+
+  /**
+   * Asks a question as if typed in the webview (used by commands). `boxImageId`: the image the
+   * answer's boxes belong to (Find / Describe region), else the conversation's latest image.
+   */
+  async ask(text: string, opts: { boxImageId?: string } = {}): Promise<void> {
+    if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
+    const user = this.conversation.addUserMessage(text);
+    this.post({ type: 'messageAdded', message: user });
+    await this.answer(opts.boxImageId);
+  }
+
+  /** The image shown first (the latest one): what Find in Image asks about when not told. */
+  defaultImageId(): string | undefined {
+    return this.conversation.snapshot().images.at(-1)?.id;
+  }
+
+  /** Find in Image: the model's referring-expression prompt for `phrase`; the answer's box is drawn. */
+  async find(phrase: string, imageId = this.defaultImageId()): Promise<void> {
+    if (!imageId || !this.conversation.hasImage(imageId)) throw new Error('Attach an image first: Find looks for things in an image.');
+    if (!phrase.trim()) throw new Error('Type what to find.');
+    const spec = await this.grounding();
+    await this.ask(findQuestion(spec, phrase), { boxImageId: imageId });
+  }
+
+  /** Asks the model about a region of the image, given in original-image pixels. */
+  async describeRegion(imageId: string, rect: ImageRect): Promise<void> {
+    if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
+    const input = this.conversation.imageInput(imageId);
+    if (!input) throw new Error('That image is no longer in this conversation.');
+    const spec = await this.grounding();
+    // the region goes into the prompt in the model's frame, which depends on how it preprocesses
+    let g = this.conversation.geometry(imageId);
+    if (!g) {
+      g = await this.ctx.imageGeometry(input);
+      this.conversation.setGeometry(imageId, g);
+    }
+    await this.ask(describeRegionQuestion(spec, rect, g), { boxImageId: imageId });
+  }
+
+  /**
+   * Test hook (e2e overlay test): shows a question and a known answer about `imageId` as if the
+   * model had written it, with the geometry the engine would report. Nothing runs in the engine.
+   */
+  injectAnswer(question: string, answer: string, imageId: string, geometry: ImageGeometry, frame = DEFAULT_GROUNDING.frame): void {
+    const user = this.conversation.addUserMessage(question);
+    this.post({ type: 'messageAdded', message: user });
+    const msg = this.conversation.startAssistant();
+    this.post({ type: 'messageAdded', message: msg });
+    this.conversation.setGeometry(imageId, geometry);
+    this.conversation.finish(msg.id, answer);
+    this.post({ type: 'messageDone', messageId: msg.id, text: answer });
+    this.publishBoxes(this.conversation, msg.id, imageId, answerBoxes(answer, frame, geometry));
+  }
+
+  /** the image added last (tests find their image by it) */
+  lastImageId(): string | undefined {
+    return this.defaultImageId();
+  }
+
+  private async grounding(): Promise<GroundingSpec> {
+    try {
+      return await groundingForCurrentModel(this.ctx.models);
+    } catch (err) {
+      this.ctx.log.warn(`chat: grounding spec unavailable (${err instanceof Error ? err.message : String(err)}); using LLaVA-1.5's`);
+      return DEFAULT_GROUNDING;
+    }
+  }
+
+  private publishBoxes(conversation: Conversation, messageId: string, imageId: string, boxes: AnswerBox[]): void {
+    conversation.setBoxes(messageId, imageId, boxes);
+    if (conversation === this.conversation) this.post({ type: 'boxes', messageId, imageId, boxes });
+  }
+
+  // ---- webview messages ---------------------------------------------------------------------
+
+  private onMessage(raw: unknown): void {
+    if (!isWebviewToHost(raw)) {
+      this.ctx.log.warn(`chat: ignored a malformed webview message ${JSON.stringify(raw)?.slice(0, 200)}`);
+      return;
+    }
+    void this.handle(raw);
+  }
+
+  private async handle(msg: WebviewToHost): Promise<void> {
+    const reply = async (requestId: number, work: () => Promise<unknown>) => {
+      try {
+        await work();
+        this.post({ type: 'response', requestId });
+      } catch (err) {
+        this.post({ type: 'response', requestId, error: err instanceof Error ? err.message : String(err) });
+      }
+    };
+    switch (msg.type) {
+      case 'ready':
+        this.ready = true;
+        this.sendInit();
+        return;
+      case 'ask':
+        return reply(msg.requestId, () => this.ask(msg.text.trim()));
+      case 'regenerate':
+        return reply(msg.requestId, () => this.regenerate());
+      case 'stop':
+        this.abort?.abort();
+        return;
+      case 'clear':
+        this.abort?.abort();
+        this.conversation.clear();
+        this.titleEmitter.fire(this.conversation.title);
+        this.sendInit();
+        return;
+      case 'dropUris':
+        return reply(msg.requestId, () => this.attach(parseUris(msg.uris)));
+      case 'addImageBytes':
+        return reply(msg.requestId, async () => {
+          this.addImage({ id: newId('i'), name: msg.name || 'pasted image', mime: msg.mime, bytes: msg.bytes });
+        });
+      case 'pickImages':
+        return reply(msg.requestId, async () => {
+          const picked = await vscode.window.showOpenDialog({
+            canSelectMany: true,
+            openLabel: 'Attach',
+            filters: { Images: [...IMAGE_EXTENSIONS] },
+          });
+          if (picked) await this.attach(picked);
+        });
+      case 'removePending':
+        if (this.conversation.removePending(msg.imageId)) this.post({ type: 'imageRemoved', imageId: msg.imageId });
+        return;
+      case 'openLink':
+        if (isSafeLink(msg.href)) void vscode.env.openExternal(vscode.Uri.parse(msg.href));
+        else this.ctx.log.warn(`chat: refused to open ${msg.href}`);
+        return;
+      case 'copy':
+        await vscode.env.clipboard.writeText(msg.text);
+        return;
+      case 'setFollowActive':
+        this.setFollowActive(msg.on);
+        return;
+      case 'find':
+        return reply(msg.requestId, () => this.find(msg.phrase, msg.imageId));
+      case 'describeRegion':
+        return reply(msg.requestId, () => this.describeRegion(msg.imageId, msg.rect));
+      case 'saveImage':
+        return reply(msg.requestId, () => this.saveImage(msg.name, msg.bytes));
+    }
+  }
+
+  // ---- answering ----------------------------------------------------------------------------
+
+  private async saveImage(name: string, bytes: Uint8Array): Promise<void> {
+    const base = name.replace(/\.[^.]*$/, '') || 'image';
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const suggested = `${base.replace(/[\\/:*?"<>|]/g, '_')}-boxes.png`;
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: folder ? vscode.Uri.joinPath(folder, suggested) : undefined,
+      filters: { 'PNG image': ['png'] },
+      saveLabel: 'Save Image with Boxes',
+    });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, bytes);
+    this.ctx.log.info(`chat: saved the image with boxes to ${target.toString()}`);
+  }
+
+  private async regenerate(): Promise<void> {
+    if (this.busy) throw new Error('An answer is still being generated.');
+    const last = this.conversation.lastAssistant();
+    if (!last) throw new Error('There is no answer to regenerate.');
+    this.conversation.removeFrom(last.id);
+    this.post({ type: 'messagesRemoved', fromMessageId: last.id });
+    await this.answer(last.boxImageId);
+  }
+
+  private async answer(boxImageId?: string): Promise<void> {
+    const turns = this.conversation.toTurns();
+    const conversation = this.conversation;
+    // the engine's geometries come back parallel to these ids; boxes go on one of them
+    const imageIds = conversation.turnImageIds();
+    const target = boxTarget(imageIds, boxImageId);
+    const spec = await this.grounding();
+    // boxes appear while streaming when this image's geometry is already known (an earlier answer)
+    const streaming = new StreamingBoxes(spec.frame, conversation.geometry(target));
+    const msg = conversation.startAssistant();
+    const abort = new AbortController();
+    this.abort = abort;
+    this.post({ type: 'messageAdded', message: msg });
+    this.post({ type: 'busy', busy: true });
+    // posts for a conversation that is no longer shown would land in the wrong one
+    const visible = () => conversation === this.conversation;
+    try {
+      const r = await this.ctx.ask(turns, {
+        signal: abort.signal,
+        onDelta: (text) => {
+          conversation.appendDelta(msg.id, text);
+          if (visible()) this.post({ type: 'delta', messageId: msg.id, text });
+          const boxes = target ? streaming.push(text) : undefined;
+          if (boxes && target) this.publishBoxes(conversation, msg.id, target, boxes);
+        },
+      });
+      if (r.images && r.images.length === imageIds.length) r.images.forEach((g, i) => conversation.setGeometry(imageIds[i], g));
+      else if (r.images) this.ctx.log.warn(`chat: the engine reported ${r.images.length} image geometries for ${imageIds.length} images; boxes not drawn`);
+      const s = r.stats;
+      const stats = {
+        newTokens: s.newTokens,
+        tokensPerSecond: s.decodeTokensPerSecond,
+        timeToFirstTokenMs: s.timeToFirstTokenMs,
+        stopReason: s.stopReason,
+        provider: r.provider,
+      };
+      conversation.finish(msg.id, r.text, stats);
+      if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: r.text, stats });
+      const g = conversation.geometry(target);
+      if (target && g) this.publishBoxes(conversation, msg.id, target, answerBoxes(r.text, spec.frame, g));
+    } catch (err) {
+      const partial = conversation.messages.find((m) => m.id === msg.id)?.text ?? '';
+      if (err instanceof AbortedError || abort.signal.aborted) {
+        // a stopped answer keeps what was written so far
+        conversation.finish(msg.id, partial);
+        if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: partial });
+        return;
+      }
+      const text = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof NoModelError)) this.ctx.log.error(`chat: ${err instanceof Error ? (err.stack ?? text) : text}`);
+      conversation.fail(msg.id, text);
+      if (visible()) this.post({ type: 'messageError', messageId: msg.id, error: text });
+      throw err;
+    } finally {
+      if (this.abort === abort) this.abort = undefined;
+      this.post({ type: 'busy', busy: this.busy });
+    }
+  }
+
+  // ---- to the webview -----------------------------------------------------------------------
+
+  private addImage(image: ChatImageData): void {
+    const first = this.conversation.title === 'New chat';
+    this.conversation.addImage(image);
+    if (first) this.titleEmitter.fire(this.conversation.title);
+    this.post({ type: 'imageAdded', image, pending: true });
+  }
+
+  private sendInit(): void {
+    if (!this.ready) return;
+    const st = this.ctx.engineStatus;
+    this.post({
+      type: 'init',
+      surface: this.surface,
+      conversation: this.conversation.snapshot(),
+      images: this.conversation.imageData(),
+      followActive: this._followActive,
+      busy: this.busy,
+    });
+    this.post({ type: 'status', state: st.state, text: st.text });
+  }
+
+  /**
+   * Before `ready` nothing is sent: the webview would drop it. The `init` sent on `ready` carries
+   * everything that happened meanwhile, which also covers a hidden webview's lost messages.
+   */
+  private post(msg: HostToWebview): void {
+    if (!this.ready || this._isDisposed) return;
+    void this.webview.postMessage(msg).then(undefined, () => undefined);
+  }
+}
+
+/** text/uri-list entries from a drop: keep the images, ignore comments and anything unparsable. */
+export function parseUris(list: readonly string[]): vscode.Uri[] {
+  const out: vscode.Uri[] = [];
+  for (const s of list) {
+    const line = s.trim();
+    if (!line || line.startsWith('#')) continue;
+    try {
+      const uri = vscode.Uri.parse(line, true);
+      if (mimeForName(uri.path)) out.push(uri);
+    } catch {
+      // not a URI
+    }
+  }
+  return out;
+}

@@ -1,0 +1,198 @@
+// One conversation as data: images (with their bytes), messages, and the images attached to the
+// next question. No vscode import: it is plain state with the rules for turning itself into the
+// engine's ChatTurn[] (each user turn carries the images sent with it, in order).
+
+import type { ChatTurn, ImageGeometry } from '../../core';
+import type { AnswerBox, AnswerStats, ChatImageData, ChatImageMeta, ChatMessage, ConversationSnapshot } from '../../protocol';
+import { newId } from '../ids';
+
+export class Conversation {
+  private snap: ConversationSnapshot;
+  private readonly bytes = new Map<string, Uint8Array>();
+  /** how the model last preprocessed each image (from the engine; not persisted: a reload re-learns it) */
+  private readonly geometries = new Map<string, ImageGeometry>();
+
+  constructor(snapshot?: ConversationSnapshot, images: ChatImageData[] = []) {
+    this.snap = snapshot
+      ? structuredClone(snapshot)
+      : { id: newId('c'), title: 'New chat', images: [], messages: [], pendingImageIds: [] };
+    for (const i of images) this.bytes.set(i.id, i.bytes);
+    // a reload in the middle of an answer leaves it streaming forever: mark it interrupted
+    for (const m of this.snap.messages)
+      if (m.state === 'streaming') {
+        m.state = 'error';
+        m.error = 'Interrupted (the window was reloaded).';
+      }
+  }
+
+  get id(): string {
+    return this.snap.id;
+  }
+  get title(): string {
+    return this.snap.title;
+  }
+  get messages(): readonly ChatMessage[] {
+    return this.snap.messages;
+  }
+  get pendingImageIds(): readonly string[] {
+    return this.snap.pendingImageIds;
+  }
+
+  snapshot(): ConversationSnapshot {
+    return structuredClone(this.snap);
+  }
+
+  /** the images whose bytes are in memory, for the webview */
+  imageData(): ChatImageData[] {
+    return this.snap.images.flatMap((m) => {
+      const b = this.bytes.get(m.id);
+      return b ? [{ ...m, bytes: b }] : [];
+    });
+  }
+
+  /** the image with this URI is already attached to the next question */
+  isPendingUri(uri: string): boolean {
+    return this.snap.images.some((i) => i.uri === uri && this.snap.pendingImageIds.includes(i.id));
+  }
+
+  /** the first image's URI: what a conversation that follows the active image is about */
+  firstImageUri(): string | undefined {
+    return this.snap.images[0]?.uri;
+  }
+
+  /** Attaches an image to the next question. The first image names the conversation. */
+  addImage(image: ChatImageData): ChatImageData {
+    const meta: ChatImageMeta = { id: image.id, name: image.name, mime: image.mime, uri: image.uri };
+    this.snap.images.push(meta);
+    this.bytes.set(image.id, image.bytes);
+    this.snap.pendingImageIds.push(image.id);
+    if (this.snap.images.length === 1) this.snap.title = image.name;
+    return image;
+  }
+
+  removePending(imageId: string): boolean {
+    const i = this.snap.pendingImageIds.indexOf(imageId);
+    if (i < 0) return false;
+    this.snap.pendingImageIds.splice(i, 1);
+    this.snap.images = this.snap.images.filter((m) => m.id !== imageId);
+    this.bytes.delete(imageId);
+    this.geometries.delete(imageId);
+    return true;
+  }
+
+  /** The user's question takes every pending image with it. */
+  addUserMessage(text: string): ChatMessage {
+    const m: ChatMessage = { id: newId('m'), role: 'user', text, state: 'done', imageIds: [...this.snap.pendingImageIds] };
+    this.snap.pendingImageIds = [];
+    this.snap.messages.push(m);
+    return m;
+  }
+
+  startAssistant(): ChatMessage {
+    const m: ChatMessage = { id: newId('m'), role: 'assistant', text: '', state: 'streaming', imageIds: [] };
+    this.snap.messages.push(m);
+    return m;
+  }
+
+  appendDelta(messageId: string, text: string): void {
+    const m = this.find(messageId);
+    if (m) m.text += text;
+  }
+
+  finish(messageId: string, text: string, stats?: AnswerStats): void {
+    const m = this.find(messageId);
+    if (!m) return;
+    m.text = text;
+    m.state = 'done';
+    m.stats = stats;
+  }
+
+  fail(messageId: string, error: string): void {
+    const m = this.find(messageId);
+    if (!m) return;
+    m.state = 'error';
+    m.error = error;
+  }
+
+  /** For regenerate: the last assistant answer, or undefined when the last message is not one. */
+  lastAssistant(): ChatMessage | undefined {
+    const last = this.snap.messages[this.snap.messages.length - 1];
+    return last?.role === 'assistant' ? last : undefined;
+  }
+
+  /** Drops a message and everything after it. */
+  removeFrom(messageId: string): boolean {
+    const i = this.snap.messages.findIndex((m) => m.id === messageId);
+    if (i < 0) return false;
+    this.snap.messages.splice(i);
+    return true;
+  }
+
+  /**
+   * The conversation as the engine sees it, up to and including the last user message: failed or
+   * streaming answers are left out (the model should not see its own half answers), and a user turn
+   * whose image bytes are gone (a pasted image after a reload) is sent without them.
+   */
+  toTurns(): ChatTurn[] {
+    const turns: ChatTurn[] = [];
+    for (const m of this.snap.messages) {
+      if (m.role === 'assistant') {
+        if (m.state === 'done') turns.push({ role: 'assistant', text: m.text });
+        continue;
+      }
+      const images = m.imageIds.flatMap((id) => {
+        const b = this.bytes.get(id);
+        const meta = this.snap.images.find((i) => i.id === id);
+        return b && meta ? [{ bytes: b, name: meta.name }] : [];
+      });
+      turns.push(images.length ? { role: 'user', text: m.text, images } : { role: 'user', text: m.text });
+    }
+    return turns;
+  }
+
+  /**
+   * The ids of the images toTurns() sends, in the same order: the done event's geometries are
+   * parallel to this list.
+   */
+  turnImageIds(): string[] {
+    return this.snap.messages.flatMap((m) =>
+      m.role === 'user' ? m.imageIds.filter((id) => this.bytes.has(id) && this.snap.images.some((i) => i.id === id)) : [],
+    );
+  }
+
+  hasImage(imageId: string): boolean {
+    return this.snap.images.some((i) => i.id === imageId);
+  }
+
+  imageInput(imageId: string): { bytes: Uint8Array; name: string } | undefined {
+    const b = this.bytes.get(imageId);
+    const meta = this.snap.images.find((i) => i.id === imageId);
+    return b && meta ? { bytes: b, name: meta.name } : undefined;
+  }
+
+  geometry(imageId: string | undefined): ImageGeometry | undefined {
+    return imageId === undefined ? undefined : this.geometries.get(imageId);
+  }
+
+  setGeometry(imageId: string, g: ImageGeometry): void {
+    this.geometries.set(imageId, g);
+  }
+
+  setBoxes(messageId: string, imageId: string, boxes: AnswerBox[]): void {
+    const m = this.find(messageId);
+    if (!m) return;
+    m.boxes = boxes;
+    m.boxImageId = imageId;
+  }
+
+  /** Forget messages and images; a following conversation starts afresh. */
+  clear(): void {
+    this.snap = { id: newId('c'), title: 'New chat', images: [], messages: [], pendingImageIds: [] };
+    this.bytes.clear();
+    this.geometries.clear();
+  }
+
+  private find(id: string): ChatMessage | undefined {
+    return this.snap.messages.find((m) => m.id === id);
+  }
+}

@@ -1,0 +1,211 @@
+// The model catalog: which Hub repositories we know how to run, which files each variant needs,
+// and the per-model facts the engine cannot read from the folder itself (preprocessing choice,
+// box frame, referring prompts). Data lives in models/catalog.json (see models/README.md); this
+// module types and validates it so a bad edit fails loudly with the field's path in the message.
+
+import { readFileSync } from 'node:fs';
+import bundledCatalog from '../../models/catalog.json';
+import { ModelFolderError } from '../core';
+import type { BoxFrame, PreprocessMode, PromptFormatName, ReferringPrompts } from '../core';
+
+export interface CatalogFile {
+  /** path inside the repository, '/'-separated (e.g. 'onnx/decoder_model_merged_q4.onnx') */
+  path: string;
+  /** bytes; absent until pinned (scripts/pin-catalog.ts) */
+  size?: number;
+  /** lowercase hex; absent until pinned. The downloader then trusts the Hub's LFS header. */
+  sha256?: string;
+}
+
+export interface CatalogVariant {
+  description?: string;
+  files: CatalogFile[];
+}
+
+export interface CatalogEntry {
+  /** stable id, also the folder name under the models root */
+  id: string;
+  label: string;
+  description?: string;
+  /** Hub repository, 'owner/name' */
+  repo: string;
+  /** branch, tag or commit; a 40-hex commit when pinned */
+  revision: string;
+  /** false: revision is a moving branch and sizes/sha256 were not recorded by the pin script */
+  pinned: boolean;
+  /** files every variant needs (configs, tokenizer) */
+  files: CatalogFile[];
+  /** variant name -> its ONNX files */
+  variants: Record<string, CatalogVariant>;
+  defaultVariant: string;
+  /** 'chat_template': use the folder's template; otherwise a named format of prompt.ts */
+  promptFormat: PromptFormatName | 'chat_template';
+  preprocess: PreprocessMode;
+  boxFrame: BoxFrame;
+  prompts: ReferringPrompts;
+  licence: string;
+  homepage: string;
+  /** where the facts in this entry come from */
+  sources?: string[];
+}
+
+export interface Catalog {
+  schemaVersion: 1;
+  defaultModel: string;
+  models: CatalogEntry[];
+}
+
+/** A catalog file that does not match the schema; `file` is the catalog's path. */
+export class CatalogError extends ModelFolderError {}
+
+const PROMPT_FORMATS = ['chat_template', 'vicuna_v1', 'chatml'] as const;
+const PREPROCESS_MODES: PreprocessMode[] = ['crop', 'resize', 'pad'];
+const BOX_FRAMES: BoxFrame[] = ['norm1', 'norm1000', 'input_pixels', 'loc_tokens'];
+const ID = /^[a-z0-9][a-z0-9._-]*$/i;
+const REPO = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+
+/**
+ * Reads and validates a catalog. Without a path: the catalog bundled with the extension
+ * (models/catalog.json at build time).
+ */
+export function loadCatalog(path?: string): Catalog {
+  if (path === undefined) return parseCatalog(bundledCatalog, 'models/catalog.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CatalogError(path, `cannot read the catalog: ${(err as Error).message}`, { cause: err });
+  }
+  return parseCatalog(json, path);
+}
+
+export function findEntry(catalog: Catalog, id: string): CatalogEntry {
+  const entry = catalog.models.find((m) => m.id === id);
+  if (!entry) {
+    throw new CatalogError('catalog', `no model "${id}" (known: ${catalog.models.map((m) => m.id).join(', ')})`);
+  }
+  return entry;
+}
+
+/** Everything one variant needs: the common files, then the variant's. */
+export function filesFor(entry: CatalogEntry, variant: string): CatalogFile[] {
+  const v = entry.variants[variant];
+  if (!v) {
+    throw new CatalogError(
+      entry.id,
+      `no variant "${variant}" (known: ${Object.keys(entry.variants).join(', ')})`,
+    );
+  }
+  return [...entry.files, ...v.files];
+}
+
+/** Validates parsed JSON; every message names the offending field, e.g. `models[1].variants.q4.files[0].sha256`. */
+export function parseCatalog(json: unknown, source: string): Catalog {
+  const fail = (where: string, msg: string): never => {
+    throw new CatalogError(source, `${where}: ${msg}`);
+  };
+  const obj = (v: unknown, where: string): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(where, 'expected an object');
+  const str = (v: unknown, where: string, re?: RegExp): string => {
+    if (typeof v !== 'string' || v === '') return fail(where, 'expected a non-empty string');
+    if (re && !re.test(v)) return fail(where, `"${v}" is not valid (expected ${re})`);
+    return v;
+  };
+  const oneOf = <T extends string>(v: unknown, where: string, allowed: readonly T[]): T =>
+    allowed.includes(v as T) ? (v as T) : fail(where, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+
+  const file = (v: unknown, where: string): CatalogFile => {
+    const o = obj(v, where);
+    const path = str(o.path, `${where}.path`);
+    if (path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '.' || p === '')) {
+      fail(`${where}.path`, `"${path}" must be a relative path inside the repository`);
+    }
+    const out: CatalogFile = { path };
+    if (o.size !== undefined) {
+      if (!Number.isSafeInteger(o.size) || (o.size as number) < 0) fail(`${where}.size`, 'expected a byte count');
+      out.size = o.size as number;
+    }
+    if (o.sha256 !== undefined) out.sha256 = str(o.sha256, `${where}.sha256`, SHA256);
+    return out;
+  };
+  const files = (v: unknown, where: string): CatalogFile[] => {
+    if (!Array.isArray(v)) return fail(where, 'expected an array of files');
+    return v.map((f, i) => file(f, `${where}[${i}]`));
+  };
+
+  const root = obj(json, 'catalog');
+  if (root.schemaVersion !== 1) fail('schemaVersion', `expected 1, got ${JSON.stringify(root.schemaVersion)}`);
+  if (!Array.isArray(root.models) || root.models.length === 0) fail('models', 'expected a non-empty array');
+  const models = (root.models as unknown[]).map((m, i): CatalogEntry => {
+    const w = `models[${i}]`;
+    const o = obj(m, w);
+    const pinned = o.pinned;
+    if (typeof pinned !== 'boolean') fail(`${w}.pinned`, 'expected true or false');
+    const revision = str(o.revision, `${w}.revision`);
+    if (pinned && !COMMIT.test(revision)) fail(`${w}.revision`, 'a pinned entry needs a 40-hex commit');
+    const variantsObj = obj(o.variants, `${w}.variants`);
+    const variants: Record<string, CatalogVariant> = {};
+    for (const [name, v] of Object.entries(variantsObj)) {
+      const vo = obj(v, `${w}.variants.${name}`);
+      variants[name] = {
+        ...(vo.description !== undefined ? { description: str(vo.description, `${w}.variants.${name}.description`) } : {}),
+        files: files(vo.files, `${w}.variants.${name}.files`),
+      };
+    }
+    if (Object.keys(variants).length === 0) fail(`${w}.variants`, 'expected at least one variant');
+    const defaultVariant = str(o.defaultVariant, `${w}.defaultVariant`);
+    if (!variants[defaultVariant]) fail(`${w}.defaultVariant`, `"${defaultVariant}" is not one of the variants`);
+    const p = obj(o.prompts, `${w}.prompts`);
+    const prompts: ReferringPrompts = {
+      find: str(p.find, `${w}.prompts.find`),
+      describeRegion: str(p.describeRegion, `${w}.prompts.describeRegion`),
+      region: str(p.region, `${w}.prompts.region`),
+    };
+    if (!prompts.find.includes('{phrase}')) fail(`${w}.prompts.find`, 'must contain {phrase}');
+    if (!prompts.describeRegion.includes('{region}')) fail(`${w}.prompts.describeRegion`, 'must contain {region}');
+    for (const k of ['{x1}', '{y1}', '{x2}', '{y2}']) {
+      if (!prompts.region.includes(k)) fail(`${w}.prompts.region`, `must contain ${k}`);
+    }
+    const entry: CatalogEntry = {
+      id: str(o.id, `${w}.id`, ID),
+      label: str(o.label, `${w}.label`),
+      repo: str(o.repo, `${w}.repo`, REPO),
+      revision,
+      pinned: pinned as boolean,
+      files: files(o.files, `${w}.files`),
+      variants,
+      defaultVariant,
+      promptFormat: oneOf(o.promptFormat, `${w}.promptFormat`, PROMPT_FORMATS),
+      preprocess: oneOf(o.preprocess, `${w}.preprocess`, PREPROCESS_MODES),
+      boxFrame: oneOf(o.boxFrame, `${w}.boxFrame`, BOX_FRAMES),
+      prompts,
+      licence: str(o.licence, `${w}.licence`),
+      homepage: str(o.homepage, `${w}.homepage`, /^https:\/\//),
+    };
+    if (o.description !== undefined) entry.description = str(o.description, `${w}.description`);
+    if (o.sources !== undefined) {
+      if (!Array.isArray(o.sources)) fail(`${w}.sources`, 'expected an array of strings');
+      entry.sources = (o.sources as unknown[]).map((s, k) => str(s, `${w}.sources[${k}]`));
+    }
+    // a path twice in one list, or a variant repeating a common file, is an editing mistake
+    for (const [where, list] of [['files', entry.files], ...Object.entries(variants).map(([n, v]) => [`variants.${n}.files`, v.files] as const)] as const) {
+      const seen = new Set<string>();
+      for (const f of list) {
+        if (seen.has(f.path)) fail(`${w}.${where}`, `"${f.path}" is listed twice`);
+        if (list !== entry.files && entry.files.some((c) => c.path === f.path)) fail(`${w}.${where}`, `"${f.path}" is already a common file`);
+        seen.add(f.path);
+      }
+    }
+    return entry;
+  });
+  const ids = new Set<string>();
+  for (const [i, m] of models.entries()) {
+    if (ids.has(m.id)) fail(`models[${i}].id`, `duplicate id "${m.id}"`);
+    ids.add(m.id);
+  }
+  const defaultModel = str(root.defaultModel, 'defaultModel');
+  if (!ids.has(defaultModel)) fail('defaultModel', `"${defaultModel}" is not one of the models`);
+  return { schemaVersion: 1, defaultModel, models };
+}

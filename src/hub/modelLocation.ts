@@ -1,0 +1,185 @@
+// The vscode-free half of the model store: what the `llava.model` setting means, where a catalog
+// model lives on disk, whether it is complete, and how sizes and progress read. Plain Node so that
+// test/unit/modelStore.test.ts can run it without VS Code; src/extension/modelStore.ts adds the UI.
+
+import { readdir, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { filesFor, type Catalog, type CatalogEntry } from './catalog';
+import { readLock } from './download';
+
+/**
+ * What `llava.model` names. A catalog model is written `<id or repo>[:<variant>]`, e.g.
+ * `nanollava-1.5`, `onnx-community/nanoLLaVA-1.5` or `nanollava-1.5:fp16` (':' cannot occur in
+ * catalog ids or Hub repo names, so it is unambiguous); anything absolute is a local folder.
+ */
+export type ModelRef =
+  | { kind: 'folder'; path: string }
+  | { kind: 'catalog'; name: string; variant?: string };
+
+export function parseModelSetting(value: string, home: string): ModelRef {
+  const v = value.trim();
+  // '~' is a shell convenience people type into settings; Node does not expand it.
+  if (v === '~' || v.startsWith('~/') || v.startsWith('~\\')) return { kind: 'folder', path: path.join(home, v.slice(1)) };
+  // Accept both path flavours on every OS: a Windows path in a settings file synced to Linux is
+  // still a path (it will then fail the folder check with a clear message), never a model name.
+  if (path.posix.isAbsolute(v) || path.win32.isAbsolute(v) || /^[a-zA-Z]:[\\/]/.test(v)) {
+    return { kind: 'folder', path: path.normalize(v) };
+  }
+  const colon = v.lastIndexOf(':');
+  if (colon > 0) return { kind: 'catalog', name: v.slice(0, colon), variant: v.slice(colon + 1) || undefined };
+  return { kind: 'catalog', name: v };
+}
+
+/** The setting value for a catalog model; the default variant is left implicit. */
+export function formatModelSetting(entry: CatalogEntry, variant: string): string {
+  return variant === entry.defaultVariant ? entry.id : `${entry.id}:${variant}`;
+}
+
+/** A catalog entry by id or by Hub repo (case-insensitive: the Hub treats repo names so). */
+export function findCatalogEntry(catalog: Catalog, name: string): CatalogEntry | undefined {
+  const n = name.toLowerCase();
+  return catalog.models.find((m) => m.id.toLowerCase() === n) ?? catalog.models.find((m) => m.repo.toLowerCase() === n);
+}
+
+export interface ResolvedCatalogModel {
+  entry: CatalogEntry;
+  variant: string;
+  /** where download.ts puts it: `<modelsRoot>/<id>` (all variants share the folder) */
+  folder: string;
+}
+
+/** Resolves a catalog reference, or says in one sentence why it cannot. */
+export function resolveCatalogModel(
+  catalog: Catalog,
+  ref: { name: string; variant?: string },
+  modelsRoot: string,
+): ResolvedCatalogModel | { error: string } {
+  const entry = findCatalogEntry(catalog, ref.name);
+  if (!entry) {
+    return {
+      error: `"${ref.name}" is neither an absolute folder path nor a model of the catalog (${catalog.models.map((m) => m.id).join(', ')}).`,
+    };
+  }
+  const variant = ref.variant ?? entry.defaultVariant;
+  if (!entry.variants[variant]) {
+    return { error: `${entry.label} has no variant "${variant}" (${Object.keys(entry.variants).join(', ')}).` };
+  }
+  return { entry, variant, folder: catalogModelFolder(modelsRoot, entry) };
+}
+
+/** Mirrors downloadModel(): `<destRoot>/<entry.id>`. */
+export function catalogModelFolder(modelsRoot: string, entry: CatalogEntry): string {
+  return path.join(modelsRoot, entry.id);
+}
+
+/**
+ * The folder downloaded models go to: the `llava.modelsFolder` setting when set (absolute, '~'
+ * expanded), else `<globalStorage>/models`.
+ */
+export function modelsRootFor(setting: string, globalStorage: string, home: string): string | { error: string } {
+  const v = setting.trim();
+  if (!v) return path.join(globalStorage, 'models');
+  const ref = parseModelSetting(v, home);
+  if (ref.kind !== 'folder') return { error: `llava.modelsFolder must be an absolute path, got "${v}".` };
+  return ref.path;
+}
+
+/**
+ * Files of `variant` that are not complete in `folder` according to download.ts's lock file
+ * (a file counts when the lock lists it and it is on disk with the recorded size). Empty: ready.
+ */
+export async function missingCatalogFiles(folder: string, entry: CatalogEntry, variant: string): Promise<string[]> {
+  const lock = await readLock(folder);
+  const missing: string[] = [];
+  for (const f of filesFor(entry, variant)) {
+    const locked = lock?.files[f.path];
+    const size = await fileSize(path.join(folder, ...f.path.split('/')));
+    if (!locked || size !== locked.size || (f.size !== undefined && f.size !== size)) missing.push(f.path);
+  }
+  return missing;
+}
+
+/**
+ * Checks that a user's folder looks like a Hub-layout model (config.json and onnx/*.onnx).
+ * Returns the problem in one sentence, or undefined when it looks usable; the engine's folder
+ * reader does the full validation when it loads.
+ */
+export async function checkLocalModelFolder(dir: string): Promise<string | undefined> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    return `${dir} does not exist.`;
+  }
+  if (!st.isDirectory()) return `${dir} is a file, not a folder.`;
+  if (!(await isFile(path.join(dir, 'config.json')))) {
+    return `${dir} has no config.json: pick the model's top folder (the one holding config.json and onnx/).`;
+  }
+  let onnx: string[];
+  try {
+    onnx = (await readdir(path.join(dir, 'onnx'))).filter((f) => f.endsWith('.onnx'));
+  } catch {
+    return `${dir} has no onnx/ folder: it needs ONNX exports in the transformers.js layout (onnx/vision_encoder*.onnx, ...).`;
+  }
+  if (onnx.length === 0) return `${dir}/onnx has no .onnx files.`;
+  return undefined;
+}
+
+/** Bytes of one variant (common files included), or undefined when the catalog lacks any size. */
+export function variantSizeBytes(entry: CatalogEntry, variant: string): number | undefined {
+  let sum = 0;
+  for (const f of filesFor(entry, variant)) {
+    if (f.size === undefined) return undefined;
+    sum += f.size;
+  }
+  return sum;
+}
+
+const MB = 1_000_000; // decimal megabytes, the unit the Hub shows file sizes in
+
+/** "812 MB", "3.4 MB", or "size unknown" when the catalog has not recorded every size. */
+export function formatSize(bytes: number | undefined): string {
+  if (bytes === undefined) return 'size unknown';
+  const mb = bytes / MB;
+  return `${mb < 10 ? mb.toFixed(1) : Math.round(mb).toString()} MB`;
+}
+
+/** "12.3 / 812.0 MB (2%)" or, without a total, "12.3 MB". */
+export function formatProgress(bytes: number, total: number | undefined): string {
+  const done = (bytes / MB).toFixed(1);
+  if (!total) return `${done} MB`;
+  const pct = Math.min(100, Math.floor((bytes / total) * 100));
+  return `${done} / ${(total / MB).toFixed(1)} MB (${pct}%)`;
+}
+
+/**
+ * Percentage points to report to VS Code's progress API, which adds up increments: the
+ * difference between what was shown and what is now done, never negative.
+ */
+export function progressIncrement(shownPercent: number, bytes: number, total: number | undefined): number {
+  if (!total) return 0;
+  const now = Math.min(100, (bytes / total) * 100);
+  return Math.max(0, now - shownPercent);
+}
+
+/** Most recent first, no duplicates (same path after normalising), at most `max`. */
+export function rememberFolder(list: readonly string[], folder: string, max = 5): string[] {
+  const key = (p: string) => path.normalize(p).replace(/[\\/]+$/, '');
+  return [folder, ...list.filter((p) => key(p) !== key(folder))].slice(0, max);
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function fileSize(p: string): Promise<number | undefined> {
+  try {
+    return (await stat(p)).size;
+  } catch {
+    return undefined;
+  }
+}
