@@ -17,7 +17,8 @@ import type { Ctx } from '../ctx';
 import type { BoxFrame, ImageGeometry } from '../../core';
 import { ChatPanel } from '../panels/chatPanel';
 
-export const TEST_HOOKS_ENABLED = process.env.LLAVA_TEST_HOOKS === '1';
+/** read when the hooks register (a top-level read would survive tree-shaking in users' builds) */
+const testHooksEnabled = () => process.env.LLAVA_TEST_HOOKS === '1';
 
 interface InjectRequest {
   image: string;
@@ -55,10 +56,10 @@ export async function injectAnswer(ctx: Ctx, arg?: unknown): Promise<void> {
 
 /** Registers the hooks; they do something only when enabled. */
 export function registerTestHooks(ctx: Ctx): vscode.Disposable[] {
-  if (TEST_HOOKS_ENABLED) void vscode.commands.executeCommand('setContext', 'llava.testHooks', true);
+  if (testHooksEnabled()) void vscode.commands.executeCommand('setContext', 'llava.testHooks', true);
   return [
     vscode.commands.registerCommand('llava._test.injectAnswer', (arg?: unknown) => {
-      if (!TEST_HOOKS_ENABLED) throw new Error('LLaVA test hooks are off (set LLAVA_TEST_HOOKS=1).');
+      if (!testHooksEnabled()) throw new Error('LLaVA test hooks are off (set LLAVA_TEST_HOOKS=1).');
       return injectAnswer(ctx, arg);
     }),
   ];
