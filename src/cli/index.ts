@@ -11,14 +11,14 @@ import { UsageError, type CliCommand } from './args';
 import { askCommand } from './ask';
 import { captionCommand } from './caption';
 import { infoCommand } from './info';
-import packageJson from '../../package.json';
+import { version } from '../../package.json';
 
 const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return (
-    `llava ${packageJson.version}: ask a local LLaVA model about images.\n\n` +
+    `llava ${version}: ask a local LLaVA model about images.\n\n` +
     `Usage: llava <command> [options]\n\nCommands:\n` +
     COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n') +
     `\n\n'llava <command> --help' shows a command's options.\n`
@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    process.stdout.write(`${packageJson.version}\n`);
+    process.stdout.write(`${version}\n`);
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
