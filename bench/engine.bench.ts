@@ -113,6 +113,8 @@ function packageVersion(name: string): string {
 interface Summary {
   loadMs: number;
   ttftMs: number;
+  followUpTtftMs: number;
+  regenerateTtftMs: number;
   decodeTokensPerSecond: number;
   generateCpuMs: number;
   peakRssMB: number;
@@ -123,6 +125,8 @@ function summarise(runs: WorkerResult[]): Summary {
   return {
     loadMs: median(runs.map((r) => r.loadMs)),
     ttftMs: median(runs.map((r) => r.ttftMs)),
+    followUpTtftMs: median(runs.map((r) => r.followUpTtftMs)),
+    regenerateTtftMs: median(runs.map((r) => r.regenerateTtftMs)),
     decodeTokensPerSecond: median(runs.map((r) => r.decodeTokensPerSecond)),
     generateCpuMs: median(runs.map((r) => r.generateCpuMs)),
     peakRssMB: median(runs.map((r) => r.peakRssBytes / MB)),
@@ -138,6 +142,8 @@ function table(columns: [EngineName, Summary][], runs: WorkerResult[], rounds: n
   const rows: [string, keyof Summary, number][] = [
     ['load (ms)', 'loadMs', 0],
     ['time to first token (ms)', 'ttftMs', 0],
+    ['follow-up: time to first token (ms)', 'followUpTtftMs', 0],
+    ['regenerate: time to first token (ms)', 'regenerateTtftMs', 0],
     ['decode (tokens/s)', 'decodeTokensPerSecond', 1],
     ['CPU time in generate (ms, all threads)', 'generateCpuMs', 0],
     ['peak RSS (MB)', 'peakRssMB', 0],
@@ -173,6 +179,7 @@ function targets(ours: Summary | undefined, theirs: Summary | undefined): string
     out.push(`decode tokens/s >= transformers.js: ${mark(ours.decodeTokensPerSecond >= theirs.decodeTokensPerSecond)}`);
     out.push(`time to first token <= transformers.js: ${mark(ours.ttftMs <= theirs.ttftMs)}`);
   }
+  out.push(`follow-up time to first token <= 0.15 x the first question's: ${mark(ours.followUpTtftMs <= 0.15 * ours.ttftMs)} (${(ours.followUpTtftMs / ours.ttftMs).toFixed(2)}x)`);
   const budget = 1.25 * ours.weightMB + 250;
   out.push(`peak RSS <= 1.25 x weights + 250 MB (${budget.toFixed(0)} MB): ${mark(ours.peakRssMB <= budget)}`);
   return out;

@@ -40,6 +40,10 @@ export interface WorkerResult {
   ttftMs: number;
   /** tokens after the first / ms after the first */
   decodeTokensPerSecond: number;
+  /** ms: a follow-up question (the conversation so far + FOLLOW_UP) -> its first token */
+  followUpTtftMs: number;
+  /** ms: the first question asked again (Regenerate) -> its first token */
+  regenerateTtftMs: number;
   newTokens: number;
   tokenIds: number[];
   promptTokens: number;
@@ -92,22 +96,34 @@ function readPixels(file: string): Float32Array {
   return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
 }
 
+/** The second question of the measured conversation (a short answer is enough to time its first token). */
+export const FOLLOW_UP = { question: 'What colours stand out?', newTokens: 8 };
+
 async function runOurs(job: WorkerJob, pixels: Float32Array): Promise<Omit<WorkerResult, 'peakRssBytes' | 'weightBytes' | 'sessions' | 'engine'>> {
   const engineIndex = job.engineDir ? path.join(job.engineDir, 'index.ts') : '../src/engine/index';
   const { loadModel } = (await import(engineIndex)) as typeof import('../src/engine/index');
   const t0 = performance.now();
   const model = await loadModel(job.dir, { provider: 'cpu', variant: job.dtype, threads: job.threads || undefined });
   const loadMs = performance.now() - t0;
-  const turns = [{ role: 'user' as const, text: job.question, images: [{ preprocessed: { pixelValues: pixels, geometry: job.geometry }, name: 'bench' }] }];
-  let stats: import('../src/core/types').GenerationStats | undefined;
+  // keyed pixels: the chat's images (bytes) are keyed by content, so follow-ups reuse their cache
+  const turns: import('../src/core/types').ChatTurn[] = [
+    { role: 'user', text: job.question, images: [{ preprocessed: { pixelValues: pixels, geometry: job.geometry }, name: 'bench', key: 'bench' }] },
+  ];
+  const ask = async (t: typeof turns, maxNewTokens: number) => {
+    for await (const ev of model.generate(t, { maxNewTokens })) if (ev.type === 'done') return ev;
+    throw new Error('our engine ended without a done event');
+  };
   const cpu = process.cpuUsage();
-  for await (const ev of model.generate(turns, { maxNewTokens: job.newTokens })) if (ev.type === 'done') stats = ev.stats;
+  const { stats, text } = await ask(turns, job.newTokens);
   const generateCpuMs = cpuMs(process.cpuUsage(cpu));
+  const followUp = await ask([...turns, { role: 'assistant', text }, { role: 'user', text: FOLLOW_UP.question }], FOLLOW_UP.newTokens);
+  const regenerate = await ask(turns, 1);
   await model.dispose();
-  if (!stats) throw new Error('our engine ended without a done event');
   return {
     loadMs,
     ttftMs: stats.timeToFirstTokenMs,
+    followUpTtftMs: followUp.stats.timeToFirstTokenMs,
+    regenerateTtftMs: regenerate.stats.timeToFirstTokenMs,
     decodeTokensPerSecond: stats.decodeTokensPerSecond,
     newTokens: stats.newTokens,
     tokenIds: stats.tokenIds,
@@ -148,11 +164,30 @@ async function runTheirs(job: WorkerJob, pixels: Float32Array): Promise<Omit<Wor
   const generateCpuMs = cpuMs(process.cpuUsage(cpu));
   const tokens = Array.from((out as { data: BigInt64Array }).data, Number).slice(promptTokens);
   const newStamps = stamps.slice(1);
+
+  // A follow-up and a regenerate, the way a transformers.js app asks them: the whole conversation again.
+  const firstTokenMs = async (msgs: typeof messages, maxNewTokens: number) => {
+    const prompt = processor.apply_chat_template(msgs, { add_generation_prompt: true, chat_template: chatTemplate });
+    const next = await processor(blank, prompt);
+    next.pixel_values = inputs.pixel_values;
+    const puts: number[] = []; // the prompt, then one per new token
+    const t = performance.now();
+    await model.generate({ ...next, max_new_tokens: maxNewTokens, do_sample: false, streamer: { put: () => puts.push(performance.now()), end: () => {} } });
+    return puts[1] - t;
+  };
+  const answerText = processor.batch_decode([tokens], { skip_special_tokens: true })[0] as string;
+  const followUpTtftMs = await firstTokenMs(
+    [...messages, { role: 'assistant', content: [{ type: 'text', text: answerText }] }, { role: 'user', content: [{ type: 'text', text: FOLLOW_UP.question }] }],
+    FOLLOW_UP.newTokens,
+  );
+  const regenerateTtftMs = await firstTokenMs(messages, 1);
   await model.dispose();
   const n = newStamps.length;
   return {
     loadMs,
     ttftMs: newStamps[0] - t1,
+    followUpTtftMs,
+    regenerateTtftMs,
     decodeTokensPerSecond: n > 1 ? ((n - 1) * 1000) / (newStamps[n - 1] - newStamps[0]) : 0,
     newTokens: tokens.length,
     tokenIds: tokens,

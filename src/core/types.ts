@@ -81,7 +81,8 @@ export interface ChatTurn {
 export type ImageInput =
   | { path: string }
   | { bytes: Uint8Array; name: string }
-  | { preprocessed: PreprocessedImage; name?: string };
+  /** `key`: content identity of these pixels (same key, same pixels), so follow-ups can reuse their cache */
+  | { preprocessed: PreprocessedImage; name?: string; key?: string };
 
 export interface SamplingOptions {
   /** 0 or undefined: greedy */
@@ -110,6 +111,8 @@ export interface GenerationStats {
   totalMs: number;
   stopReason: 'eos' | 'max_tokens' | 'aborted';
   tokenIds: number[];
+  /** prompt positions whose KV cache came from an earlier run of the same conversation (not prefilled again) */
+  reusedPromptTokens?: number;
 }
 
 export type GenerationEvent =

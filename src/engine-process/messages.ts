@@ -23,6 +23,8 @@ export interface LoadParams {
   threads: number;
   /** the ONNX weight variant; undefined = the engine's per-provider choice among the files present */
   variant?: DtypeVariant;
+  /** MiB of KV cache kept for follow-up questions; undefined = the engine's default, 0 = off */
+  prefixCacheMB?: number;
 }
 
 /** GenerateOptions minus the AbortSignal, which cannot be cloned: cancellation travels as `cancel`. */

@@ -33,6 +33,7 @@ export interface EngineModule {
       provider: LoadParams['provider'];
       threads?: number;
       variant?: LoadParams['variant'];
+      prefixCacheBytes?: number;
       signal?: AbortSignal;
       log?: (line: string) => void;
     },
@@ -74,7 +75,7 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
   const inFlight = new Map<number, AbortController>();
   const log = (line: string) => channel.send({ type: 'log', line });
 
-  const keyOf = (p: LoadParams) => `${p.modelDir}\0${p.provider}\0${p.threads}\0${p.variant ?? ''}`;
+  const keyOf = (p: LoadParams) => `${p.modelDir}\0${p.provider}\0${p.threads}\0${p.variant ?? ''}\0${p.prefixCacheMB ?? ''}`;
 
   async function ensureModel(p: LoadParams, signal: AbortSignal): Promise<LlavaModel> {
     if (model && modelKey === keyOf(p)) return model;
@@ -91,6 +92,7 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
       provider: p.provider,
       threads: p.threads || undefined,
       variant: p.variant,
+      prefixCacheBytes: p.prefixCacheMB === undefined ? undefined : p.prefixCacheMB * 1024 * 1024,
       signal,
       log,
     });

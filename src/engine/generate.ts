@@ -4,7 +4,7 @@
 //   prefill: decoder(all prompt embeds, empty past)  -> logits -> sample
 //   step:    decoder(one token's embeds, past)       -> logits -> sample ... until EOS / max / abort
 
-import type { LanguageModel } from './decoder';
+import type { KvCache, LanguageModel } from './decoder';
 import { Sampler } from './sampler';
 import type { GenerateOptions, GenerationEvent, GenerationStats } from '../core';
 
@@ -14,6 +14,8 @@ export interface PreparedPrompt {
   /** [T, hidden] f32: embeddings with image rows already spliced in */
   embeds: Float32Array;
   imageTokens: number;
+  /** the decoder's cache for the first `reuse.length` prompt positions (from an earlier run), if any */
+  reuse?: KvCache;
 }
 
 /** Incremental detokenizer: push ids, get text deltas that never split a character. */
@@ -28,6 +30,8 @@ export interface LoopParts {
   detokenizer: Detokenizer;
   /** ids of the forced answer prefix, already part of the prompt; their text is emitted first */
   prefixText?: string;
+  /** called at the end with the final cache, which holds the first `cache.length` ids of `history` */
+  keepCache?: (cache: KvCache, history: readonly number[]) => void;
 }
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
@@ -46,9 +50,11 @@ export async function* decodeLoop(
   let text = parts.prefixText ?? '';
   if (text) yield { type: 'delta', text };
 
-  let cache = lm.emptyCache(1);
+  // [1, past, ...] reused from an earlier run: only the prompt's remaining positions are prefilled
+  let cache = prompt.reuse ?? lm.emptyCache(1);
   let mask: number[] = new Array(prompt.ids.length).fill(1);
-  let embeds = prompt.embeds;
+  let embeds = cache.length ? prompt.embeds.subarray(cache.length * lm.hidden) : prompt.embeds;
+  const reusedTokens = cache.length;
   let firstTokenAt = 0;
   let stopReason: GenerationStats['stopReason'] = 'max_tokens';
 
@@ -76,6 +82,7 @@ export async function* decodeLoop(
     embeds = await lm.embed([next]);
     mask = new Array(cache.length + 1).fill(1);
   }
+  parts.keepCache?.(cache, history);
   const tail = detokenizer.flush();
   if (tail) {
     text += tail;
@@ -92,6 +99,7 @@ export async function* decodeLoop(
     totalMs: end - startedAt,
     stopReason,
     tokenIds: generated,
+    reusedPromptTokens: reusedTokens,
   };
   yield { type: 'done', text, stats };
 }

@@ -3,6 +3,7 @@
 // captioning, tests and benchmarks all use exactly this door. Imports core only (plus onnxruntime-node
 // and sharp, which nothing else may load); never vscode, the hub, captioning or the process boundary.
 
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { decodeLoop, type PreparedPrompt } from './generate';
@@ -30,6 +31,7 @@ import type {
   PromptFormatName,
 } from '../core';
 import { VisionEncoder, type ImageFeatures } from './vision';
+import { DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, type PrefixKey } from './prefixCache';
 
 export * from '../core';
 export * from '../core';
@@ -41,6 +43,8 @@ export interface LoadOptions {
   variant?: DtypeVariant;
   threads?: number;
   overrides?: { preprocessMode?: PreprocessMode; promptFormat?: PromptFormatName };
+  /** bytes of KV cache kept for follow-up questions (0 turns reuse off); default 512 MiB */
+  prefixCacheBytes?: number;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -91,12 +95,14 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     loadMs: Math.round(performance.now() - started),
   };
   log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}`);
-  return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info);
+  return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
 }
 
 const FEATURE_CACHE_SIZE = 8;
 
 interface EncodedImage {
+  /** content identity (path + size + mtime, or a hash of the bytes); undefined for pixel inputs */
+  key: string | undefined;
   features: ImageFeatures;
   /** how the original image became the model's input: grounding maps boxes back with it */
   geometry: ImageGeometry;
@@ -105,6 +111,8 @@ interface EncodedImage {
 export class LlavaModel {
   /** image features by image key, so later turns of a conversation do not re-encode earlier images */
   private readonly featureCache = new Map<string, EncodedImage>();
+  /** KV caches of earlier runs, so a follow-up prefills only its new tokens */
+  private readonly prefixCache: PrefixCache;
   private busy: Promise<void> = Promise.resolve();
 
   constructor(
@@ -114,7 +122,10 @@ export class LlavaModel {
     private readonly lm: LanguageModel,
     private readonly sessions: Session[],
     readonly info: LoadedModelInfo,
-  ) {}
+    prefixCacheBytes = DEFAULT_PREFIX_CACHE_BYTES,
+  ) {
+    this.prefixCache = new PrefixCache(prefixCacheBytes);
+  }
 
   preprocess(image: ImageInput): Promise<PreprocessedImage> {
     if ('preprocessed' in image) return Promise.resolve(image.preprocessed);
@@ -155,14 +166,17 @@ export class LlavaModel {
     try {
       const startedAt = performance.now();
       const prompt = await this.prepare(turns, opts);
+      const reuse = this.prefixCache.lookup(prompt.keys);
       const loop = decodeLoop(
         {
           lm: this.lm,
           eosTokenIds: new Set(this.spec.generation.eosTokenIds),
           detokenizer: TextStreamer.continuing(this.tokenizer, opts.answerPrefix),
           prefixText: opts.answerPrefix,
+          // generated ids follow the prompt's keys; an aborted run's cache is as valid as any
+          keepCache: (cache, history) => this.prefixCache.store([...prompt.keys, ...history.slice(prompt.ids.length)], cache),
         },
-        prompt,
+        { ...prompt, reuse },
         opts,
         startedAt,
       );
@@ -201,10 +215,11 @@ export class LlavaModel {
 
   async dispose(): Promise<void> {
     this.featureCache.clear();
+    this.prefixCache.clear();
     await releaseAll(this.sessions);
   }
 
-  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt & { geometries: ImageGeometry[] }> {
+  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt & { geometries: ImageGeometry[]; keys: PrefixKey[] }> {
     const images = turns.flatMap((t) => (t.role === 'user' ? (t.images ?? []) : []));
     const encoded = await this.encodeImages(images, opts.signal);
     const features = encoded.map((e) => e.features);
@@ -219,7 +234,10 @@ export class LlavaModel {
       embeds.set(f.data, span.start * hidden); // rows [start, start + length) of [T, hidden]
     });
     this.info.imageTokensPerImage = features[0]?.rows ?? this.info.imageTokensPerImage;
-    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0), geometries: encoded.map((e) => e.geometry) };
+    // what the decoder sees at each position: the token id, or for image rows the image's identity
+    const keys: PrefixKey[] = [...ids];
+    imageSpans.forEach((span, i) => keys.fill(`image:${encoded[i].key ?? `unkeyed:${++unkeyedImages}`}`, span.start, span.start + span.length));
+    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0), geometries: encoded.map((e) => e.geometry), keys };
   }
 
   private async encodeImages(images: ImageInput[], signal?: AbortSignal): Promise<EncodedImage[]> {
@@ -235,7 +253,7 @@ export class LlavaModel {
     if (missing.length) {
       const encoded = await this.vision.encode(missing.map((m) => m.pixels));
       missing.forEach((m, j) => {
-        result[m.index] = { features: encoded[j], geometry: m.pixels.geometry };
+        result[m.index] = { key: m.key, features: encoded[j], geometry: m.pixels.geometry };
         if (m.key) this.remember(m.key, result[m.index]);
       });
     }
@@ -249,8 +267,15 @@ export class LlavaModel {
   }
 }
 
-/** A cache key for an image that can be re-read; in-memory inputs are not cached. */
+let unkeyedImages = 0;
+
+/**
+ * A content key for an image: path + size + mtime for files, a hash of the bytes for in-memory images
+ * (the chat sends bytes). Pixel inputs have none (they are neither feature-cached nor prefix-reused).
+ */
 function imageKey(image: ImageInput): string | undefined {
+  if ('bytes' in image) return `sha1:${createHash('sha1').update(image.bytes).digest('hex')}`;
+  if ('preprocessed' in image) return image.key === undefined ? undefined : `given:${image.key}`;
   if ('path' in image) {
     try {
       const st = statSync(image.path);

@@ -34,6 +34,10 @@ export const config = {
   threads(): number {
     return clampInt(cfg().get('threads'), 0, 256, 0);
   },
+  /** MiB of KV cache the engine keeps so follow-up questions prefill only their new tokens; 0 = off */
+  conversationCacheMB(): number {
+    return clampInt(cfg().get('conversationCacheMB'), 0, 65536, 512);
+  },
   maxNewTokens(): number {
     return clampInt(cfg().get('maxNewTokens'), 1, 4096, 512);
   },
@@ -48,7 +52,7 @@ export const config = {
   },
   /** true when the change touches a setting that needs the engine process restarted or reloaded */
   affectsEngine(e: vscode.ConfigurationChangeEvent): boolean {
-    return ['model', 'modelsFolder', 'executionProvider', 'threads'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
+    return ['model', 'modelsFolder', 'executionProvider', 'threads', 'conversationCacheMB'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
   },
   affects(e: vscode.ConfigurationChangeEvent, key: string): boolean {
     return e.affectsConfiguration(`${SECTION}.${key}`);

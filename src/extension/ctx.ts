@@ -138,7 +138,7 @@ export class Ctx extends Disposable {
     const current = await this.models.current();
     // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
     const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
-    return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
+    return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant, prefixCacheMB: config.conversationCacheMB() };
   }
 
   /** How the configured model preprocesses `image` (for grounding before any answer exists). */
