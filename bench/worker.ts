@@ -22,7 +22,7 @@ export interface WorkerJob {
   pixelsFile: string;
   geometry: import('../src/core/types').ImageGeometry;
   newTokens: number;
-  dtype: 'fp32' | 'fp16';
+  dtype: 'fp32' | 'fp16' | 'q4';
   /** 0: ONNX Runtime's default for both engines */
   threads: number;
   resultFile: string;
