@@ -26,8 +26,9 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   captioning: ['core', 'engine'],
   'engine-process': ['core', 'engine'],
   server: ['core', 'engine'],
+  remote: ['core', 'captioning'],
   cli: ['core', 'engine', 'captioning', 'hub', 'server'],
-  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol'],
+  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote'],
 };
 
 /** Program entry points inside a folder (bundled by esbuild.mjs); nothing may import them. */
