@@ -54,3 +54,23 @@ export const config = {
     return e.affectsConfiguration(`${SECTION}.${key}`);
   },
 };
+
+/** The remote (OpenAI-compatible) backend's settings; the API key is in SecretStorage, not here. */
+export const remoteConfig = {
+  backend(): 'local' | 'openai' {
+    return cfg().get<string>('backend', 'local') === 'openai' ? 'openai' : 'local';
+  },
+  baseUrl(): string {
+    return cfg().get<string>('remote.baseUrl', 'http://127.0.0.1:8000/v1').trim() || 'http://127.0.0.1:8000/v1';
+  },
+  model(): string {
+    return cfg().get<string>('remote.model', 'llava-hf/llava-1.5-7b-hf').trim() || 'llava-hf/llava-1.5-7b-hf';
+  },
+  concurrency(): number {
+    return clampInt(cfg().get('remote.concurrency'), 1, 64, 8);
+  },
+  preprocess(): 'pad' | 'crop' | 'resize' {
+    const v = cfg().get<string>('remote.preprocess', 'pad');
+    return v === 'crop' || v === 'resize' ? v : 'pad';
+  },
+};
