@@ -13,6 +13,7 @@ import { ChatViewProvider } from './panels/chatView';
 import { askForTests, type LlavaApi } from './api';
 import { registerTools } from './tools/askAboutImageTool';
 import { chatHandler, registerChatParticipant } from './chat/participant';
+import { registerAltText } from './altText/altTextActions';
 
 export type { LlavaApi };
 
@@ -30,6 +31,7 @@ export function activate(context: vscode.ExtensionContext): LlavaApi | undefined
     ...registerCommands(ctx, view),
     ...registerTools(ctx),
     ...registerChatParticipant(ctx),
+    ...registerAltText(ctx),
     { dispose: () => ChatPanel.disposeAll() },
     // last: whatever is disposed before it may still log
     log,

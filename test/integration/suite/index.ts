@@ -4,6 +4,7 @@ import Mocha from 'mocha';
 import { defineActivationTests } from './activation.test';
 import { defineAskTests } from './ask.test';
 import { defineToolTests } from './tools.test';
+import { defineAltTextTests } from './altText.test';
 
 /**
  * Reports through console.log: the extension host forwards console output to the test runner
@@ -31,6 +32,7 @@ export async function run(): Promise<void> {
   defineActivationTests();
   defineAskTests();
   defineToolTests();
+  defineAltTextTests();
 
   const { passed, failed } = await new Promise<{ passed: number; failed: number }>((resolve) => {
     const runner = mocha.run(() => resolve({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

@@ -3,7 +3,9 @@
 import { defineActivationTests } from './activation.test';
 import { defineAskTests } from './ask.test';
 import { defineToolTests } from './tools.test';
+import { defineAltTextTests } from './altText.test';
 
 defineActivationTests();
 defineAskTests();
 defineToolTests();
+defineAltTextTests();
