@@ -2,7 +2,7 @@
 // read fresh each time (settings can change while the extension runs).
 
 import * as vscode from 'vscode';
-import type { ExecutionProviderChoice } from '../core';
+import type { BoxFrame, ExecutionProviderChoice } from '../core';
 
 const SECTION = 'llava';
 
@@ -68,6 +68,11 @@ export const remoteConfig = {
   },
   concurrency(): number {
     return clampInt(cfg().get('remote.concurrency'), 1, 64, 8);
+  },
+  /** '' = from the catalog entry of remote.model (else LLaVA-1.5's norm1) */
+  boxFrame(): BoxFrame | undefined {
+    const v = cfg().get<string>('remote.boxFrame', '');
+    return v === 'norm1' || v === 'norm1000' || v === 'input_pixels' ? v : undefined;
   },
   preprocess(): 'pad' | 'crop' | 'resize' {
     const v = cfg().get<string>('remote.preprocess', 'pad');

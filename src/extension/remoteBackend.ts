@@ -5,11 +5,11 @@
 
 import * as vscode from 'vscode';
 import { promises as fsp } from 'node:fs';
-import type { ChatTurn, GenerationStats, ImageGeometry, ImageInput } from '../core';
+import type { BoxFrame, ChatTurn, GenerationStats, ImageGeometry, ImageInput, ReferringPrompts } from '../core';
 import { ImageDecodeError } from '../core';
 import type { CaptionBackend } from '../captioning';
 import { RemoteClient, imageSize, remoteCaptionBackend, remoteGeometry } from '../remote';
-import type { GroundingModelSource } from '../grounding';
+import { DEFAULT_GROUNDING, type GroundingModelSource } from '../grounding';
 import { findEntry, type Catalog } from '../hub';
 import { config, remoteConfig } from './config';
 
@@ -80,16 +80,23 @@ export class RemoteBackend {
     return remoteGeometry(remoteConfig.preprocess(), size.width, size.height);
   }
 
-  /** Box format of the remote model: its catalog entry when `llava.remote.model` is a catalog id, else LLaVA-1.5's. */
+  /**
+   * Box format of the remote model: `llava.remote.boxFrame` when set, else the catalog entry named by
+   * `llava.remote.model`, else LLaVA-1.5's.
+   */
   groundingSource(catalog: () => Catalog): GroundingModelSource {
     return {
       log: this.log,
       current: async () => {
+        let entry: { boxFrame: BoxFrame; prompts: ReferringPrompts } | undefined;
         try {
-          return { kind: 'catalog' as const, entry: findEntry(catalog(), remoteConfig.model()) };
+          entry = findEntry(catalog(), remoteConfig.model());
         } catch {
-          return { kind: 'invalid' as const };
+          entry = undefined; // not a catalog id: the usual case for a remote server
         }
+        const frame = remoteConfig.boxFrame();
+        if (frame) return { kind: 'catalog' as const, entry: { boxFrame: frame, prompts: entry?.prompts ?? DEFAULT_GROUNDING.prompts } };
+        return entry ? { kind: 'catalog' as const, entry } : { kind: 'invalid' as const };
       },
     };
   }
