@@ -38,8 +38,8 @@ function recordingStream() {
   return { stream, markdown, buttons, progress };
 }
 
-function chatRequest(prompt: string, command?: string): vscode.ChatRequest {
-  return { prompt, command, references: [], toolReferences: [], toolInvocationToken: undefined as never, model: undefined as never } as unknown as vscode.ChatRequest;
+function chatRequest(prompt: string, command?: string, references: vscode.ChatPromptReference[] = []): vscode.ChatRequest {
+  return { prompt, command, references, toolReferences: [], toolInvocationToken: undefined as never, model: undefined as never } as unknown as vscode.ChatRequest;
 }
 
 const none = new vscode.CancellationTokenSource().token;
@@ -105,6 +105,24 @@ export function defineToolTests(): void {
       assert.equal(shown.replace(/\\([<>])/g, '$1').replace(/!\\\[/g, '!['), want);
       assert.ok(rec.markdown.length > 1, 'streamed in pieces');
       assert.ok(rec.buttons.some((b) => b.command === 'llava.askAboutImage' && (b.arguments?.[0] as vscode.Uri).toString() === image.toString()));
+    });
+
+    it('@llava reads a #file: reference and an attached image (bytes), answering as the chat would', async () => {
+      const api = await activatedApi();
+      const image = await workspaceImage();
+      const want = (await api.ask(image, QUESTION)).text;
+      const unescape = (md: string) => md.replace(/\\([<>])/g, '$1').replace(/!\\\[/g, '![');
+      const ref = `#file:${path.basename(image.fsPath)}`;
+      const viaRef = recordingStream();
+      await api.chatHandler(chatRequest(`${ref} ${QUESTION}`, undefined, [{ id: 'vscode.file', range: [0, ref.length], value: image }]), { history: [] } as never, viaRef.stream, none);
+      assert.equal(unescape(viaRef.markdown.join('')), want, 'the #file: reference is the image; its text is not part of the question');
+
+      const bytes = await vscode.workspace.fs.readFile(image);
+      const attached = recordingStream();
+      const binary = { mimeType: 'image/png', data: async () => bytes };
+      await api.chatHandler(chatRequest(QUESTION, undefined, [{ id: 'pasted.png', value: binary }]), { history: [] } as never, attached.stream, none);
+      assert.equal(unescape(attached.markdown.join('')), want);
+      assert.equal(attached.buttons.length, 0, 'no panel button for bytes that are not a workspace file');
     });
 
     it('@llava /find lists boxes and offers the panel; an image outside the workspace is refused', async () => {
