@@ -125,6 +125,17 @@ export function defineToolTests(): void {
       assert.equal(attached.buttons.length, 0, 'no panel button for bytes that are not a workspace file');
     });
 
+    it('@llava /caption captions a named image with the short preset', async () => {
+      const api = await activatedApi();
+      const image = await workspaceImage();
+      const rel = vscode.workspace.asRelativePath(image);
+      const want = (await api.ask(image, 'Write a short, one-sentence caption for this image.')).text.trim();
+      const rec = recordingStream();
+      await api.chatHandler(chatRequest(rel, 'caption'), { history: [] } as never, rec.stream, none);
+      const md = rec.markdown.join('').replace(/\\([<>])/g, '$1').replace(/!\\\[/g, '![');
+      assert.equal(md, `- **${rel}**: ${want}\n`);
+    });
+
     it('@llava /find lists boxes and offers the panel; an image outside the workspace is refused', async () => {
       const api = await activatedApi();
       const image = await workspaceImage();
