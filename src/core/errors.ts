@@ -10,7 +10,8 @@ export type EngineErrorCode =
   | 'ABORTED'
   | 'GENERATION'
   | 'DOWNLOAD'
-  | 'CHECKSUM';
+  | 'CHECKSUM'
+  | 'REMOTE';
 
 export class EngineError extends Error {
   constructor(
@@ -78,4 +79,11 @@ export class ChecksumError extends EngineError {
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError();
+}
+
+/** A remote (OpenAI-compatible) server could not be reached or refused a request; `status` is the HTTP status (0: no answer). */
+export class RemoteError extends EngineError {
+  constructor(readonly status: number, message: string, options?: { cause?: unknown }) {
+    super('REMOTE', message, options);
+  }
 }

@@ -7,6 +7,8 @@ import { readImage } from './images';
 
 export interface LlavaApi {
   ask(image: vscode.Uri, question: string, onDelta?: (t: string) => void): Promise<{ text: string; provider: string }>;
+  /** the @llava participant's handler, driven by the suite with its own request and response stream */
+  chatHandler: vscode.ChatRequestHandler;
   engine: {
     /** the engine process id, undefined when none runs */
     pid(): number | undefined;
@@ -15,8 +17,9 @@ export interface LlavaApi {
   };
 }
 
-export function askForTests(ctx: Ctx): LlavaApi {
+export function askForTests(ctx: Ctx, chatHandler: vscode.ChatRequestHandler): LlavaApi {
   return {
+    chatHandler,
     async ask(image, question, onDelta) {
       const img = await readImage(image);
       const r = await ctx.ask([{ role: 'user', text: question, images: [{ bytes: img.bytes, name: img.name }] }], { onDelta });

@@ -2,7 +2,7 @@
 // read fresh each time (settings can change while the extension runs).
 
 import * as vscode from 'vscode';
-import type { ExecutionProviderChoice } from '../core';
+import type { BoxFrame, ExecutionProviderChoice } from '../core';
 
 const SECTION = 'llava';
 
@@ -56,5 +56,30 @@ export const config = {
   },
   affects(e: vscode.ConfigurationChangeEvent, key: string): boolean {
     return e.affectsConfiguration(`${SECTION}.${key}`);
+  },
+};
+
+/** The remote (OpenAI-compatible) backend's settings; the API key is in SecretStorage, not here. */
+export const remoteConfig = {
+  backend(): 'local' | 'openai' {
+    return cfg().get<string>('backend', 'local') === 'openai' ? 'openai' : 'local';
+  },
+  baseUrl(): string {
+    return cfg().get<string>('remote.baseUrl', 'http://127.0.0.1:8000/v1').trim() || 'http://127.0.0.1:8000/v1';
+  },
+  model(): string {
+    return cfg().get<string>('remote.model', 'llava-hf/llava-1.5-7b-hf').trim() || 'llava-hf/llava-1.5-7b-hf';
+  },
+  concurrency(): number {
+    return clampInt(cfg().get('remote.concurrency'), 1, 64, 8);
+  },
+  /** '' = from the catalog entry of remote.model (else LLaVA-1.5's norm1) */
+  boxFrame(): BoxFrame | undefined {
+    const v = cfg().get<string>('remote.boxFrame', '');
+    return v === 'norm1' || v === 'norm1000' || v === 'input_pixels' ? v : undefined;
+  },
+  preprocess(): 'pad' | 'crop' | 'resize' {
+    const v = cfg().get<string>('remote.preprocess', 'pad');
+    return v === 'crop' || v === 'resize' ? v : 'pad';
   },
 };

@@ -13,6 +13,8 @@ import { config } from './config';
 import { Disposable, disposeAll } from './disposable';
 import { EngineStatusBar } from './statusBar';
 import { ModelStore } from './modelStore';
+import { RemoteBackend } from './remoteBackend';
+import type { GroundingModelSource } from '../grounding';
 
 export interface EngineStatusInfo {
   state: EngineState;
@@ -43,6 +45,8 @@ export class Ctx extends Disposable {
   readonly log: vscode.LogOutputChannel;
   /** resolves `llava.model` to a folder, offering a download or a local folder when missing */
   readonly models: ModelStore;
+  /** the OpenAI-compatible server used instead of the engine when `llava.backend` is `openai` */
+  readonly remote: RemoteBackend;
   private readonly statusBar: EngineStatusBar;
   private _client: EngineClient | undefined;
   private readonly engineScope: vscode.Disposable[] = [];
@@ -55,6 +59,7 @@ export class Ctx extends Disposable {
     super();
     this.log = log;
     this.models = new ModelStore(context, log);
+    this.remote = new RemoteBackend(context.secrets, log);
     this.statusBar = this._register(new EngineStatusBar());
     this._register(
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -69,6 +74,11 @@ export class Ctx extends Disposable {
     this._register({ dispose: () => disposeAll(this.engineScope) });
     // Show the configured model at once (cheap: no engine, no disk access); the engine starts on the first question.
     this.publishStatus();
+  }
+
+  /** Where the box format of the model that answers comes from: the remote model's, or the configured local one's. */
+  get groundingSource(): GroundingModelSource {
+    return this.remote.enabled ? this.remote.groundingSource(() => this.models.catalog()) : this.models;
   }
 
   get extensionUri(): vscode.Uri {
@@ -110,6 +120,7 @@ export class Ctx extends Disposable {
    * model (offering a download), then stream through the engine process.
    */
   async ask(turns: ChatTurn[], opts: { signal?: AbortSignal; onDelta?: (text: string) => void } = {}): Promise<AskResult> {
+    if (this.remote.enabled) return this.remote.ask(turns, opts);
     const params = await this.loadParams();
     if (opts.signal?.aborted) throw new AbortedError();
     const temperature = config.temperature();
@@ -143,6 +154,7 @@ export class Ctx extends Disposable {
 
   /** How the configured model preprocesses `image` (for grounding before any answer exists). */
   async imageGeometry(image: ImageInput, signal?: AbortSignal): Promise<ImageGeometry> {
+    if (this.remote.enabled) return this.remote.geometry(image);
     return this.client.geometry(await this.loadParams(), image, signal);
   }
 

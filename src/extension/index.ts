@@ -11,6 +11,9 @@ import { registerCommands } from './commands/index';
 import { ChatPanel } from './panels/chatPanel';
 import { ChatViewProvider } from './panels/chatView';
 import { askForTests, type LlavaApi } from './api';
+import { registerTools } from './tools/askAboutImageTool';
+import { chatHandler, registerChatParticipant } from './chat/participant';
+import { registerAltText } from './altText/altTextActions';
 
 export type { LlavaApi };
 
@@ -26,12 +29,15 @@ export function activate(context: vscode.ExtensionContext): LlavaApi | undefined
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, view),
     ChatPanel.registerSerializer(ctx),
     ...registerCommands(ctx, view),
+    ...registerTools(ctx),
+    ...registerChatParticipant(ctx),
+    ...registerAltText(ctx),
     { dispose: () => ChatPanel.disposeAll() },
     // last: whatever is disposed before it may still log
     log,
   );
   log.info(`activated in ${(performance.now() - t0).toFixed(1)} ms (no model loaded until the first question)`);
-  return __LLAVA_TEST_HOOKS__ ? askForTests(ctx) : undefined;
+  return __LLAVA_TEST_HOOKS__ ? askForTests(ctx, chatHandler(ctx)) : undefined;
 }
 
 export function deactivate(): void {

@@ -25,8 +25,10 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   hub: ['core'],
   captioning: ['core', 'engine'],
   'engine-process': ['core', 'engine'],
-  cli: ['core', 'engine', 'captioning', 'hub'],
-  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol'],
+  server: ['core', 'engine'],
+  remote: ['core', 'captioning'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'server'],
+  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote'],
 };
 
 /** Program entry points inside a folder (bundled by esbuild.mjs); nothing may import them. */

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Ctx } from '../ctx';
-import { config } from '../config';
+import { config, remoteConfig } from '../config';
 import type { LoadParams } from '../../engine-process';
 import {
   expandImagePaths,
@@ -157,16 +157,18 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
     existing = pick.id;
   }
 
-  const params = await ctx.loadParams();
+  // the remote backend sends `llava.remote.concurrency` images at once; the engine process takes one at a time
+  const remote = ctx.remote.enabled ? await ctx.remote.captionBackend() : undefined;
+  const backend = remote ?? engineBackend(ctx, await ctx.loadParams());
   const summary = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'LLaVA: captioning', cancellable: true },
     async (progress, token) => {
       const controller = new AbortController();
       token.onCancellationRequested(() => controller.abort());
       let reported = 0;
-      return runCaptionJob(engineBackend(ctx, params), {
+      return runCaptionJob(backend, {
         images, preset: preset.id, prompt, prefix: prefix || undefined, output: output.id, manifest, existing,
-        batchSize: 1, maxNewTokens: maxTokensFor(preset.id), temperature: config.temperature(), signal: controller.signal,
+        batchSize: remote ? remoteConfig.concurrency() : 1, maxNewTokens: maxTokensFor(preset.id), temperature: config.temperature(), signal: controller.signal,
         onProgress: (p) => {
           const fraction = p.total ? p.done / p.total : 1;
           const current = p.current[0] ? ` · ${path.basename(p.current[0])}` : '';

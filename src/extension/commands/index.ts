@@ -12,6 +12,7 @@ import { downloadModelCommand } from './downloadModel';
 import { findInImage } from './findInImage';
 import { registerTestHooks } from './testHooks';
 import { captionImages } from './captionImages';
+import { setRemoteApiKey } from './setRemoteApiKey';
 
 type Handler = (...args: unknown[]) => unknown;
 type CommandFactory = (ctx: Ctx, view: ChatViewProvider) => Handler;
@@ -24,6 +25,7 @@ export const commands: Record<string, CommandFactory> = {
   'llava.downloadModel': (ctx) => () => downloadModelCommand(ctx.models),
   'llava.showLogs': (ctx) => () => showLogs(ctx.log),
   'llava.captionImages': (ctx) => (clicked, selected) => captionImages(ctx, clicked, selected),
+  'llava.setRemoteApiKey': (ctx) => () => setRemoteApiKey(ctx.context.secrets),
 };
 
 export function registerCommands(ctx: Ctx, view: ChatViewProvider): vscode.Disposable[] {

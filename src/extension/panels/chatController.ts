@@ -162,7 +162,7 @@ export class ChatController extends Disposable {
 
   private async grounding(): Promise<GroundingSpec> {
     try {
-      return await groundingForCurrentModel(this.ctx.models);
+      return await groundingForCurrentModel(this.ctx.groundingSource);
     } catch (err) {
       this.ctx.log.warn(`chat: grounding spec unavailable (${err instanceof Error ? err.message : String(err)}); using LLaVA-1.5's`);
       return DEFAULT_GROUNDING;

@@ -12,6 +12,7 @@ export const EXTENSION_ID = 'llava-vscode.llava-vscode';
 export interface LlavaTestApi {
   ask(image: vscode.Uri, question: string, onDelta?: (t: string) => void): Promise<{ text: string; provider: string }>;
   engine: { pid(): number | undefined; kill(): void };
+  chatHandler: (request: vscode.ChatRequest, context: vscode.ChatContext, stream: vscode.ChatResponseStream, token: vscode.CancellationToken) => vscode.ProviderResult<vscode.ChatResult | void>;
 }
 
 export function extension(): vscode.Extension<LlavaTestApi> {
