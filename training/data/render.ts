@@ -1,0 +1,55 @@
+// Scene -> image bytes. The shapes are drawn as SVG (librsvg through sharp, anti-aliased) over a
+// background drawn into raw pixels (plain, or light per-pixel noise from the scene's own seeded
+// stream), then encoded as PNG or JPEG. Same scene, same sharp build -> same bytes: no timestamps or
+// metadata are written (sharp drops them unless asked).
+
+import sharp from 'sharp';
+import { Rng } from './rng';
+import type { Scene, SceneObject } from './scene';
+
+const JPEG_QUALITY = 90;
+
+export function sceneSvg(scene: Scene): string {
+  const shapes = scene.objects.map(shapeSvg).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${scene.width}" height="${scene.height}" viewBox="0 0 ${scene.width} ${scene.height}">${shapes}</svg>`;
+}
+
+function shapeSvg(o: SceneObject): string {
+  const fill = `#${o.fill.map((c) => c.toString(16).padStart(2, '0')).join('')}`;
+  if (o.circle) return `<circle cx="${o.circle.cx}" cy="${o.circle.cy}" r="${o.circle.r}" fill="${fill}"/>`;
+  const pts = (o.points ?? []).map(([x, y]) => `${x},${y}`).join(' ');
+  return `<polygon points="${pts}" fill="${fill}"/>`;
+}
+
+/** [H, W, 3] u8: the background colour plus grey noise in [-noise, +noise] per pixel. */
+export function backgroundPixels(scene: Scene): Buffer {
+  const { width, height } = scene;
+  const [r, g, b] = scene.background.rgb;
+  const out = Buffer.alloc(width * height * 3);
+  const amp = scene.background.noise;
+  const rng = new Rng(`${scene.id}:noise`);
+  for (let i = 0; i < width * height; i++) {
+    const d = amp > 0 ? rng.int(-amp, amp) : 0;
+    out[i * 3] = clamp(r + d);
+    out[i * 3 + 1] = clamp(g + d);
+    out[i * 3 + 2] = clamp(b + d);
+  }
+  return out;
+}
+
+export async function renderScene(scene: Scene): Promise<Buffer> {
+  const img = sharp(backgroundPixels(scene), { raw: { width: scene.width, height: scene.height, channels: 3 } }).composite([
+    { input: Buffer.from(sceneSvg(scene)), left: 0, top: 0 },
+  ]);
+  return scene.format === 'png'
+    ? img.png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer()
+    : img.jpeg({ quality: JPEG_QUALITY, chromaSubsampling: '4:4:4' }).toBuffer();
+}
+
+export function sceneExtension(scene: Scene): 'png' | 'jpg' {
+  return scene.format === 'png' ? 'png' : 'jpg';
+}
+
+function clamp(v: number): number {
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
