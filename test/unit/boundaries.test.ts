@@ -25,7 +25,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   hub: ['core'],
   captioning: ['core', 'engine'],
   'engine-process': ['core', 'engine'],
-  cli: ['core', 'engine', 'captioning', 'hub'],
+  eval: ['core', 'engine', 'grounding'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'eval'],
   extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol'],
 };
 
