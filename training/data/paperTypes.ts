@@ -40,7 +40,7 @@ export function detailText(ctx: Context): string {
     lines.push(`${capital(describeObject(o, true))} is ${whereIs(r.name)}.`);
   }
   const counts = classCounts(ctx.objects);
-  if (n > 1) lines.push(`In total there ${counts[0][1] === 1 && counts.length === 1 ? 'is' : 'are'} ${counts.map(([c, k]) => `${numberWord(k)} ${plural(c, k)}`).join(', ').replace(/, ([^,]*)$/, ' and $1')}.`);
+  if (n > 1) lines.push(`In total there ${counts[0][1] === 1 ? 'is' : 'are'} ${counts.map(([c, k]) => `${numberWord(k)} ${plural(c, k)}`).join(', ').replace(/, ([^,]*)$/, ' and $1')}.`);
   const pair = firstRelatedPair(ctx);
   if (pair) lines.push(`${capital(pair[0])} is ${pair[2]} ${pair[1]}.`);
   return lines.join(' ');
@@ -63,10 +63,14 @@ export function reasoningPairs(ctx: Context, rng: Rng): [string, string][] {
   // removal arithmetic
   const colour = rng.pick(objs).colour;
   const removed = objs.filter((o) => o.colour === colour).length;
-  out.push([
-    `If every ${colour} shape were taken out of the picture, how many shapes would be left?`,
-    `The picture has ${numberWord(n)} ${plural('shape', n)}, and ${numberWord(removed)} of ${removed === 1 ? 'them is' : 'them are'} ${colour}. Taking ${removed === 1 ? 'it' : 'them'} out leaves ${numberWord(n - removed)} ${plural('shape', n - removed)}.`,
-  ]);
+  const left = n - removed;
+  const removal =
+    n === 1
+      ? `The picture has a single shape, and it is ${colour}. Taking it out leaves no shapes.`
+      : removed === n
+        ? `All ${numberWord(n)} shapes in the picture are ${colour}, so taking them out leaves no shapes.`
+        : `The picture has ${numberWord(n)} shapes, and ${numberWord(removed)} of them ${removed === 1 ? 'is' : 'are'} ${colour}. Taking ${removed === 1 ? 'it' : 'them'} out leaves ${numberWord(left)} ${plural('shape', left)}.`;
+  out.push([`If every ${colour} shape were taken out of the picture, how many shapes would be left?`, removal]);
   // the largest object, when it is clearly the largest
   const bySize = [...objs].sort((a, b) => area(b) - area(a));
   if (n >= 2 && area(bySize[0]) >= 1.3 * area(bySize[1])) {
