@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -59,6 +61,32 @@ describe('llava eval', () => {
     assert.equal(report.scienceqa.errors + report.short.errors + report.grounding.errors, 0, 'every image decodes and every question is answered');
     for (const it of report.scienceqa.items) assert.equal(it.correct, it.predicted === it.truth);
     for (const it of report.grounding.items) if (!it.box) assert.equal(it.iou, 0);
+  });
+
+  test('the judged task through a judge endpoint (fake, 127.0.0.1)', async () => {
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: '9 3\nThe model answer is noise.' } }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const json = path.join(tmp, 'judged.json');
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+      const r = await llava(['eval', '--model', modelDir, '--data', HELDOUT, '--provider', 'cpu', '--threads', '1', '--tasks', 'judged', '--limit', '3', '--max-new-tokens', '8', '--judge-url', url, '--json', json]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(requests, 3);
+      assert.match(r.stdout, /Judged relative score[\s\S]*all\s+3\s+9\.00\s+3\.00\s+33\.33/);
+      const report = JSON.parse(readFileSync(json, 'utf8'));
+      assert.equal(report.judged.items.length, 3);
+      assert.equal(report.scienceqa, undefined, 'only the task asked for');
+    } finally {
+      server.close();
+    }
   });
 
   test('usage mistakes are one line and the usage', async () => {
