@@ -17,7 +17,7 @@ import { answerToPixelBox, boxAnswer, paddedSquareGeometry } from '../../trainin
 import { formatProblem, type InstructSample } from '../../training/data/llavaFormat';
 import { renderScene } from '../../training/data/render';
 import { Rng } from '../../training/data/rng';
-import { COLOURS, makeScene, SHAPES, SIZES, type Scene } from '../../training/data/scene';
+import { COLOURS, makeScene, SHAPES, SIZES, type Scene, type ShapeClass } from '../../training/data/scene';
 import { isRelated, type Relation } from '../../training/data/spatial';
 import { main as generateMain } from '../../training/data/generate';
 import { ensureFixtures } from '../fixtures/index';
@@ -45,7 +45,7 @@ describe('scenes', () => {
       counts.add(s.objects.length);
       formats.add(s.format);
       for (const [i, o] of s.objects.entries()) {
-        assert.ok(SHAPES.includes(o.shape) && COLOURS.includes(o.colour) && SIZES.includes(o.size));
+        assert.ok(SHAPES.includes(o.shape as ShapeClass) && COLOURS.includes(o.colour) && SIZES.includes(o.size));
         const [x1, y1, x2, y2] = o.box;
         assert.ok(x1 >= 0 && y1 >= 0 && x2 <= s.width && y2 <= s.height && x1 < x2 && y1 < y2, `${s.id}: box ${o.box} inside ${s.width}x${s.height}`);
         for (const p of s.objects.slice(i + 1)) {
@@ -88,6 +88,66 @@ function singleObjectScene(shape: string): Scene {
   }
   throw new Error(`no plain single-${shape} scene found`);
 }
+
+describe('diagrams (boxes joined by arrows)', () => {
+  const diagrams = Array.from({ length: 60 }, (_, i) => makeScene(`d-${i}`, `dtest:${i}`, { diagramRate: 1 }));
+
+  test('2-5 boxes of distinct colours apart from each other; n - 1 arrows that cross no box', () => {
+    for (const d of diagrams) {
+      assert.equal(d.kind, 'diagram');
+      const n = d.objects.length;
+      assert.ok(n >= 2 && n <= 5, `${d.id}: ${n} boxes`);
+      assert.equal(new Set(d.objects.map((o) => o.colour)).size, n, `${d.id}: distinct colours`);
+      assert.equal(d.arrows.length, n - 1, `${d.id}: a tree of arrows`);
+      for (const [i, o] of d.objects.entries()) {
+        assert.equal(o.shape, 'box');
+        assert.ok(o.box[0] >= 0 && o.box[1] >= 0 && o.box[2] <= d.width && o.box[3] <= d.height, `${d.id}: inside`);
+        for (const p of d.objects.slice(i + 1)) assert.ok(p.box[0] >= o.box[2] || o.box[0] >= p.box[2] || p.box[1] >= o.box[3] || o.box[1] >= p.box[3], `${d.id}: boxes apart`);
+      }
+      for (const a of d.arrows) {
+        assert.ok(a.from !== a.to && a.from < n && a.to < n);
+        const len = Math.hypot(a.end[0] - a.start[0], a.end[1] - a.start[1]);
+        assert.ok(len >= 8, `${d.id}: arrow of ${len.toFixed(1)} px`);
+        for (let t = 0; t <= 1; t += 0.02) {
+          const [x, y] = [a.start[0] + t * (a.end[0] - a.start[0]), a.start[1] + t * (a.end[1] - a.start[1])];
+          for (const o of d.objects) assert.ok(!(x > o.box[0] && x < o.box[2] && y > o.box[1] && y < o.box[3]), `${d.id}: arrow ${a.from}->${a.to} crosses a box`);
+        }
+      }
+    }
+  });
+
+  test('arrows are drawn where the scene says (dark pixels at their middle), and shape scenes do not change when diagrams are on', async () => {
+    for (const d of diagrams.filter((x) => x.format === 'png').slice(0, 5)) {
+      const { data, info } = await sharp(await renderScene(d)).raw().toBuffer({ resolveWithObject: true });
+      for (const a of d.arrows) {
+        const [x, y] = [Math.round((a.start[0] + a.end[0]) / 2), Math.round((a.start[1] + a.end[1]) / 2)];
+        const p = (y * info.width + x) * info.channels;
+        assert.ok(data[p] < 110 && data[p + 1] < 110 && data[p + 2] < 110, `${d.id}: arrow pixel at ${x},${y} is ${[data[p], data[p + 1], data[p + 2]]}`);
+      }
+    }
+    for (let i = 0; i < 40; i++) {
+      const mixed = makeScene(`m-${i}`, `mix:${i}`, { diagramRate: 0.3 });
+      if (mixed.kind === 'shapes') assert.deepEqual(mixed, makeScene(`m-${i}`, `mix:${i}`));
+    }
+  });
+
+  test('arrow facts follow the arrows; every diagram sample follows the format', () => {
+    for (const d of diagrams) {
+      const ctx = sceneContext(d, 'd.png');
+      assert.deepEqual(ctx.arrows, d.arrows.map((a) => ({ from: a.from, to: a.to })));
+      const colourOf = (c: string) => d.objects.findIndex((o) => o.colour === c);
+      for (const f of imageFacts(ctx, new Rng(d.id))) {
+        const target = /^Which box does the arrow from the (\w+) box point to\?$/.exec(f.question);
+        if (target) assert.ok(d.arrows.some((a) => a.from === colourOf(target[1]) && a.to === colourOf(f.short)), `${d.id}: ${f.question} ${f.short}`);
+        const link = /^Is there an arrow from the (\w+) box to the (\w+) box\?$/.exec(f.question);
+        if (link) assert.equal(f.short, d.arrows.some((a) => a.from === colourOf(link[1]) && a.to === colourOf(link[2])) ? 'yes' : 'no');
+        if (f.kind === 'arrow-count') assert.equal(f.short, String(d.arrows.length));
+      }
+      const t = templateSamples(ctx);
+      for (const s of [t.caption, t.conversation, t.detail, t.complex, ...t.formats15]) assert.equal(formatProblem(s), '', s.id);
+    }
+  });
+});
 
 describe('instruction data', () => {
   let dir: string;

@@ -3,11 +3,11 @@
 // templates and the --llm path take a Context, never a Scene or pixels.
 
 import { Rng } from './rng';
-import type { ColourName, PixelBox, Scene, ShapeClass, SizeName } from './scene';
+import type { ColourName, ObjectClass, PixelBox, Scene, SizeName } from './scene';
 import { describeObject, imageRegion, numberWord, plural, relation, whereIs } from './spatial';
 
 export interface ContextObject {
-  class: ShapeClass;
+  class: ObjectClass;
   colour: ColourName;
   size: SizeName;
   /** [x1, y1, x2, y2] in image pixels */
@@ -24,12 +24,40 @@ export interface Context {
   plain: boolean;
   captions: string[];
   objects: ContextObject[];
+  /** diagrams only: arrows between objects (indices into `objects`) */
+  arrows?: { from: number; to: number }[];
 }
 
 export function sceneContext(scene: Scene, image: string): Context {
   const objects = scene.objects.map((o) => ({ class: o.shape, colour: o.colour, size: o.size, box: o.box }));
   const base = { id: scene.id, image, width: scene.width, height: scene.height, background: scene.background.name, plain: scene.background.noise === 0 };
-  return { ...base, captions: captions({ ...base, captions: [], objects }, new Rng(`${scene.id}:captions`)), objects };
+  const rng = new Rng(`${scene.id}:captions`);
+  if (scene.kind === 'diagram') {
+    const arrows = scene.arrows.map((a) => ({ from: a.from, to: a.to }));
+    return { ...base, captions: diagramCaptions({ ...base, captions: [], objects, arrows }, rng), objects, arrows };
+  }
+  return { ...base, captions: captions({ ...base, captions: [], objects }, rng), objects };
+}
+
+/** Five captions of a diagram: what it is, one arrow, one located box, the colours, one relation. */
+function diagramCaptions(ctx: Context, rng: Rng): string[] {
+  const n = ctx.objects.length;
+  const arrows = ctx.arrows ?? [];
+  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const out = [`A diagram of ${numberWord(n)} coloured boxes joined by ${arrows.length === 1 ? 'an arrow' : `${numberWord(arrows.length)} arrows`} on ${bg}.`];
+  const a = rng.pick(arrows);
+  out.push(`An arrow points from the ${ctx.objects[a.from].colour} box to the ${ctx.objects[a.to].colour} box.`);
+  const focus = rng.pick(ctx.objects);
+  out.push(`${capital(describeObject(focus, true))} sits ${whereIs(imageRegion(focus, ctx.width, ctx.height).name).replace(/image$/, 'picture')}.`);
+  out.push(`A flow chart with ${listWords(ctx.objects.map((o) => o.colour))} boxes.`);
+  const pairs = ctx.objects.flatMap((x, i) => ctx.objects.flatMap((y, j) => (i !== j && relation(x, y) ? [[x, y] as const] : [])));
+  const [x, y] = rng.pick(pairs) ?? [];
+  out.push(x && y ? `The ${x.colour} box is ${relation(x, y)} the ${y.colour} box.` : 'A simple diagram of boxes and arrows.');
+  return out;
+}
+
+export function listWords(words: readonly string[]): string {
+  return words.join(', ').replace(/, ([^,]*)$/, ' and $1');
 }
 
 /** Five short captions in the style of COCO's: whole-image summary, count, one located object, classes, one relation. */
@@ -55,8 +83,8 @@ function captions(ctx: Context, rng: Rng): string[] {
 }
 
 /** [class, count] in first-appearance order */
-export function classCounts(objects: readonly ContextObject[]): [ShapeClass, number][] {
-  const m = new Map<ShapeClass, number>();
+export function classCounts(objects: readonly ContextObject[]): [ObjectClass, number][] {
+  const m = new Map<ObjectClass, number>();
   for (const o of objects) m.set(o.class, (m.get(o.class) ?? 0) + 1);
   return [...m];
 }
@@ -64,7 +92,9 @@ export function classCounts(objects: readonly ContextObject[]): [ShapeClass, num
 /** The context as the text the paper gives its language model: captions, then one box per line. */
 export function contextText(ctx: Context): string {
   const boxes = ctx.objects.map((o) => `${o.size} ${o.colour} ${o.class}: [${o.box.join(', ')}]`);
-  return `Image size: ${ctx.width} x ${ctx.height} pixels.\nCaptions:\n${ctx.captions.join('\n')}\n\nObjects (class: [x1, y1, x2, y2] in pixels):\n${boxes.join('\n')}`;
+  const arrows = (ctx.arrows ?? []).map((a) => `${ctx.objects[a.from].colour} box -> ${ctx.objects[a.to].colour} box`);
+  const arrowText = arrows.length ? `\n\nArrows (from -> to):\n${arrows.join('\n')}` : '';
+  return `Image size: ${ctx.width} x ${ctx.height} pixels.\nCaptions:\n${ctx.captions.join('\n')}\n\nObjects (class: [x1, y1, x2, y2] in pixels):\n${boxes.join('\n')}${arrowText}`;
 }
 
 export function capital(s: string): string {

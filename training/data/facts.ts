@@ -3,13 +3,14 @@
 // object. Every instruction format (conversation, short answer, multiple choice, the held-out set)
 // is built from these, so they all ask the same kinds of question with the same true answers.
 
-import { classCounts, type Context, type ContextObject } from './context';
+import { classCounts, listWords, type Context, type ContextObject } from './context';
 import { Rng } from './rng';
-import { COLOURS, SHAPES, type ColourName, type ShapeClass } from './scene';
+import { COLOURS, SHAPES, type ColourName, type ObjectClass } from './scene';
 import { imageHalves, imageRegion, isRelated, numberWord, plural, referringPhrase, regionPreposition, whereIs, type Relation } from './spatial';
 
 export const CATEGORIES = ['colour', 'shape', 'count', 'existence', 'position'] as const;
-export type FactCategory = (typeof CATEGORIES)[number];
+/** 'arrow': diagrams' questions about what points to what */
+export type FactCategory = (typeof CATEGORIES)[number] | 'arrow';
 
 export interface Fact {
   category: FactCategory;
@@ -31,6 +32,7 @@ const REGIONS = ['top left', 'top', 'top right', 'left', 'centre', 'right', 'bot
 /** Every fact the context supports, in a seeded order. */
 export function imageFacts(ctx: Context, rng: Rng): Fact[] {
   const facts: Fact[] = [...colourFacts(ctx), ...shapeFacts(ctx), ...countFacts(ctx, rng), ...existenceFacts(ctx, rng), ...positionFacts(ctx, rng)];
+  if (ctx.arrows) facts.push(...arrowFacts(ctx, rng));
   return rng.shuffle(facts);
 }
 
@@ -71,10 +73,10 @@ function countFacts(ctx: Context, rng: Rng): Fact[] {
   ];
   const counts = new Map(classCounts(ctx.objects));
   const absent = SHAPES.filter((s) => !counts.has(s));
-  const asked: ShapeClass[] = [...counts.keys(), ...(absent.length ? [rng.pick(absent)] : [])];
+  const asked: ObjectClass[] = [...counts.keys(), ...(absent.length ? [rng.pick(absent)] : [])];
   for (const c of asked) {
     const k = counts.get(c) ?? 0;
-    facts.push({ category: 'count', kind: 'count-class', question: `How many ${c}s are there?`, answer: k === 0 ? `There are no ${c}s in the image.` : `There ${k === 1 ? 'is' : 'are'} ${numberWord(k)} ${plural(c, k)}.`, short: String(k), distractors: nums(k) });
+    facts.push({ category: 'count', kind: 'count-class', question: `How many ${plural(c, 2)} are there?`, answer: k === 0 ? `There are no ${plural(c, 2)} in the image.` : `There ${k === 1 ? 'is' : 'are'} ${numberWord(k)} ${plural(c, k)}.`, short: String(k), distractors: nums(k) });
   }
   const colours = new Map<ColourName, number>();
   for (const o of ctx.objects) colours.set(o.colour, (colours.get(o.colour) ?? 0) + 1);
@@ -137,16 +139,41 @@ function positionFacts(ctx: Context, rng: Rng): Fact[] {
   return facts;
 }
 
+/** Diagrams: how many arrows, where an arrow leads, where one comes from, whether one joins two boxes. */
+function arrowFacts(ctx: Context, rng: Rng): Fact[] {
+  const arrows = ctx.arrows ?? [];
+  const colour = (i: number) => ctx.objects[i].colour;
+  const others = (c: string) => ctx.objects.map((o) => o.colour).filter((x) => x !== c);
+  const m = arrows.length;
+  const facts: Fact[] = [
+    { category: 'arrow', kind: 'arrow-count', question: 'How many arrows are there in the diagram?', answer: `There ${m === 1 ? 'is one arrow' : `are ${numberWord(m)} arrows`} in the diagram.`, short: String(m), distractors: ['1', '2', '3', '4', '5'].filter((d) => d !== String(m)) },
+  ];
+  ctx.objects.forEach((_, i) => {
+    const out = arrows.filter((a) => a.from === i);
+    const into = arrows.filter((a) => a.to === i);
+    if (out.length === 1) {
+      const t = colour(out[0].to);
+      facts.push({ category: 'arrow', kind: 'arrow-target', question: `Which box does the arrow from the ${colour(i)} box point to?`, answer: `The arrow from the ${colour(i)} box points to the ${t} box.`, short: t, distractors: others(t).filter((c) => c !== colour(i)) });
+    }
+    if (into.length === 1) {
+      const f = colour(into[0].from);
+      facts.push({ category: 'arrow', kind: 'arrow-source', question: `Which box has an arrow pointing to the ${colour(i)} box?`, answer: `The ${f} box has an arrow pointing to the ${colour(i)} box.`, short: f, distractors: others(f).filter((c) => c !== colour(i)) });
+    }
+  });
+  for (const a of rng.sample(arrows, 2)) {
+    const reversed = rng.chance(0.5);
+    const [x, y] = reversed ? [a.to, a.from] : [a.from, a.to];
+    facts.push(yesNo('arrow', 'arrow-link', `Is there an arrow from the ${colour(x)} box to the ${colour(y)} box?`, !reversed, reversed ? `No, the arrow goes the other way: from the ${colour(y)} box to the ${colour(x)} box.` : `Yes, an arrow points from the ${colour(x)} box to the ${colour(y)} box.`));
+  }
+  return facts;
+}
+
 function yesNo(category: FactCategory, kind: string, question: string, truth: boolean, answer: string): Fact {
   return { category, kind, question, answer, short: truth ? 'yes' : 'no', distractors: [truth ? 'no' : 'yes'] };
 }
 
 export function article(words: string): string {
   return `${/^[aeiou]/.test(words) ? 'an' : 'a'} ${words}`;
-}
-
-function listWords(words: string[]): string {
-  return words.join(', ').replace(/, ([^,]*)$/, ' and $1');
 }
 
 function cap(s: string): string {

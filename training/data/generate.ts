@@ -11,6 +11,7 @@ const USAGE = `Usage: npx tsx training/data/generate.ts --out DIR [options]
   --seed S          integer seed (default 0)
   --split NAME      id prefix and part of every scene's key (default train; the held-out set is heldout.ts)
   --min-side PX --max-side PX   longest image side range (default 200-1200)
+  --diagrams F      fraction of images that are diagrams, coloured boxes joined by arrows (default 0.15)
   --llm URL         OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) for the paper's three types
   --llm-model NAME  model name sent to it (default gpt-4)
 `;
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       split: { type: 'string', default: 'train' },
       'min-side': { type: 'string', default: '200' },
       'max-side': { type: 'string', default: '1200' },
+      diagrams: { type: 'string', default: '0.15' },
       llm: { type: 'string' },
       'llm-model': { type: 'string', default: 'gpt-4' },
       help: { type: 'boolean', default: false },
@@ -43,6 +45,8 @@ export async function main(argv: string[]): Promise<number> {
   });
   const [count, seed, minSide, maxSide] = ints;
   if (minSide < 16 || maxSide < minSide) throw new Error('--min-side must be >= 16 and <= --max-side');
+  const diagramRate = Number(values.diagrams);
+  if (!(diagramRate >= 0 && diagramRate <= 1)) throw new Error('--diagrams must be a fraction from 0 to 1');
   const started = Date.now();
   const r = await writeDataset({
     out: values.out,
@@ -51,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     split: values.split!,
     minSide,
     maxSide,
+    diagramRate,
     llm: values.llm ? { url: values.llm, model: values['llm-model']!, apiKey: process.env.OPENAI_API_KEY } : undefined,
     log: (l) => process.stderr.write(`${l}\n`),
   });

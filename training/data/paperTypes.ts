@@ -2,7 +2,7 @@
 // three through a language model): a multi-turn conversation, a detailed description and complex
 // reasoning (LLaVA §3). Facts and words come from captions + boxes only.
 
-import { classCounts, capital, type Context } from './context';
+import { classCounts, capital, listWords, type Context } from './context';
 import { imageFacts, type Fact, type FactCategory } from './facts';
 import { sample, type InstructSample } from './llavaFormat';
 import { Rng } from './rng';
@@ -32,15 +32,21 @@ export function conversationSample(ctx: Context, rng: Rng): InstructSample {
 export function detailText(ctx: Context): string {
   const n = ctx.objects.length;
   const bg = `${ctx.plain ? 'plain' : 'lightly speckled'} ${ctx.background} background`;
-  const lines = [`The image shows ${n === 1 ? 'a single shape' : `${numberWord(n)} shapes`} on a ${bg}.`];
+  const arrows = ctx.arrows ?? [];
+  const lines = [
+    ctx.arrows
+      ? `The image shows a diagram of ${numberWord(n)} coloured boxes joined by ${arrows.length === 1 ? 'an arrow' : `${numberWord(arrows.length)} arrows`} on a ${bg}.`
+      : `The image shows ${n === 1 ? 'a single shape' : `${numberWord(n)} shapes`} on a ${bg}.`,
+  ];
   // read the objects top to bottom, then left to right, like a person scanning the picture
   const order = [...ctx.objects].sort((a, b) => a.box[1] + a.box[3] - (b.box[1] + b.box[3]) || a.box[0] - b.box[0]);
   for (const o of order) {
     const r = imageRegion(o, ctx.width, ctx.height);
     lines.push(`${capital(describeObject(o, true))} is ${whereIs(r.name)}.`);
   }
+  for (const a of arrows) lines.push(`An arrow points from the ${ctx.objects[a.from].colour} box to the ${ctx.objects[a.to].colour} box.`);
   const counts = classCounts(ctx.objects);
-  if (n > 1) lines.push(`In total there ${counts[0][1] === 1 ? 'is' : 'are'} ${counts.map(([c, k]) => `${numberWord(k)} ${plural(c, k)}`).join(', ').replace(/, ([^,]*)$/, ' and $1')}.`);
+  if (n > 1 && !ctx.arrows) lines.push(`In total there ${counts[0][1] === 1 ? 'is' : 'are'} ${counts.map(([c, k]) => `${numberWord(k)} ${plural(c, k)}`).join(', ').replace(/, ([^,]*)$/, ' and $1')}.`);
   const pair = firstRelatedPair(ctx);
   if (pair) lines.push(`${capital(pair[0])} is ${pair[2]} ${pair[1]}.`);
   return lines.join(' ');
@@ -60,6 +66,7 @@ export function reasoningPairs(ctx: Context, rng: Rng): [string, string][] {
   const objs = ctx.objects;
   const n = objs.length;
   const out: [string, string][] = [];
+  if (ctx.arrows?.length) out.push(followArrows(ctx, rng));
   // removal arithmetic
   const colour = rng.pick(objs).colour;
   const removed = objs.filter((o) => o.colour === colour).length;
@@ -77,7 +84,7 @@ export function reasoningPairs(ctx: Context, rng: Rng): [string, string][] {
     const r = imageRegion(bySize[0], ctx.width, ctx.height);
     out.push([
       'Which shape takes up the most space, and where is it?',
-      `${capital(describeObject(bySize[0], false)).replace(/^An? /, 'The ')} is the largest shape: its box is clearly bigger than the others'. It is ${whereIs(r.name)}.`,
+      `${capital(describeObject(bySize[0], false)).replace(/^An? /, 'The ')} is the largest shape, clearly bigger than the others. It is ${whereIs(r.name)}.`,
     ]);
   }
   // left-to-right order, when no two boxes overlap horizontally
@@ -92,10 +99,29 @@ export function reasoningPairs(ctx: Context, rng: Rng): [string, string][] {
   const counts = classCounts(objs);
   if (counts.length >= 2) {
     const [[c1, k1], [c2, k2]] = rng.sample(counts, 2);
-    const verdict = k1 === k2 ? `No, there are as many ${c1}s as ${c2}s` : k1 > k2 ? `Yes, there are more ${c1}s` : `No, there are fewer ${c1}s than ${c2}s`;
-    out.push([`Are there more ${c1}s than ${c2}s in the image?`, `${verdict}: I count ${numberWord(k1)} ${plural(c1, k1)} and ${numberWord(k2)} ${plural(c2, k2)}.`]);
+    const [p1, p2] = [plural(c1, 2), plural(c2, 2)];
+    const verdict = k1 === k2 ? `No, there are as many ${p1} as ${p2}` : k1 > k2 ? `Yes, there are more ${p1}` : `No, there are fewer ${p1} than ${p2}`;
+    out.push([`Are there more ${p1} than ${p2} in the image?`, `${verdict}: I count ${numberWord(k1)} ${plural(c1, k1)} and ${numberWord(k2)} ${plural(c2, k2)}.`]);
   }
   return out;
+}
+
+/** Diagrams: which boxes can be reached from one box by following arrows (breadth first). */
+function followArrows(ctx: Context, rng: Rng): [string, string] {
+  const arrows = ctx.arrows ?? [];
+  const start = rng.pick([...new Set(arrows.map((a) => a.from))]);
+  const colour = (i: number) => ctx.objects[i].colour;
+  const reached: number[] = [];
+  const queue = [start];
+  while (queue.length) {
+    const at = queue.shift()!;
+    for (const a of arrows) if (a.from === at && !reached.includes(a.to)) (reached.push(a.to), queue.push(a.to));
+  }
+  const steps = arrows.filter((a) => a.from === start).map((a) => `the ${colour(a.to)} box`);
+  const q = `Starting at the ${colour(start)} box and following the arrows, which boxes can you reach?`;
+  const direct = `Arrows leave the ${colour(start)} box for ${listWords(steps)}`;
+  const rest = reached.length > steps.length ? `, and from there the arrows lead on, so the boxes you can reach are the ${listWords(reached.map(colour))} ones.` : `, and no arrow leads further, so ${steps.length === 1 ? 'that is the only box' : 'those are the only boxes'} you can reach.`;
+  return [q, `${direct}${rest}`];
 }
 
 /** The first two objects that unique phrases name and whose boxes are apart: [phrase a, phrase b, relation]. */

@@ -3,12 +3,15 @@
 // the symbolic "context" the paper's data generation sees (captions, boxes) is derived from it in
 // context.ts, and the instruction data never looks further than that context.
 
+import { makeDiagram } from './diagram';
 import { Rng } from './rng';
 
 export const SHAPES = ['circle', 'square', 'triangle', 'star', 'hexagon'] as const;
 export const COLOURS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'black', 'white'] as const;
 export const SIZES = ['small', 'medium', 'large'] as const;
 export type ShapeClass = (typeof SHAPES)[number];
+/** what a scene object can be: a shape, or a diagram's box (diagram.ts) */
+export type ObjectClass = ShapeClass | 'box';
 export type ColourName = (typeof COLOURS)[number];
 export type SizeName = (typeof SIZES)[number];
 
@@ -45,23 +48,35 @@ const SIZE_FRACTION: Record<SizeName, [number, number]> = {
 };
 
 export interface SceneObject {
-  shape: ShapeClass;
+  shape: ObjectClass;
   colour: ColourName;
   size: SizeName;
   box: PixelBox;
   fill: Rgb;
-  /** circle: centre and radius; polygons: vertices in drawing order */
+  /** circle: centre and radius; polygons: vertices in drawing order; box: a rounded rectangle filling `box` */
   circle?: { cx: number; cy: number; r: number };
+  rect?: { rx: number };
   points?: [number, number][];
+}
+
+/** A diagram's arrow from object `from` to object `to` (indices), drawn from `start` to `end` (the head). */
+export interface Arrow {
+  from: number;
+  to: number;
+  start: [number, number];
+  end: [number, number];
 }
 
 export interface Scene {
   id: string;
+  kind: 'shapes' | 'diagram';
   width: number;
   height: number;
   format: 'png' | 'jpeg';
   background: { name: string; rgb: Rgb; /** per-pixel noise amplitude (0 = plain) */ noise: number };
   objects: SceneObject[];
+  /** diagrams only (empty for shapes) */
+  arrows: Arrow[];
 }
 
 export interface SceneOptions {
@@ -70,16 +85,29 @@ export interface SceneOptions {
   maxSide?: number;
   /** force the number of objects (default 1-6) */
   objectCount?: number;
+  /** fraction of scenes that are diagrams (boxes joined by arrows) instead of shapes (default 0) */
+  diagramRate?: number;
 }
 
 const GAP = 4; // pixels between any two boxes, and from the image border
 
 /** The scene of `id`, fully determined by `key` (e.g. "train:123"). */
 export function makeScene(id: string, key: string, opts: SceneOptions = {}): Scene {
+  // a separate stream decides the kind, so shape scenes are the same with or without diagrams
+  if (opts.diagramRate && new Rng(`${key}:kind`).chance(opts.diagramRate)) return makeDiagram(id, key, opts);
   const rng = new Rng(key);
-  const minSide = opts.minSide ?? 200;
-  const maxSide = opts.maxSide ?? 1200;
-  // aspect ratio from 1:2 to 2:1, log-uniform so wide and tall are equally likely
+  const base = canvas(rng, opts.minSide ?? 200, opts.maxSide ?? 1200);
+  const wanted = opts.objectCount ?? rng.int(1, 6);
+  const objects: SceneObject[] = [];
+  for (let i = 0; i < wanted; i++) {
+    const obj = placeObject(rng, base.width, base.height, objects);
+    if (obj) objects.push(obj);
+  }
+  return { id, kind: 'shapes', ...base, objects, arrows: [] };
+}
+
+/** Width and height (aspect 1:2 to 2:1, log-uniform so wide and tall are equally likely), background and format. */
+export function canvas(rng: Rng, minSide: number, maxSide: number): Pick<Scene, 'width' | 'height' | 'format' | 'background'> {
   const aspect = Math.exp(rng.range(Math.log(0.5), Math.log(2)));
   const longest = rng.int(minSide, maxSide);
   const width = aspect >= 1 ? longest : Math.max(minSide / 2, Math.round(longest * aspect));
@@ -87,20 +115,14 @@ export function makeScene(id: string, key: string, opts: SceneOptions = {}): Sce
   const bg = rng.pick(BACKGROUNDS);
   const noise = rng.chance(0.5) ? rng.int(4, 12) : 0;
   const format = rng.chance(noise > 0 ? 0.7 : 0.3) ? 'jpeg' : 'png';
-  const wanted = opts.objectCount ?? rng.int(1, 6);
-  const objects: SceneObject[] = [];
-  for (let i = 0; i < wanted; i++) {
-    const obj = placeObject(rng, width, height, objects);
-    if (obj) objects.push(obj);
-  }
-  return { id, width, height, format, background: { ...bg, noise }, objects };
+  return { width, height, format, background: { ...bg, noise } };
 }
 
 function placeObject(rng: Rng, width: number, height: number, placed: SceneObject[]): SceneObject | undefined {
   const shape = rng.pick(SHAPES);
   const colour = rng.pick(COLOURS);
   const size = rng.pick(SIZES);
-  const fill = COLOUR_RGB[colour].map((c) => clampByte(c + rng.int(-12, 12))) as Rgb;
+  const fill = jitter(rng, COLOUR_RGB[colour]);
   const [lo, hi] = SIZE_FRACTION[size];
   const extent = Math.round(Math.min(width, height) * rng.range(lo, hi));
   for (let attempt = 0; attempt < 200; attempt++) {
@@ -166,8 +188,13 @@ function starPoints(cx: number, cy: number, r: number): [number, number][] {
   return pts;
 }
 
-function boxesNear(a: PixelBox, b: PixelBox, gap: number): boolean {
+export function boxesNear(a: PixelBox, b: PixelBox, gap: number): boolean {
   return a[0] < b[2] + gap && b[0] < a[2] + gap && a[1] < b[3] + gap && b[1] < a[3] + gap;
+}
+
+/** A colour name's RGB, each channel moved by up to 12 levels. */
+export function jitter(rng: Rng, rgb: Rgb): Rgb {
+  return rgb.map((c) => clampByte(c + rng.int(-12, 12))) as Rgb;
 }
 
 function clampByte(v: number): number {

@@ -100,7 +100,7 @@ export function numberWord(n: number): string {
 }
 
 export function plural(word: string, n: number): string {
-  return n === 1 ? word : `${word}s`;
+  return n === 1 ? word : /(?:x|s|ch|sh)$/.test(word) ? `${word}es` : `${word}s`;
 }
 
 /** Box area in square pixels. */
