@@ -181,7 +181,7 @@ describe('runEval', () => {
     const avg = r.scienceqa!.rows.at(-1)!;
     assert.deepEqual([avg.group, avg.n, avg.accuracy], ['average', mc.length, 100]);
     const cats = r.scienceqa!.rows.filter((x) => x.group.startsWith('category '));
-    assert.deepEqual(cats.map((c) => c.group).sort(), ['category colour', 'category count', 'category existence', 'category position', 'category shape']);
+    assert.deepEqual(cats.map((c) => c.group).sort(), ['category arrow', 'category colour', 'category count', 'category existence', 'category position', 'category shape']);
     assert.equal(cats.reduce((s, c) => s + c.n, 0), mc.length);
     assert.ok(cats.every((c) => c.n >= 10), 'every category has at least 10 problems');
     assert.equal(r.short!.rows.at(-1)!.accuracy, 100);

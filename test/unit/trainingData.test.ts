@@ -196,6 +196,7 @@ describe('instruction data', () => {
       if (s.id.endsWith('-mc')) {
         assert.ok(humans[0].endsWith("\nAnswer with the option's letter from the given choices directly."));
         assert.match(gpts[0], /^[A-D]$/);
+        assert.ok(/\nA\. .*\nB\. /.test(humans[0]), `${s.id}: at least two options`);
         assert.ok(humans[0].includes(`\n${gpts[0]}. `), 'the answer letter is one of the options');
       }
       if (s.id.endsWith('-ground')) {

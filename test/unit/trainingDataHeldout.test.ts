@@ -23,6 +23,7 @@ describe('held-out set', () => {
   test('every file is the one the manifest lists (sha256), and nothing else is there', () => {
     assert.equal(manifest.command, COMMAND);
     assert.equal(manifest.count, HELDOUT.count);
+    assert.equal(JSON.parse(readFileSync(path.join(DIR, 'pid_splits.json'), 'utf8')).test.length, HELDOUT.count + HELDOUT.diagrams);
     const present = walk(DIR).filter((f) => f !== 'MANIFEST.json' && f !== 'README.md').sort();
     assert.deepEqual(present, Object.keys(manifest.files).sort());
     for (const [rel, sha] of Object.entries(manifest.files)) assert.equal(createHash('sha256').update(readFileSync(path.join(DIR, rel))).digest('hex'), sha, rel);
@@ -40,7 +41,7 @@ describe('held-out set', () => {
     const ground = jsonl('grounding.jsonl');
     const bench = jsonl('bench.jsonl');
     const contexts = jsonl('contexts.jsonl');
-    for (const i of [0, 17, 42, HELDOUT.count - 1]) {
+    for (const i of [0, 17, 42, HELDOUT.count - 1, HELDOUT.count, HELDOUT.count + HELDOUT.diagrams - 1]) {
       await t.test(`item ${i}`, async () => {
         const it = await heldoutItem(i);
         assert.ok(readFileSync(path.join(DIR, it.imagePath)).equals(it.bytes), `${it.imagePath}: same bytes`);

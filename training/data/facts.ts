@@ -153,11 +153,11 @@ function arrowFacts(ctx: Context, rng: Rng): Fact[] {
     const into = arrows.filter((a) => a.to === i);
     if (out.length === 1) {
       const t = colour(out[0].to);
-      facts.push({ category: 'arrow', kind: 'arrow-target', question: `Which box does the arrow from the ${colour(i)} box point to?`, answer: `The arrow from the ${colour(i)} box points to the ${t} box.`, short: t, distractors: others(t).filter((c) => c !== colour(i)) });
+      facts.push({ category: 'arrow', kind: 'arrow-target', question: `Which box does the arrow from the ${colour(i)} box point to?`, answer: `The arrow from the ${colour(i)} box points to the ${t} box.`, short: t, distractors: others(t) });
     }
     if (into.length === 1) {
       const f = colour(into[0].from);
-      facts.push({ category: 'arrow', kind: 'arrow-source', question: `Which box has an arrow pointing to the ${colour(i)} box?`, answer: `The ${f} box has an arrow pointing to the ${colour(i)} box.`, short: f, distractors: others(f).filter((c) => c !== colour(i)) });
+      facts.push({ category: 'arrow', kind: 'arrow-source', question: `Which box has an arrow pointing to the ${colour(i)} box?`, answer: `The ${f} box has an arrow pointing to the ${colour(i)} box.`, short: f, distractors: others(f) });
     }
   });
   for (const a of rng.sample(arrows, 2)) {

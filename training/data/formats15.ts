@@ -35,8 +35,9 @@ export interface Choice {
   answer: number;
 }
 
-/** 2-4 options (yes/no questions keep 2), the right one at a seeded place. */
+/** 2-4 options (yes/no questions keep 2), the right one at a seeded place. A fact without distractors cannot be one. */
 export function choicesFor(f: Fact, rng: Rng): Choice {
+  if (!f.distractors.length) throw new Error(`no wrong answers to offer for "${f.question}"`);
   const wrong = rng.sample(f.distractors, rng.int(1, 3));
   const choices = rng.shuffle([f.short, ...wrong]);
   return { choices, answer: choices.indexOf(f.short) };
@@ -49,7 +50,7 @@ export function multipleChoiceQuestion(question: string, choices: readonly strin
 }
 
 export function multipleChoiceSample(ctx: Context, rng: Rng): InstructSample {
-  const f = rng.pick(imageFacts(ctx, rng));
+  const f = rng.pick(imageFacts(ctx, rng).filter((x) => x.distractors.length > 0));
   const c = choicesFor(f, rng);
   return sample(`${ctx.id}-mc`, ctx.image, [[multipleChoiceQuestion(f.question, c.choices), LETTERS[c.answer]]]);
 }

@@ -1,4 +1,4 @@
-// The held-out evaluation set (committed in test/data/heldout/; the training never sees it: its
+// The held-out evaluation set (committed in test/data/heldout/; 96 shape scenes + 16 diagrams; the training never sees it: its
 // scenes come from the reserved split 'heldout', which generate.ts refuses). Files, read by `llava eval`:
 //   problems.json + pid_splits.json     ScienceQA's layout (one multiple-choice problem per image)
 //   images/test/<pid>/image.png|jpg     ScienceQA's image layout
@@ -21,7 +21,8 @@ import { choicesFor, groundingItems, groundingQuestion, shortAnswerQuestion } fr
 import { DETAIL_PROMPTS, detailText, reasoningPairs } from './paperTypes';
 import { Rng } from './rng';
 
-export const HELDOUT = { split: 'heldout', seed: 20231, count: 96, minSide: 200, maxSide: 640 } as const;
+/** 96 shape scenes (the issue's targets are measured on them), then 16 diagrams (the stretch domain). */
+export const HELDOUT = { split: 'heldout', seed: 20231, count: 96, diagrams: 16, minSide: 200, maxSide: 640 } as const;
 export const DEFAULT_DIR = path.join(__dirname, '..', '..', 'test', 'data', 'heldout');
 export const COMMAND = 'npx tsx training/data/heldout.ts';
 
@@ -59,15 +60,16 @@ const BENCH_EVERY = 4; // one judged question per 4 images keeps the optional ju
 /** Everything the set holds for image `index`, from its seed alone. */
 export async function heldoutItem(index: number): Promise<HeldoutItem> {
   let pid = '';
-  const { context, bytes } = await makeImage(HELDOUT.split, HELDOUT.seed, index, HELDOUT, (id, ext) => {
+  const diagram = index >= HELDOUT.count;
+  const { context, bytes } = await makeImage(HELDOUT.split, HELDOUT.seed, index, { ...HELDOUT, diagramRate: diagram ? 1 : 0 }, (id, ext) => {
     pid = id;
     return `images/test/${id}/image.${ext}`;
   });
   const rng = new Rng(`${pid}:heldout`);
   const facts = imageFacts(context, rng);
   // the multiple-choice category cycles, so every category has about the same number of problems
-  const wanted = CATEGORIES[index % CATEGORIES.length];
-  const mc = facts.find((f) => f.category === wanted) ?? facts[0];
+  const wanted = diagram ? 'arrow' : CATEGORIES[index % CATEGORIES.length];
+  const mc = facts.find((f) => f.category === wanted && f.distractors.length > 0) ?? facts.find((f) => f.distractors.length > 0)!;
   const c = choicesFor(mc, rng);
   const problem: ScienceQaProblem = {
     question: mc.question,
@@ -86,7 +88,9 @@ export async function heldoutItem(index: number): Promise<HeldoutItem> {
     solution: mc.answer,
     split: 'test',
   };
-  const shortFacts = pickDistinctCategories(facts.filter((f) => f !== mc), 3);
+  // diagrams: an arrow question first, since the multiple-choice one is one already
+  const rest = facts.filter((f) => f !== mc);
+  const shortFacts = pickDistinctCategories(diagram ? [...rest.filter((f) => f.category === 'arrow'), ...rest.filter((f) => f.category !== 'arrow')] : rest, 3);
   const shortAnswers = shortFacts.map((f, k) => ({ question_id: `${pid}-short-${k}`, image: context.image, text: shortAnswerQuestion(f.question), answer: f.short, category: f.category, kind: f.kind }));
   const grounding = rng.sample(groundingItems(context), 2).map((g, k) => ({
     question_id: `${pid}-ground-${k}`,
@@ -124,7 +128,7 @@ export function jsonl(items: readonly object[]): string {
 export async function writeHeldout(dir: string): Promise<void> {
   await rm(path.join(dir, 'images'), { recursive: true, force: true });
   const items: HeldoutItem[] = [];
-  for (let i = 0; i < HELDOUT.count; i++) items.push(await heldoutItem(i));
+  for (let i = 0; i < HELDOUT.count + HELDOUT.diagrams; i++) items.push(await heldoutItem(i));
   const files = new Map<string, Buffer | string>();
   for (const it of items) files.set(it.imagePath, it.bytes);
   files.set('problems.json', JSON.stringify(Object.fromEntries(items.map((it) => [it.pid, it.problem])), null, 1) + '\n');
