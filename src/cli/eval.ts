@@ -2,8 +2,7 @@
 // multiple choice, short answers, grounding, and the judged relative score when a judge endpoint is
 // given. Tables on stdout, the whole report (every answer) as JSON with --json.
 
-import { writeFile } from 'node:fs/promises';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { availableTasks, formatReport, modelAnswerer, modelBoxFrame, runEval, TASKS, type EvalTask } from '../eval';
 import { int, parse, UsageError, type CliCommand } from './args';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model';
