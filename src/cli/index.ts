@@ -1,5 +1,5 @@
 // The `llava` command line (a program: nothing imports it), over the same engine the extension uses,
-// in-process. Uses the doors of core, engine, captioning, hub and server; never vscode.
+// in-process. Uses the doors of core, engine, captioning, hub, server and eval; never vscode.
 //
 // One file per subcommand, each a `CliCommand` (name, summary, usage, run) in the table below: a new
 // subcommand is a new file and one line here. This file owns what they share: help, --version,
@@ -10,11 +10,12 @@ import { EngineError } from '../core';
 import { UsageError, type CliCommand } from './args';
 import { askCommand } from './ask';
 import { captionCommand } from './caption';
+import { evalCommand } from './eval';
 import { infoCommand } from './info';
 import { serveCommand } from './serve';
 import { version } from '../../package.json';
 
-const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, serveCommand];
+const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, serveCommand, evalCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

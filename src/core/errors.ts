@@ -11,7 +11,9 @@ export type EngineErrorCode =
   | 'GENERATION'
   | 'DOWNLOAD'
   | 'CHECKSUM'
-  | 'REMOTE';
+  | 'REMOTE'
+  | 'EVAL_DATA'
+  | 'JUDGE';
 
 export class EngineError extends Error {
   constructor(
@@ -74,6 +76,20 @@ export class DownloadError extends EngineError {
 export class ChecksumError extends EngineError {
   constructor(readonly file: string, readonly expected: string, readonly actual: string) {
     super('CHECKSUM', `${file}: sha256 ${actual} does not match the expected ${expected}`);
+  }
+}
+
+/** An evaluation data file (problems.json, a .jsonl question file, ...) is missing, too large or malformed. `file` names it. */
+export class EvalDataError extends EngineError {
+  constructor(readonly file: string, message: string, options?: { cause?: unknown }) {
+    super('EVAL_DATA', `${file}: ${message}`, options);
+  }
+}
+
+/** The judge model's endpoint failed or answered with something that is not a chat completion. */
+export class JudgeError extends EngineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('JUDGE', message, options);
   }
 }
 

@@ -27,7 +27,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   'engine-process': ['core', 'engine'],
   server: ['core', 'engine'],
   remote: ['core', 'captioning'],
-  cli: ['core', 'engine', 'captioning', 'hub', 'server'],
+  eval: ['core', 'engine', 'grounding'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval'],
   extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote'],
 };
 

@@ -1,0 +1,102 @@
+// The paper's symbolic "context" of an image (LLaVA §3): a few short captions and every object's
+// box, as text a language-only model can read. This is all the instruction data may see: the
+// templates and the --llm path take a Context, never a Scene or pixels.
+
+import { Rng } from './rng';
+import type { ColourName, ObjectClass, PixelBox, Scene, SizeName } from './scene';
+import { describeObject, imageRegion, numberWord, plural, relation, whereIs } from './spatial';
+
+export interface ContextObject {
+  class: ObjectClass;
+  colour: ColourName;
+  size: SizeName;
+  /** [x1, y1, x2, y2] in image pixels */
+  box: PixelBox;
+}
+
+export interface Context {
+  id: string;
+  /** path of the image relative to the data set's image folder */
+  image: string;
+  width: number;
+  height: number;
+  background: string;
+  plain: boolean;
+  captions: string[];
+  objects: ContextObject[];
+  /** diagrams only: arrows between objects (indices into `objects`) */
+  arrows?: { from: number; to: number }[];
+}
+
+export function sceneContext(scene: Scene, image: string): Context {
+  const objects = scene.objects.map((o) => ({ class: o.shape, colour: o.colour, size: o.size, box: o.box }));
+  const base = { id: scene.id, image, width: scene.width, height: scene.height, background: scene.background.name, plain: scene.background.noise === 0 };
+  const rng = new Rng(`${scene.id}:captions`);
+  if (scene.kind === 'diagram') {
+    const arrows = scene.arrows.map((a) => ({ from: a.from, to: a.to }));
+    return { ...base, captions: diagramCaptions({ ...base, captions: [], objects, arrows }, rng), objects, arrows };
+  }
+  return { ...base, captions: captions({ ...base, captions: [], objects }, rng), objects };
+}
+
+/** Five captions of a diagram: what it is, one arrow, one located box, the colours, one relation. */
+function diagramCaptions(ctx: Context, rng: Rng): string[] {
+  const n = ctx.objects.length;
+  const arrows = ctx.arrows ?? [];
+  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const out = [`A diagram of ${numberWord(n)} coloured boxes joined by ${arrows.length === 1 ? 'an arrow' : `${numberWord(arrows.length)} arrows`} on ${bg}.`];
+  const a = rng.pick(arrows);
+  out.push(`An arrow points from the ${ctx.objects[a.from].colour} box to the ${ctx.objects[a.to].colour} box.`);
+  const focus = rng.pick(ctx.objects);
+  out.push(`${capital(describeObject(focus, true))} sits ${whereIs(imageRegion(focus, ctx.width, ctx.height).name).replace(/image$/, 'picture')}.`);
+  out.push(`A flow chart with ${listWords(ctx.objects.map((o) => o.colour))} boxes.`);
+  const pairs = ctx.objects.flatMap((x, i) => ctx.objects.flatMap((y, j) => (i !== j && relation(x, y) ? [[x, y] as const] : [])));
+  const [x, y] = rng.pick(pairs) ?? [];
+  out.push(x && y ? `The ${x.colour} box is ${relation(x, y)} the ${y.colour} box.` : 'A simple diagram of boxes and arrows.');
+  return out;
+}
+
+export function listWords(words: readonly string[]): string {
+  return words.join(', ').replace(/, ([^,]*)$/, ' and $1');
+}
+
+/** Five short captions in the style of COCO's: whole-image summary, count, one located object, classes, one relation. */
+function captions(ctx: Context, rng: Rng): string[] {
+  const n = ctx.objects.length;
+  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const listed = ctx.objects.map((o) => describeObject(o, rng.chance(0.5))).join(', ').replace(/, ([^,]*)$/, ' and $1');
+  const out = [`${capital(listed)} on ${bg}.`];
+  out.push(n === 1 ? `A single shape on ${bg}.` : `${capital(numberWord(n))} coloured shapes on ${bg}.`);
+  const focus = rng.pick(ctx.objects);
+  const region = imageRegion(focus, ctx.width, ctx.height);
+  out.push(`${capital(describeObject(focus, true))} sits ${whereIs(region.name).replace(/image$/, 'picture')}.`);
+  const counts = classCounts(ctx.objects).map(([c, k]) => `${numberWord(k)} ${plural(c, k)}`);
+  out.push(`There ${counts[0].startsWith('one ') ? 'is' : 'are'} ${counts.join(', ').replace(/, ([^,]*)$/, ' and $1')} in the image.`);
+  const pairs = ctx.objects.flatMap((a, i) => ctx.objects.flatMap((b, j) => (i !== j && relation(a, b) ? [[a, b] as const] : [])));
+  if (pairs.length) {
+    const [a, b] = rng.pick(pairs);
+    out.push(`${capital(describeObject(a, false))} is ${relation(a, b)} ${describeObject(b, false)}.`);
+  } else {
+    out.push(`A simple picture of ${n === 1 ? 'one shape' : `${numberWord(n)} shapes`}.`);
+  }
+  return out;
+}
+
+/** [class, count] in first-appearance order */
+export function classCounts(objects: readonly ContextObject[]): [ObjectClass, number][] {
+  const m = new Map<ObjectClass, number>();
+  for (const o of objects) m.set(o.class, (m.get(o.class) ?? 0) + 1);
+  return [...m];
+}
+
+/** The context as the text the paper gives its language model: captions, then one box per line. */
+export function contextText(ctx: Context): string {
+  const boxes = ctx.objects.map((o) => `${o.size} ${o.colour} ${o.class}: [${o.box.join(', ')}]`);
+  const arrows = (ctx.arrows ?? []).map((a) => `${ctx.objects[a.from].colour} box -> ${ctx.objects[a.to].colour} box`);
+  const arrowText = arrows.length ? `\n\nArrows (from -> to):\n${arrows.join('\n')}` : '';
+  return `Image size: ${ctx.width} x ${ctx.height} pixels.\nCaptions:\n${ctx.captions.join('\n')}\n\nObjects (class: [x1, y1, x2, y2] in pixels):\n${boxes.join('\n')}${arrowText}`;
+}
+
+export function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

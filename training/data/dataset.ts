@@ -1,0 +1,98 @@
+// One training data set on disk: images, their contexts, and the instruction files of every format.
+//   <out>/images/<id>.png|jpg          the scenes
+//   <out>/contexts.jsonl               the paper's context per image (captions + boxes)
+//   <out>/captions.json                stage 1 (feature alignment): image -> one short caption
+//   <out>/conversation.json, detail.json, complex_reasoning.json   the paper's three types (LLaVA-Instruct)
+//   <out>/llava_v1_5_mix.json          the three types + short answer, multiple choice, grounding, region
+// Every sample is checked with formatProblem before anything is written.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { sceneContext, type Context } from './context';
+import { multipleChoiceSample, groundingSample, regionSample, shortAnswerSample } from './formats15';
+import { formatProblem, sample, type InstructSample } from './llavaFormat';
+import { llmSamples, type LlmOptions } from './llm';
+import { conversationSample, detailSample, reasoningSample } from './paperTypes';
+import { renderScene, sceneExtension } from './render';
+import { Rng } from './rng';
+import { makeScene, type SceneOptions } from './scene';
+
+/** Stage-1 prompts asking for a brief caption (same intent as the paper's list, our words). */
+export const BRIEF_PROMPTS = [
+  'Describe the image briefly.',
+  'Give a short caption for this picture.',
+  'Summarise what the image shows in a few words.',
+  'Write a one-sentence description of the image.',
+];
+
+export interface DatasetOptions extends SceneOptions {
+  out: string;
+  count: number;
+  seed: number;
+  /** part of every scene's key and id: 'train' and 'heldout' never share a scene */
+  split: string;
+  llm?: LlmOptions;
+  log?: (line: string) => void;
+}
+
+export interface ImageRecord {
+  context: Context;
+  bytes: Buffer;
+}
+
+/** Scene `index` of a split: its id, the key its randomness comes from, image and context. */
+export async function makeImage(split: string, seed: number, index: number, opts: SceneOptions, imagePath: (id: string, ext: string) => string): Promise<ImageRecord> {
+  const id = `${split}-${String(index).padStart(6, '0')}`;
+  const scene = makeScene(id, `${seed}:${split}:${index}`, opts);
+  const bytes = await renderScene(scene);
+  return { context: sceneContext(scene, imagePath(id, sceneExtension(scene))), bytes };
+}
+
+export interface TemplateSamples {
+  caption: InstructSample;
+  conversation: InstructSample;
+  detail: InstructSample;
+  complex: InstructSample;
+  formats15: InstructSample[];
+}
+
+export function templateSamples(ctx: Context): TemplateSamples {
+  const rng = new Rng(`${ctx.id}:instruct`);
+  const caption = sample(`${ctx.id}-caption`, ctx.image, [[rng.pick(BRIEF_PROMPTS), rng.pick(ctx.captions)]]);
+  const formats15 = [shortAnswerSample(ctx, rng), multipleChoiceSample(ctx, rng), groundingSample(ctx, rng), regionSample(ctx, rng)].filter((s): s is InstructSample => !!s);
+  return { caption, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15 };
+}
+
+export async function writeDataset(opts: DatasetOptions): Promise<{ images: number; samples: number }> {
+  const log = opts.log ?? (() => {});
+  await mkdir(path.join(opts.out, 'images'), { recursive: true });
+  const contexts: Context[] = [];
+  const files: Record<string, InstructSample[]> = { captions: [], conversation: [], detail: [], complex_reasoning: [], llava_v1_5_mix: [] };
+  for (let i = 0; i < opts.count; i++) {
+    const { context, bytes } = await makeImage(opts.split, opts.seed, i, opts, (id, ext) => `${id}.${ext}`);
+    await writeFile(path.join(opts.out, 'images', context.image), bytes);
+    contexts.push(context);
+    const t = templateSamples(context);
+    const paper = opts.llm ? await llmSamples(context, opts.llm) : [t.conversation, t.detail, t.complex];
+    files.captions.push(t.caption);
+    files.conversation.push(paper[0]);
+    files.detail.push(paper[1]);
+    files.complex_reasoning.push(paper[2]);
+    files.llava_v1_5_mix.push(...paper, ...t.formats15);
+    if ((i + 1) % 100 === 0) log(`${i + 1}/${opts.count} images`);
+  }
+  for (const list of Object.values(files)) {
+    for (const s of list) {
+      const problem = formatProblem(s);
+      if (problem) throw new Error(`generated sample breaks the LLaVA format: ${problem}`);
+    }
+  }
+  await writeFile(path.join(opts.out, 'contexts.jsonl'), contexts.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  for (const [name, list] of Object.entries(files)) await writeFile(path.join(opts.out, `${name}.json`), jsonArray(list));
+  return { images: contexts.length, samples: Object.values(files).reduce((n, l) => n + l.length, 0) };
+}
+
+/** A JSON array with one element per line: stable bytes, readable diffs. */
+export function jsonArray(items: readonly unknown[]): string {
+  return items.length ? `[\n${items.map((x) => JSON.stringify(x)).join(',\n')}\n]\n` : '[]\n';
+}
