@@ -10,7 +10,10 @@ export type EngineErrorCode =
   | 'ABORTED'
   | 'GENERATION'
   | 'DOWNLOAD'
-  | 'CHECKSUM';
+  | 'CHECKSUM'
+  | 'DOWNLOAD_LOCKED'
+  | 'DISK_SPACE'
+  | 'CONTEXT_OVERFLOW';
 
 export class EngineError extends Error {
   constructor(
@@ -73,6 +76,30 @@ export class DownloadError extends EngineError {
 export class ChecksumError extends EngineError {
   constructor(readonly file: string, readonly expected: string, readonly actual: string) {
     super('CHECKSUM', `${file}: sha256 ${actual} does not match the expected ${expected}`);
+  }
+}
+
+/** Another process holds the download lock of this model folder (`holder` says who, when known). */
+export class DownloadLockedError extends EngineError {
+  constructor(readonly folder: string, message: string) {
+    super('DOWNLOAD_LOCKED', message);
+  }
+}
+
+/** Not enough free space for a download; the numbers are in the message and on the error. */
+export class DiskSpaceError extends EngineError {
+  constructor(readonly folder: string, readonly neededBytes: number, readonly freeBytes: number, message: string) {
+    super('DISK_SPACE', message);
+  }
+}
+
+/**
+ * The prompt (text + image rows) plus the tokens asked for does not fit the decoder's context
+ * window. Callers either shorten the conversation and retry or show the message.
+ */
+export class ContextOverflowError extends EngineError {
+  constructor(readonly promptTokens: number, readonly maxNewTokens: number, readonly contextLength: number, message: string) {
+    super('CONTEXT_OVERFLOW', message);
   }
 }
 

@@ -5,7 +5,8 @@
 
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
-import { decodeLoop, type PreparedPrompt } from './generate';
+import { checkContextFits, turnCuts } from './context';
+import { decodeLoop, DEFAULT_MAX_NEW_TOKENS, type PreparedPrompt } from './generate';
 import { generateBatch, type BatchEvent, type BatchRequest } from './batch';
 import { LanguageModel } from './decoder';
 import { throwIfAborted } from '../core';
@@ -17,7 +18,7 @@ import { sessionOptions, withProviderFallback } from './providers';
 import { loadTokenizer, TextStreamer, type Tokenizer } from './tokenizer';
 import type {
   ChatTurn,
-  DtypeVariant,
+  VariantChoice,
   ExecutionProvider,
   ExecutionProviderChoice,
   GenerateOptions,
@@ -37,8 +38,11 @@ export type { BatchEvent, BatchRequest } from './batch';
 
 export interface LoadOptions {
   provider?: ExecutionProviderChoice;
-  /** overrides the per-provider default variant choice for all three sessions */
-  variant?: DtypeVariant;
+  /**
+   * pins the variant of every part (`'q4'`) or of some parts (`{vision: 'fp16', decoder: 'q4'}`);
+   * the parts not named take the provider's preference among the files the folder holds
+   */
+  variant?: VariantChoice;
   threads?: number;
   overrides?: { preprocessMode?: PreprocessMode; promptFormat?: PromptFormatName };
   signal?: AbortSignal;
@@ -86,6 +90,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     provider,
     fallbackReason,
     variants: value.variants,
+    ...(spec.contextLength !== undefined ? { contextLength: spec.contextLength } : {}),
     imageTokensPerImage: 0,
     promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
@@ -138,7 +143,7 @@ export class LlavaModel {
   async nextTokenLogits(turns: ChatTurn[], opts: GenerateOptions = {}): Promise<Float32Array> {
     const release = await this.acquire();
     try {
-      const prompt = await this.prepare(turns, opts);
+      const prompt = await this.prepare(turns, opts, 1);
       const step = await this.lm.forward(prompt.embeds, new Array(prompt.ids.length).fill(1), this.lm.emptyCache(1));
       return step.logits;
     } finally {
@@ -154,7 +159,7 @@ export class LlavaModel {
     const release = await this.acquire();
     try {
       const startedAt = performance.now();
-      const prompt = await this.prepare(turns, opts);
+      const prompt = await this.prepare(turns, opts, opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS);
       const loop = decodeLoop(
         {
           lm: this.lm,
@@ -167,7 +172,10 @@ export class LlavaModel {
         startedAt,
       );
       // The done event carries each image's geometry so callers can map boxes back onto the originals.
-      for await (const ev of loop) yield ev.type === 'done' ? { ...ev, images: prompt.geometries } : ev;
+      for await (const ev of loop) {
+        if (ev.type !== 'done') yield ev;
+        else yield { ...ev, images: prompt.geometries, ...(prompt.droppedTurns ? { stats: { ...ev.stats, droppedTurns: prompt.droppedTurns } } : {}) };
+      }
     } finally {
       release();
     }
@@ -204,12 +212,29 @@ export class LlavaModel {
     await releaseAll(this.sessions);
   }
 
-  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt & { geometries: ImageGeometry[] }> {
-    const images = turns.flatMap((t) => (t.role === 'user' ? (t.images ?? []) : []));
+  private async prepare(turns: ChatTurn[], opts: GenerateOptions, maxNewTokens = 0): Promise<PreparedPrompt & { geometries: ImageGeometry[]; droppedTurns: number }> {
+    const imagesOf = (t: ChatTurn) => (t.role === 'user' ? (t.images ?? []) : []);
+    const images = turns.flatMap(imagesOf);
+    // every image is encoded (and its geometry returned, one per image of `turns`, in order) even
+    // when its turn is later left out to fit the context: callers index geometries by position
     const encoded = await this.encodeImages(images, opts.signal);
-    const features = encoded.map((e) => e.features);
-    const text = renderPrompt(this.spec, turns, { addGenerationPrompt: true, answerPrefix: opts.answerPrefix });
-    const { ids, imageSpans } = buildPromptIds(this.tokenizer, this.spec, text, features.map((f) => f.rows));
+    const cuts = opts.fitContext === 'dropOldestTurns' ? turnCuts(turns) : [0];
+    let prompt!: { ids: number[]; imageSpans: { start: number; length: number }[] };
+    let features!: ImageFeatures[];
+    let cut = 0;
+    for (const [k, c] of cuts.entries()) {
+      const kept = turns.slice(c);
+      const skipImages = turns.slice(0, c).reduce((n, t) => n + imagesOf(t).length, 0);
+      features = encoded.slice(skipImages).map((e) => e.features);
+      const text = renderPrompt(this.spec, kept, { addGenerationPrompt: true, answerPrefix: opts.answerPrefix });
+      prompt = buildPromptIds(this.tokenizer, this.spec, text, features.map((f) => f.rows));
+      cut = c;
+      const last = k === cuts.length - 1;
+      const fits = this.spec.contextLength === undefined || prompt.ids.length + maxNewTokens <= this.spec.contextLength;
+      if (fits || last) break;
+    }
+    checkContextFits(prompt.ids.length, maxNewTokens, this.spec.contextLength);
+    const { ids, imageSpans } = prompt;
     throwIfAborted(opts.signal);
     const embeds = await this.lm.embed(ids); // [T, hidden]
     const hidden = this.lm.hidden;
@@ -219,7 +244,13 @@ export class LlavaModel {
       embeds.set(f.data, span.start * hidden); // rows [start, start + length) of [T, hidden]
     });
     this.info.imageTokensPerImage = features[0]?.rows ?? this.info.imageTokensPerImage;
-    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0), geometries: encoded.map((e) => e.geometry) };
+    return {
+      ids,
+      embeds,
+      imageTokens: features.reduce((n, f) => n + f.rows, 0),
+      geometries: encoded.map((e) => e.geometry),
+      droppedTurns: cut,
+    };
   }
 
   private async encodeImages(images: ImageInput[], signal?: AbortSignal): Promise<EncodedImage[]> {
