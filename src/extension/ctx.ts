@@ -135,9 +135,9 @@ export class Ctx extends Disposable {
   async loadParams(): Promise<LoadParams> {
     const modelDir = await this.models.ensureModel();
     if (!modelDir) throw new NoModelError();
-    const current = await this.models.current();
-    // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
-    const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
+    // a Hub model loads what the user pinned (`id:vision=fp16,decoder=q4`), else what was downloaded;
+    // a local folder lets the engine choose among its files
+    const variant = await this.models.variantsToLoad();
     return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant };
   }
 
