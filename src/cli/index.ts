@@ -11,9 +11,10 @@ import { UsageError, type CliCommand } from './args';
 import { askCommand } from './ask';
 import { captionCommand } from './caption';
 import { infoCommand } from './info';
+import { downloadCommand } from './download';
 import { version } from '../../package.json';
 
-const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand];
+const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, downloadCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

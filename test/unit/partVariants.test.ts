@@ -24,6 +24,14 @@ describe('choosePartVariants', () => {
       variants: { vision: 'fp32', embed: 'bnb4', decoder: 'fp16' },
     });
   });
+  test("the catalog's other repositories, per the listings reported in issue 9", () => {
+    const all: DtypeVariant[] = ['fp32', 'bnb4', 'fp16', 'int8', 'q4', 'q4f16', 'quantized', 'uint8'];
+    const onevision = { vision: ['q4', 'q4f16', 'int8', 'fp16', 'bnb4'], embed: ['fp32', 'bnb4', 'fp16', 'q4', 'q4f16'], decoder: all } as Record<ModelPart, DtypeVariant[]>;
+    const interleave = { vision: ['q4', 'int8', 'fp16', 'bnb4'], embed: ['fp32', 'bnb4', 'fp16', 'int8'], decoder: all } as Record<ModelPart, DtypeVariant[]>;
+    assert.deepEqual(choosePartVariants(onevision, 'cpu', undefined), { variants: { vision: 'q4', embed: 'q4', decoder: 'q4' } });
+    assert.deepEqual(choosePartVariants(interleave, 'cpu', undefined), { variants: { vision: 'q4', embed: 'int8', decoder: 'q4' } });
+    assert.deepEqual(choosePartVariants(interleave, 'gpu', undefined), { variants: { vision: 'fp16', embed: 'fp16', decoder: 'fp16' } });
+  });
   test('GPU: fp16, q4f16, fp32', () => {
     assert.deepEqual(choosePartVariants(NANO, 'cuda', undefined), { variants: { vision: 'fp16', embed: 'fp16', decoder: 'fp16' } });
     assert.deepEqual(choosePartVariants({ vision: ['q4f16', 'fp32'], embed: ['fp32'], decoder: ['q4', 'q4f16'] }, 'gpu', undefined), {
