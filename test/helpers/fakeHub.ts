@@ -57,6 +57,8 @@ export interface FakeHubSwitches {
   noSizes: boolean;
   /** LFS redirects leave out X-Linked-Etag */
   noLinkedEtag: boolean;
+  /** the CDN adds headers of its own (e.g. a checksum header that must not count) */
+  cdnHeaders: http.OutgoingHttpHeaders;
 }
 
 export interface FakeHub {
@@ -102,6 +104,7 @@ export async function startFakeHub(opts: { repo: string; revision?: string; file
     truncate: new Map(),
     noSizes: false,
     noLinkedEtag: false,
+    cdnHeaders: {},
   };
   const requests: SeenRequest[] = [];
   let sent = 0;
@@ -174,7 +177,7 @@ export async function startFakeHub(opts: { repo: string; revision?: string; file
       res.writeHead(404).end('no such blob');
       return;
     }
-    sendBody(req, res, file, { 'content-type': 'application/octet-stream', etag: `"cdn-${m![1].slice(0, 8)}"` });
+    sendBody(req, res, file, { 'content-type': 'application/octet-stream', etag: `"cdn-${m![1].slice(0, 8)}"`, ...switches.cdnHeaders });
   });
   await listen(cdn);
   const cdnOrigin = `https://127.0.0.1:${(cdn.address() as AddressInfo).port}`;

@@ -171,6 +171,15 @@ describe('downloadModel', () => {
     assert.equal(existsSync(`${final}.part`), false);
   });
 
+  test('checksum headers count only from the Hub host: a CDN saying another sha256 or blob id is ignored', async () => {
+    hub.switches.noSizes = true; // no checksum in the listing
+    hub.switches.noLinkedEtag = true; // and none from the Hub on the redirect
+    hub.switches.cdnHeaders = { 'x-linked-etag': `"${sha256(Buffer.from('evil'))}"`, etag: '"0123456789012345678901234567890123456789"' };
+    const folder = await download(hub, root);
+    assertAllCorrect(folder);
+    assert.equal((await readManifest(folder))!.files[BIG].verifiedBy, 'none', 'nothing from the Hub vouched for these bytes');
+  });
+
   test("the file list's sha256 wins over a wrong header", async () => {
     hub.switches.wrongChecksum.add(BIG);
     const folder = await download(hub, root);
@@ -252,10 +261,12 @@ describe('downloadModel', () => {
   });
 
   test('a redirect to plain http is refused before any connection; the token never leaves the Hub', async () => {
-    hub.switches.redirectTo = (sum) => `http://cdn.example.invalid/blobs/${sum}`;
+    // the same CDN, asked over plain http (loopback only: no traffic leaves the machine even if followed)
+    const plainCdn = hub.cdnOrigin.replace('https:', 'http:');
+    hub.switches.redirectTo = (sum) => `${plainCdn}/blobs/${sum}`;
     await assert.rejects(download(hub, root, { token: 'hf_secret' }), (err) => {
       assert.ok(err instanceof DownloadError);
-      assert.match(err.message, /redirect to http:\/\/cdn\.example\.invalid was refused: downloads follow redirects to https only/);
+      assert.ok(err.message.includes(`redirect to ${plainCdn} was refused: downloads follow redirects to https only`), err.message);
       return true;
     });
     assert.ok(hub.requests.every((r) => r.server === 'hub'), 'nothing reached any CDN');
