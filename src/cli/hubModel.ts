@@ -38,7 +38,7 @@ export function resolveName(name: string, opts: { variant?: string; revision?: s
 }
 
 /** The plan as lines: what resolved to what, and the file chosen per part with its size. */
-export function describePlan(plan: DownloadPlan): string {
+export function describePlan(plan: DownloadPlan, dryRun = false): string {
   const offer = downloadOffer(plan);
   const size = (p: string) => formatBytes(plan.files.find((f) => f.path === p)?.size);
   const onnx = new Set(MODEL_PARTS.map((part) => onnxPath(part, plan.variants[part])));
@@ -48,7 +48,7 @@ export function describePlan(plan: DownloadPlan): string {
     `${plan.label === plan.repo ? '' : `${plan.label}: `}${plan.repo}@${plan.revision} -> commit ${plan.commit}`,
     ...MODEL_PARTS.map((part) => `  ${part.padEnd(8)} ${plan.variants[part].padEnd(10)} ${onnxPath(part, plan.variants[part]).padEnd(44)} ${size(onnxPath(part, plan.variants[part]))}`),
     `  + ${others.length} other files (${others.map((f) => path.posix.basename(f.path)).join(', ')}) ${formatBytes(othersBytes)}`,
-    `${offer.question.replace(/\?$/, '')} (licence ${plan.licence ?? 'see the repository'}, ${formatVariantChoice(plan.variants)})`,
+    `${dryRun ? 'Would download' : 'Downloading'} ${plan.label}, ${offer.sizeText} (licence ${plan.licence ?? 'see the repository'}, ${formatVariantChoice(plan.variants)})`,
   ].join('\n');
 }
 
@@ -62,20 +62,18 @@ export interface FetchOptions {
 /** Lists, plans, prints the plan, downloads (unless dryRun); returns the plan and the folder. */
 export async function fetchHubModel(model: ResolvedHubModel, opts: FetchOptions): Promise<{ plan: DownloadPlan; folder: string }> {
   const plan = await planFromHub({ repo: model.repo, revision: model.revision, entry: model.entry, choice: model.choice }, { provider: opts.provider ?? 'cpu' });
-  opts.out(`${describePlan(plan)}\n`);
+  opts.out(`${describePlan(plan, opts.dryRun)}\n`);
   if (opts.dryRun) return { plan, folder: model.folder };
   const root = path.dirname(model.folder);
-  let lastFile = '';
-  let lastAt = 0;
+  const done = new Set<string>();
   const folder = await downloadPlan(plan, root, {
     onWaitForLock: (h) => opts.out(`waiting: ${h ? `process ${h.pid} on ${h.host}` : 'another process'} is downloading into ${model.folder}\n`),
+    // one line per finished file (already complete ones included), nothing in between: the CLI's
+    // output is read by people and scripts, not redrawn
     onProgress: (p) => {
-      const now = Date.now();
-      const done = p.fileTotal !== undefined && p.fileBytes === p.fileTotal;
-      if (p.file === lastFile && !done && now - lastAt < 1000) return;
-      lastFile = p.file;
-      lastAt = now;
-      if (done) opts.out(`  done ${p.file} (${formatBytes(p.fileBytes)})\n`);
+      if (p.fileTotal === undefined || p.fileBytes !== p.fileTotal || done.has(p.file)) return;
+      done.add(p.file);
+      opts.out(`  done ${p.file} (${formatBytes(p.fileBytes)})\n`);
     },
   });
   opts.out(`ready: ${folder}\n`);

@@ -7,7 +7,7 @@
 import { DownloadError, type VariantChoice } from '../core';
 import type { CatalogEntry } from './catalog';
 import { planDownload, type DownloadPlan } from './plan';
-import { endpointOf, httpFailure, hubRequest, readJsonBody, type HubRequestOptions } from './http';
+import { endpointOf, httpFailure, hubRequest, readJsonBody, TransferError, type HubRequestOptions } from './http';
 
 export interface ListedFile {
   path: string;
@@ -34,7 +34,14 @@ export async function listRepo(repo: string, revision: string, opts: HubRequestO
   if (!REPO.test(repo)) throw new DownloadError(`"${repo}" is not a Hub repository name (owner/name)`);
   const url = `${endpointOf(opts)}/api/models/${repo}/revision/${encodeURIComponent(revision)}?blobs=true`;
   const name = `${repo}@${revision}`;
-  const { res } = await hubRequest(url, { ...opts, name, headers: { accept: 'application/json' } });
+  let res;
+  try {
+    ({ res } = await hubRequest(url, { ...opts, name, headers: { accept: 'application/json' } }));
+  } catch (err) {
+    // offline, DNS, refused, timeout: one typed line (code DOWNLOAD) the UI can turn into "you are offline"
+    if (err instanceof TransferError) throw new DownloadError(`${name}: cannot reach the Hub (${err.message})`, { cause: err });
+    throw err;
+  }
   if (res.statusCode !== 200) {
     res.resume();
     throw httpFailure(`${name} (file list)`, res);

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -85,5 +85,30 @@ describe('llava download against the fake Hub', () => {
     const again = await cli('info', '--model', REPO);
     assert.equal(again.stderr, '');
     assert.equal(hub.bytesSent(), before);
+  });
+
+  test('two processes downloading one model: the second waits for the first (lock file), every byte is sent once', async () => {
+    const dir = path.join(tmp, 'two-processes');
+    hub.switches.chunkBytes = 64 * 1024;
+    hub.switches.chunkDelayMs = 20; // ~4 s for the model: long enough to overlap on a busy machine
+    const sentBefore = hub.bytesSent();
+    const lock = path.join(dir, 'onnx-community--tiny-llava', '.llava-download.lock');
+    try {
+      const first = cli('download', REPO, '--dir', dir);
+      for (let i = 0; i < 600 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(existsSync(lock), 'the first process holds the lock');
+      const second = cli('download', REPO, '--dir', dir);
+      const [a, b] = await Promise.all([first, second]);
+      assert.doesNotMatch(a.stdout, /waiting:/);
+      assert.match(b.stdout, /waiting: process \d+ on .* is downloading into/);
+      assert.ok(!existsSync(lock), 'released');
+      const plan = /Downloading .*, ([\d.]+) MB/.exec(a.stdout);
+      assert.ok(plan, a.stdout);
+      const folder = path.join(dir, 'onnx-community--tiny-llava');
+      const total = walk(folder).filter((p) => !p.includes('.llava-download')).reduce((n, p) => n + readFileSync(p).length, 0);
+      assert.equal(hub.bytesSent() - sentBefore, total, 'nothing fetched twice');
+    } finally {
+      hub.switches.chunkBytes = 0;
+    }
   });
 });

@@ -260,6 +260,18 @@ describe('downloadModel', () => {
     assertAllCorrect(folder);
   });
 
+  test('an unreachable Hub is one DownloadError (code DOWNLOAD) naming the repo', async () => {
+    const endpoint = hub.endpoint;
+    await hub.close();
+    await assert.rejects(planFromHub({ repo: REPO, revision: 'main' }, { endpoint }), (err) => {
+      assert.ok(err instanceof DownloadError);
+      assert.equal(err.code, 'DOWNLOAD');
+      assert.match(err.message, /^test-org\/tiny-llava@main: cannot reach the Hub \(127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+      return true;
+    });
+    hub = await startFakeHub({ repo: REPO, files }); // for afterEach
+  });
+
   test('a redirect to plain http is refused before any connection; the token never leaves the Hub', async () => {
     // the same CDN, asked over plain http (loopback only: no traffic leaves the machine even if followed)
     const plainCdn = hub.cdnOrigin.replace('https:', 'http:');
