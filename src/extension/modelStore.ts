@@ -111,7 +111,7 @@ export class ModelStore {
     const provider = config.executionProvider();
     const plan = await planFromHub(
       { repo: m.repo, revision: m.revision, entry: m.entry, choice: m.choice },
-      { provider: provider === 'auto' || provider === 'cpu' ? 'cpu' : 'gpu' },
+      { provider: provider === 'auto' || provider === 'cpu' ? 'cpu' : 'gpu', envProxy: false },
     );
     return { plan, offer: downloadOffer(plan) };
   }
@@ -243,6 +243,7 @@ export class ModelStore {
           try {
             return await downloadPlan(plan, root, {
               signal: abort.signal,
+              envProxy: false, // VS Code's own proxy support already patches http/https here
               onWaitForLock: (holder) => {
                 const who = holder ? `process ${holder.pid}` : 'another window';
                 this.log.info(`[models] ${plan.label} is being downloaded by ${who}; waiting for it`);

@@ -4,11 +4,13 @@
 //   - the token (HF_TOKEN) goes to the endpoint's host only, never to a CDN after a redirect;
 //   - headers that vouch for content (X-Linked-Etag, X-Linked-Size, ETag as a git blob id,
 //     X-Repo-Commit) count only when the endpoint's host sent them, never a CDN or another hop;
-//   - proxies: pass `agent` (the extension host's http/https modules are patched with VS Code's
-//     proxy settings, so the default agent already goes through them there).
+//   - proxies: `agent` when given; else HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+//     (the CLI; https through an http proxy's CONNECT tunnel) unless `envProxy: false` (the extension
+//     host, whose http/https modules VS Code already patches with the user's proxy settings).
 
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { AbortedError, DownloadError } from '../core';
 
 export interface HubRequestOptions {
@@ -19,6 +21,8 @@ export interface HubRequestOptions {
   agent?: http.Agent;
   /** extra certificate authorities for https (a mirror's own CA; tests) */
   ca?: string | Buffer;
+  /** follow HTTPS_PROXY / HTTP_PROXY / NO_PROXY (default true; ignored when `agent` is given) */
+  envProxy?: boolean;
   signal?: AbortSignal;
 }
 
@@ -117,17 +121,68 @@ function unquote(v: string | string[] | undefined): string | undefined {
 function send(url: URL, headers: Record<string, string>, opts: HubRequestOptions, method: string): Promise<http.IncomingMessage> {
   const mod = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
   if (!mod) return Promise.reject(new DownloadError(`${url.href}: unsupported protocol`));
+  const proxy = opts.agent || opts.envProxy === false ? undefined : proxyFor(url);
+  if (proxy) return sendThroughProxy(url, proxy, headers, opts, method);
   // an agent is protocol-specific (an https.Agent cannot carry http): use it where it fits
   const agentProtocol = (opts.agent as { protocol?: string } | undefined)?.protocol;
   const agent = opts.agent && (agentProtocol === undefined || agentProtocol === url.protocol) ? opts.agent : undefined;
+  return finish(mod.request(url, { method, headers, agent, signal: opts.signal, timeout: 60_000, ...(opts.ca && url.protocol === 'https:' ? { ca: opts.ca } : {}) }), url, opts);
+}
+
+function finish(req: http.ClientRequest, url: URL, opts: HubRequestOptions): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers, agent, signal: opts.signal, timeout: 60_000, ...(opts.ca && url.protocol === 'https:' ? { ca: opts.ca } : {}) }, resolve);
+    req.on('response', resolve);
     req.end();
     req.on('timeout', () => req.destroy(new Error('no answer for 60 s')));
     req.on('error', (err) => {
       if (opts.signal?.aborted) reject(new AbortedError('Download cancelled'));
       else reject(new TransferError(`${url.host}: ${err.message}`, { cause: err }));
     });
+  });
+}
+
+/** The proxy the environment names for `url`, unless NO_PROXY exempts its host. */
+export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
+  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const host = url.hostname.toLowerCase();
+  if (noProxy.some((n) => n === '*' || host === n.replace(/^\./, '') || host.endsWith(n.startsWith('.') ? n : `.${n}`))) return undefined;
+  const raw = url.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  if (!raw) return undefined;
+  try {
+    const p = new URL(raw.includes('://') ? raw : `http://${raw}`);
+    return p.protocol === 'http:' ? p : undefined; // an https proxy would need TLS to the proxy too: not supported
+  } catch {
+    return undefined;
+  }
+}
+
+/** http: the absolute URL to the proxy; https: a CONNECT tunnel, then TLS to the real host through it. */
+function sendThroughProxy(url: URL, proxy: URL, headers: Record<string, string>, opts: HubRequestOptions, method: string): Promise<http.IncomingMessage> {
+  const auth = proxy.username ? { 'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` } : {};
+  const port = Number(proxy.port || 80);
+  if (url.protocol === 'http:') {
+    return finish(http.request({ host: proxy.hostname, port, method, path: url.href, headers: { ...headers, host: url.host, ...auth }, signal: opts.signal, timeout: 60_000 }), url, opts);
+  }
+  return new Promise((resolve, reject) => {
+    const target = `${url.hostname}:${url.port || 443}`;
+    const connect = http.request({ host: proxy.hostname, port, method: 'CONNECT', path: target, headers: { host: target, ...auth }, signal: opts.signal, timeout: 60_000 });
+    connect.on('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        reject(new DownloadError(`${url.host}: the proxy ${proxy.host} refused the tunnel (HTTP ${res.statusCode})`));
+        return;
+      }
+      const secure = tls.connect({ socket, servername: url.hostname, ...(opts.ca ? { ca: opts.ca } : {}) });
+      // no agent: the request goes over `secure`, the tunnel, which ends with it
+      const req = https.request(url, { method, headers: { ...headers, connection: 'close' }, signal: opts.signal, timeout: 60_000, createConnection: () => secure });
+      finish(req, url, opts).then(resolve, reject);
+    });
+    connect.on('timeout', () => connect.destroy(new Error('no answer from the proxy for 60 s')));
+    connect.on('error', (err) => {
+      if (opts.signal?.aborted) reject(new AbortedError('Download cancelled'));
+      else reject(new TransferError(`${proxy.host} (proxy): ${err.message}`, { cause: err }));
+    });
+    connect.end();
   });
 }
 

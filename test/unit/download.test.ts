@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as http from 'node:http';
+import * as net from 'node:net';
 import { downloadPlan, readManifest, MANIFEST_FILE, type DownloadOptions, type DownloadProgress } from '../../src/hub/download';
 import { planFromHub } from '../../src/hub/listing';
 import type { CatalogEntry } from '../../src/hub/catalog';
@@ -206,14 +208,23 @@ describe('downloadModel', () => {
     assert.equal((await readManifest(folder))!.files[BIG].verifiedBy, 'catalog-sha256');
   });
 
-  test('a missing file is a DownloadError that names it', async () => {
-    hub.switches.missing.add('onnx/vision_encoder_q4.onnx');
+  test('a 404 mid-way (listed, then gone) is a DownloadError naming the file; the files before it are kept', async () => {
+    hub.switches.missing.add('onnx/embed_tokens_q4.onnx');
     await assert.rejects(download(hub, root), (err) => {
       assert.ok(err instanceof DownloadError);
-      assert.match(err.message, /test-org\/tiny-llava\/onnx\/vision_encoder_q4\.onnx/);
+      assert.match(err.message, /test-org\/tiny-llava\/onnx\/embed_tokens_q4\.onnx/);
       assert.match(err.message, /404/);
       return true;
     });
+    const manifest = (await readManifest(join(root, 'tiny-llava')))!;
+    assert.ok(manifest.files['config.json'] && manifest.files['onnx/vision_encoder_q4.onnx'], 'what came before is recorded');
+    assert.equal(manifest.files[BIG], undefined);
+    hub.switches.missing.clear();
+    const sent = hub.bytesSent();
+    const folder = await download(hub, root);
+    assertAllCorrect(folder);
+    const rest = files.filter((f) => f.path === BIG || f.path === 'onnx/embed_tokens_q4.onnx').reduce((n, f) => n + f.data.length, 0);
+    assert.equal(hub.bytesSent() - sent, rest, 'only the files after the 404 come on the next try');
   });
 
   test('abort mid-file leaves the .part and no final file; a later call resumes', async () => {
@@ -375,5 +386,61 @@ describe('downloadModel', () => {
     assert.equal((await readManifest(folder))!.commit, newCommit);
     assert.ok(readFileSync(join(folder, 'tokenizer.json')).equals(changed[2].data));
     assert.equal(hub.bytesSent() - sent, 4000, 'only the changed file came again');
+  });
+
+  test('HTTPS_PROXY / HTTP_PROXY: http through the proxy, https through a CONNECT tunnel; NO_PROXY exempts', async () => {
+    const seen: string[] = [];
+    const sockets = new Set<net.Socket>();
+    const proxy = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const up = http.request(req.url!, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    proxy.on('connection', (sock) => (sockets.add(sock), sock.on('close', () => sockets.delete(sock))));
+    proxy.on('connect', (req, client: net.Socket, head) => {
+      seen.push(`CONNECT ${req.url}`);
+      const [host, port] = req.url!.split(':');
+      const up = net.connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        up.write(head);
+        up.pipe(client);
+        client.pipe(up);
+      });
+      up.on('error', () => client.destroy());
+      client.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+    try {
+      process.env.HTTPS_PROXY = process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+      delete process.env.NO_PROXY;
+      assertAllCorrect(await download(hub, root));
+      const cdnHost = new URL(hub.cdnOrigin).host;
+      assert.ok(seen.includes(`CONNECT ${cdnHost}`), seen.join('\n'));
+      assert.ok(seen.some((s) => s.startsWith(`GET ${hub.endpoint}/api/models/`)), 'the listing went through the proxy');
+      assert.ok(seen.some((s) => s.startsWith(`GET ${hub.endpoint}/${REPO}/resolve/`)));
+
+      seen.length = 0;
+      rmSync(join(root, 'tiny-llava'), { recursive: true, force: true });
+      process.env.NO_PROXY = 'localhost,127.0.0.1';
+      assertAllCorrect(await download(hub, root));
+      assert.deepEqual(seen, [], 'NO_PROXY hosts go direct');
+      // the extension host relies on VS Code's own proxy patch instead
+      process.env.NO_PROXY = '';
+      rmSync(join(root, 'tiny-llava'), { recursive: true, force: true });
+      assertAllCorrect(await download(hub, root, { envProxy: false }));
+      assert.deepEqual(seen, []);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 });
