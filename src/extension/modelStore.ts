@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { config } from './config';
 import {
   checkLocalModelFolder,
+  diskSpaceProblem,
   downloadOffer,
   downloadPlan,
   formatModelSetting,
@@ -147,6 +148,15 @@ export class ModelStore {
       return undefined;
     }
     const { plan, offer } = offered;
+    // free space is checked before the offer, so "Download" is never a button that cannot work
+    const short = await diskSpaceProblem(plan, this.modelsRoot()).catch(() => undefined);
+    if (short) {
+      this.log.error(`[models] ${short.message}`);
+      const choice = await vscode.window.showErrorMessage(`${why} ${short.message}.`, USE_LOCAL_FOLDER, 'Show Logs');
+      if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
+      if (choice === 'Show Logs') this.log.show(true);
+      return undefined;
+    }
     const download = 'Download';
     const choice = await vscode.window.showInformationMessage(`${why} ${offer.question}`, { detail: offer.detail }, download, USE_LOCAL_FOLDER);
     if (choice === download) {

@@ -131,6 +131,26 @@ export async function downloadPlan(plan: DownloadPlan, destRoot: string, opts: D
 }
 
 /**
+ * The disk-space check a download makes first, for callers that want it before offering the
+ * download: the DiskSpaceError it would throw, or undefined when the plan fits (or free space is
+ * unknown). Counts only what is not in `<destRoot>/<plan.id>` yet.
+ */
+export async function diskSpaceProblem(plan: DownloadPlan, destRoot: string, opts: Pick<DownloadOptions, 'freeBytes'> = {}): Promise<DiskSpaceError | undefined> {
+  const folder = join(destRoot, plan.id);
+  const manifest = await readManifest(folder);
+  const complete = new Set<string>();
+  for (const f of plan.files) if (await isComplete(folder, f, manifest?.files[f.path])) complete.add(f.path);
+  try {
+    await mkdir(destRoot, { recursive: true });
+    await checkDiskSpace(folder, plan, complete, { freeBytes: opts.freeBytes ?? ((d) => freeBytesAt(dirname(d))) });
+    return undefined;
+  } catch (err) {
+    if (err instanceof DiskSpaceError) return err;
+    throw err;
+  }
+}
+
+/**
  * Bytes still to fetch (sizes of incomplete files minus what their .part already holds) against
  * the free space where the folder lives, with a margin. Unknown sizes count as 0.
  */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { downloadPlan, readManifest, MANIFEST_FILE, type DownloadOptions, type DownloadProgress } from '../../src/hub/download';
+import { diskSpaceProblem, downloadPlan, readManifest, MANIFEST_FILE, type DownloadOptions, type DownloadProgress } from '../../src/hub/download';
 import { planFromHub } from '../../src/hub/listing';
 import type { CatalogEntry } from '../../src/hub/catalog';
 import { AbortedError, ChecksumError, DownloadError } from '../../src/core/errors';
@@ -372,6 +372,13 @@ describe('downloadModel', () => {
       return true;
     });
     assert.equal(hub.bytesSent(), 0);
+    // the same check before offering the download; what is already on disk does not count
+    const plan = await planFromHub({ repo: REPO, revision: 'main', entry: entryFor() }, { endpoint: hub.endpoint });
+    const short = await diskSpaceProblem(plan, root, { freeBytes: async () => 1_000_000 });
+    assert.equal(short?.code, 'DISK_SPACE');
+    assert.equal(await diskSpaceProblem(plan, root, { freeBytes: async () => 10 ** 12 }), undefined);
+    await download(hub, root);
+    assert.equal(await diskSpaceProblem(plan, root, { freeBytes: async () => 0 }), undefined, 'nothing left to fetch');
   });
 
   test('a moved main: the download stays on the listed commit; a later download takes the new one and fetches only what changed', async () => {
