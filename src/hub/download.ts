@@ -15,12 +15,14 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import type * as http from 'node:http';
 import { join, dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AbortedError, ChecksumError, DiskSpaceError, DownloadError, throwIfAborted, type VariantMap } from '../core';
+import { AbortedError, ChecksumError, DownloadError, throwIfAborted } from '../core';
+import { checkDiskSpace, type FreeBytes } from './diskSpace';
+import { isComplete, readManifest, writeManifest, type LockedFile, type VerifiedBy } from './manifest';
 import { acquireFolderLock, type LockHolder } from './folderLock';
 import { endpointOf, httpFailure, hubRequest, TransferError, type HubHeaders, type HubRequestOptions } from './http';
 import type { DownloadPlan, PlannedFile } from './plan';
@@ -48,42 +50,12 @@ export interface DownloadOptions extends HubRequestOptions {
   /** called when another process holds the folder's lock and this one waits */
   onWaitForLock?: (holder: LockHolder | undefined) => void;
   /** free bytes where the folder lives (tests); default: statfs */
-  freeBytes?: (folder: string) => Promise<number | undefined>;
-}
-
-export const MANIFEST_FILE = '.llava-download.json';
-
-export type VerifiedBy = 'catalog-sha256' | 'hub-sha256' | 'git-blob-sha1' | 'size' | 'none';
-
-export interface LockedFile {
-  size: number;
-  sha256: string;
-  verifiedBy: VerifiedBy;
-  /** the commit it was fetched from */
-  commit?: string;
-  completedAt: string;
-}
-
-/** `.llava-download.json`: what was chosen and what is complete. */
-export interface DownloadManifest {
-  repo: string;
-  /** the revision asked for (a branch, tag or commit) */
-  revision: string;
-  /** the commit it resolved to: later runs load exactly this, they never re-resolve the branch */
-  commit?: string;
-  variants?: VariantMap;
-  label?: string;
-  licence?: string;
-  /** every file of the plan, complete or not: the folder is ready when each is in `files` */
-  planned?: string[];
-  files: Record<string, LockedFile>;
+  freeBytes?: FreeBytes;
 }
 
 /** non-LFS files are small; above this we do not re-read a file just to check a git blob id */
 const GIT_SHA1_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_UNKNOWN_CAP = 100 * 1000 * 1000;
-/** kept free beyond the download itself, so the disk is not filled to the last byte */
-const DISK_MARGIN_BYTES = 200 * 1000 * 1000;
 
 /** Downloads every file of `plan` into `<destRoot>/<plan.id>` and returns that folder. */
 export async function downloadPlan(plan: DownloadPlan, destRoot: string, opts: DownloadOptions = {}): Promise<string> {
@@ -130,72 +102,10 @@ export async function downloadPlan(plan: DownloadPlan, destRoot: string, opts: D
   }
 }
 
-/**
- * The disk-space check a download makes first, for callers that want it before offering the
- * download: the DiskSpaceError it would throw, or undefined when the plan fits (or free space is
- * unknown). Counts only what is not in `<destRoot>/<plan.id>` yet.
- */
-export async function diskSpaceProblem(plan: DownloadPlan, destRoot: string, opts: Pick<DownloadOptions, 'freeBytes'> = {}): Promise<DiskSpaceError | undefined> {
-  const folder = join(destRoot, plan.id);
-  const manifest = await readManifest(folder);
-  const complete = new Set<string>();
-  for (const f of plan.files) if (await isComplete(folder, f, manifest?.files[f.path])) complete.add(f.path);
-  try {
-    await mkdir(destRoot, { recursive: true });
-    await checkDiskSpace(folder, plan, complete, { freeBytes: opts.freeBytes ?? ((d) => freeBytesAt(dirname(d))) });
-    return undefined;
-  } catch (err) {
-    if (err instanceof DiskSpaceError) return err;
-    throw err;
-  }
-}
-
-/**
- * Bytes still to fetch (sizes of incomplete files minus what their .part already holds) against
- * the free space where the folder lives, with a margin. Unknown sizes count as 0.
- */
-async function checkDiskSpace(folder: string, plan: DownloadPlan, complete: Set<string>, opts: DownloadOptions): Promise<void> {
-  let needed = 0;
-  for (const f of plan.files) {
-    if (complete.has(f.path) || f.size === undefined) continue;
-    needed += Math.max(0, f.size - (await sizeOf(`${join(folder, ...f.path.split('/'))}.part`)));
-  }
-  if (needed === 0) return;
-  const free = await (opts.freeBytes ?? freeBytesAt)(folder);
-  if (free === undefined || free >= needed + DISK_MARGIN_BYTES) return;
-  const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
-  throw new DiskSpaceError(
-    folder,
-    needed,
-    free,
-    `not enough disk space for ${plan.label}: ${gb(needed)} to download (+${gb(DISK_MARGIN_BYTES)} kept free), ${gb(free)} free in ${folder}`,
-  );
-}
-
-async function freeBytesAt(folder: string): Promise<number | undefined> {
-  try {
-    const s = await statfs(folder);
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined; // not every file system says: then we do not guess
-  }
-}
-
 /** Always from the listed commit, never the branch: a branch that moves mid-download cannot mix. */
 function resolveUrl(endpoint: string, plan: DownloadPlan, file: PlannedFile): string {
   const path = file.path.split('/').map(encodeURIComponent).join('/');
   return `${endpoint}/${plan.repo}/resolve/${plan.commit}/${path}`;
-}
-
-async function isComplete(folder: string, file: PlannedFile, locked: LockedFile | undefined): Promise<boolean> {
-  if (!locked) return false;
-  if (file.sha256 && file.sha256 !== locked.sha256) return false;
-  if (file.size !== undefined && file.size !== locked.size) return false;
-  try {
-    return (await stat(join(folder, ...file.path.split('/')))).size === locked.size;
-  } catch {
-    return false;
-  }
 }
 
 async function downloadWithRetries(
@@ -400,21 +310,6 @@ async function sizeOf(path: string): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-export async function readManifest(folder: string): Promise<DownloadManifest | undefined> {
-  try {
-    const m = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as DownloadManifest;
-    return typeof m === 'object' && m && typeof m.repo === 'string' && typeof m.files === 'object' && m.files ? m : undefined;
-  } catch {
-    return undefined; // missing or unreadable: everything is downloaded (and verified) again
-  }
-}
-
-async function writeManifest(folder: string, manifest: DownloadManifest): Promise<void> {
-  const tmp = join(folder, `${MANIFEST_FILE}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(tmp, join(folder, MANIFEST_FILE));
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -6,7 +6,9 @@
 // onnxruntime).
 
 export { CatalogError, findEntry, loadCatalog, parseCatalog, type Catalog, type CatalogEntry, type CatalogFile } from './catalog';
-export { MANIFEST_FILE, diskSpaceProblem, downloadPlan, readManifest, type DownloadManifest, type DownloadOptions, type DownloadProgress, type LockedFile, type VerifiedBy } from './download';
+export { downloadPlan, type DownloadOptions, type DownloadProgress } from './download';
+export { MANIFEST_FILE, readManifest, type DownloadManifest, type LockedFile, type VerifiedBy } from './manifest';
+export { diskSpaceProblem } from './diskSpace';
 export { LOCK_FILE, acquireFolderLock, type LockHolder } from './folderLock';
 export { DEFAULT_ENDPOINT, endpointOf, refusedRedirect, type HubRequestOptions } from './http';
 export { listRepo, parseListing, planFromHub, type ListedFile, type RepoListing } from './listing';

@@ -6,7 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { formatVariantChoice, parseVariantChoice, type VariantChoice } from '../core';
 import type { Catalog, CatalogEntry } from './catalog';
-import { readManifest, type DownloadManifest } from './download';
+import { readManifest, type DownloadManifest } from './manifest';
 import { folderIdForRepo } from './plan';
 
 /**
