@@ -158,7 +158,8 @@ export class ModelStore {
       return undefined;
     }
     const download = 'Download';
-    const choice = await vscode.window.showInformationMessage(`${why} ${offer.question}`, { detail: offer.detail }, download, USE_LOCAL_FOLDER);
+    // a notification shows no `detail`: licence, variants and commit go in the message itself
+    const choice = await vscode.window.showInformationMessage(`${why} ${offer.question} (${offer.detail})`, download, USE_LOCAL_FOLDER);
     if (choice === download) {
       const folder = await this.download(plan);
       if (folder && cur.kind !== 'hub') await this.setModelSetting(formatModelSetting({ entry: (await this.modelToOffer()).entry, repo: plan.repo }));
