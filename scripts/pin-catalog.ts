@@ -1,79 +1,71 @@
 // Pins models/catalog.json to exact Hub commits: for each entry, asks the Hub which commit its
-// revision points to and the size and sha256 of every listed file, then writes them back with
-// `"pinned": true`. Needs network access to the Hub (or HF_ENDPOINT / --endpoint to a mirror).
+// revision points to and records the size and sha256 of every file a download could choose there
+// (the model files plus every variant of the three ONNX parts), with `"pinned": true`. Needs network
+// access to the Hub (or HF_ENDPOINT / --endpoint to a mirror).
 //
 //   npx tsx scripts/pin-catalog.ts [--catalog models/catalog.json] [--model <id>]... [--endpoint URL] [--dry-run]
 //
-// Source of the facts: GET {endpoint}/api/models/{repo}/revision/{rev}?blobs=true answers
-// { sha: <commit>, siblings: [{ rfilename, size, blobId, lfs?: { sha256, size } }] }.
-// LFS files get the sha256 from that listing. Small non-LFS files have only a git blob id there,
-// so they are fetched from the pinned commit, checked against that blob id, and hashed.
-// A file the catalog lists but the Hub does not have is reported and nothing is written.
+// Source of the facts: the hub's own listing (src/hub/listing.ts: GET {endpoint}/api/models/{repo}/
+// revision/{rev}?blobs=true). LFS files get the sha256 from that listing. Small non-LFS files have
+// only a git blob id there, so they are fetched from the pinned commit, checked against that blob
+// id, and hashed. A repository without the files a model needs (config.json, tokenizer.json,
+// preprocessor_config.json, a variant of each ONNX part) is reported and nothing is written.
 
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseCatalog, type CatalogEntry, type CatalogFile } from '../src/hub/catalog';
+import { listRepo, type ListedFile } from '../src/hub/listing';
+import { MODEL_FILES, REQUIRED_FILES, planDownload } from '../src/hub/plan';
+import { endpointOf, hubRequest, type HubRequestOptions } from '../src/hub/http';
+import { parseOnnxPath } from '../src/core/variants';
 
-interface Sibling {
-  rfilename: string;
-  size?: number;
-  blobId?: string;
-  lfs?: { sha256: string; size: number };
-}
-
-export interface PinOptions {
-  endpoint?: string;
-  token?: string;
-}
+export type PinOptions = HubRequestOptions;
 
 export interface PinResult {
   entry: CatalogEntry;
-  /** catalog paths the Hub does not have at that revision */
+  /** what the repository lacks at that revision for the entry to be usable */
   missing: string[];
 }
 
 export async function pinEntry(entry: CatalogEntry, opts: PinOptions = {}): Promise<PinResult> {
-  const endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
-  const infoUrl = `${endpoint}/api/models/${entry.repo}/revision/${encodeURIComponent(entry.revision)}?blobs=true`;
-  const res = await fetch(infoUrl, { headers });
-  if (!res.ok) throw new Error(`${infoUrl}: HTTP ${res.status}`);
-  const info = (await res.json()) as { sha?: string; siblings?: Sibling[] };
-  if (!info.sha || !/^[0-9a-f]{40}$/.test(info.sha) || !Array.isArray(info.siblings)) {
-    throw new Error(`${infoUrl}: unexpected answer (no commit sha or siblings)`);
-  }
-  const commit = info.sha;
-  const byName = new Map(info.siblings.map((s) => [s.rfilename, s]));
-  const missing: string[] = [];
-
-  const pinFile = async (f: CatalogFile): Promise<CatalogFile> => {
-    const s = byName.get(f.path);
-    if (!s) {
-      missing.push(f.path);
-      return f;
+  const listing = await listRepo(entry.repo, entry.revision, opts);
+  const byName = new Map(listing.files.map((f) => [f.path, f]));
+  const missing: string[] = REQUIRED_FILES.filter((f) => !byName.has(f));
+  if (!missing.length) {
+    try {
+      planDownload(listing, {}); // every part has some variant
+    } catch (err) {
+      missing.push((err as Error).message);
     }
-    if (s.lfs) return { path: f.path, size: s.lfs.size, sha256: s.lfs.sha256 };
+  }
+  if (missing.length) return { entry, missing };
+
+  const relevant = listing.files.filter((f) => (MODEL_FILES as readonly string[]).includes(f.path) || isOnnxOfAPart(f.path, byName));
+  const pinFile = async (f: ListedFile): Promise<CatalogFile> => {
+    if (f.sha256 && f.size !== undefined) return { path: f.path, size: f.size, sha256: f.sha256 };
     // not LFS: fetch it from the pinned commit and hash it; the blob id proves it is that version
-    const url = `${endpoint}/${entry.repo}/resolve/${commit}/${f.path.split('/').map(encodeURIComponent).join('/')}`;
-    const r = await fetch(url, { headers });
-    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-    const data = Buffer.from(await r.arrayBuffer());
-    if (s.blobId) {
+    const url = `${endpointOf(opts)}/${entry.repo}/resolve/${listing.commit}/${f.path.split('/').map(encodeURIComponent).join('/')}`;
+    const { res } = await hubRequest(url, { ...opts, name: `${entry.repo}/${f.path}` });
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`);
+    const data = Buffer.concat(chunks);
+    if (f.blobId) {
       const git = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
-      if (git !== s.blobId) throw new Error(`${entry.repo}/${f.path}: git blob id ${git} does not match the Hub's ${s.blobId}`);
+      if (git !== f.blobId) throw new Error(`${entry.repo}/${f.path}: git blob id ${git} does not match the Hub's ${f.blobId}`);
     }
     return { path: f.path, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
   };
-
   const files: CatalogFile[] = [];
-  for (const f of entry.files) files.push(await pinFile(f));
-  const variants: CatalogEntry['variants'] = {};
-  for (const [name, v] of Object.entries(entry.variants)) {
-    const pinned: CatalogFile[] = [];
-    for (const f of v.files) pinned.push(await pinFile(f));
-    variants[name] = { ...v, files: pinned };
-  }
-  return { entry: { ...entry, revision: commit, pinned: true, files, variants }, missing };
+  for (const f of relevant) files.push(await pinFile(f));
+  return { entry: { ...entry, revision: listing.commit, pinned: true, files }, missing };
+}
+
+/** An ONNX file of one of the three parts, or the external data of one. */
+function isOnnxOfAPart(path: string, byName: Map<string, ListedFile>): boolean {
+  if (parseOnnxPath(path)) return true;
+  const m = /^(.*\.onnx)(_data.*|\.data.*)$/.exec(path);
+  return !!m && !!parseOnnxPath(m[1]) && byName.has(m[1]);
 }
 
 /** Pins the chosen entries (all when `ids` is empty) of the catalog file; returns what it did. */
@@ -95,7 +87,7 @@ export async function pinCatalog(
     }
     log(`${entry.id}: ${entry.repo}@${entry.revision} -> ${r.entry.revision}`);
     // keep the JSON's own key order and extra keys; replace only what pinning decides
-    raw.models[i] = { ...(raw.models[i] as object), revision: r.entry.revision, pinned: true, files: r.entry.files, variants: r.entry.variants };
+    raw.models[i] = { ...(raw.models[i] as object), revision: r.entry.revision, pinned: true, files: r.entry.files };
   }
   if (Object.keys(missing).length || opts.dryRun) return { written: false, missing };
   parseCatalog(raw, catalogPath); // never write a catalog that would not load
@@ -118,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const r = await pinCatalog(args.catalog, { ...args, token: process.env.HF_TOKEN, log: (l) => console.log(l) });
   if (Object.keys(r.missing).length) {
-    console.error('not written: fix the file lists above (the Hub does not have those paths)');
+    console.error('not written: the repositories above lack files a model needs at that revision');
     return 1;
   }
   console.log(r.written ? `wrote ${args.catalog}` : 'dry run: nothing written');

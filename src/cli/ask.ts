@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { num, int, parse, UsageError, type CliCommand } from './args';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model';
 
-const USAGE = `Usage: llava ask --model DIR --image PATH [--image PATH ...] [options] "question"
+const USAGE = `Usage: llava ask --model DIR|ID|OWNER/REPO --image PATH [--image PATH ...] [options] "question"
 
 ${MODEL_USAGE}
   --max-new-tokens N                    the longest answer in tokens (default 256)
@@ -29,7 +29,7 @@ async function run(args: string[]): Promise<number> {
     USAGE,
   );
   if (values.help) return help();
-  if (!values.model) throw new UsageError('--model DIR is required', USAGE);
+  if (!values.model) throw new UsageError('--model is required', USAGE);
   const question = positionals.join(' ').trim();
   if (!question) throw new UsageError('a question is required', USAGE);
   if (!values.image?.length) throw new UsageError('--image PATH is required', USAGE);

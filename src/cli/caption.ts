@@ -14,7 +14,7 @@ import {
 import { int, oneOf, parse, UsageError, type CliCommand } from './args';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model';
 
-const USAGE = `Usage: llava caption PATH... --model DIR [options]
+const USAGE = `Usage: llava caption PATH... --model DIR|ID|OWNER/REPO [options]
 PATHs are image files or folders (searched recursively).
 
 ${MODEL_USAGE}
@@ -55,7 +55,7 @@ async function run(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!values.model) throw new UsageError('--model DIR is required', USAGE);
+  if (!values.model) throw new UsageError('--model is required', USAGE);
   if (!positionals.length) throw new UsageError('give at least one image file or folder', USAGE);
   // --prompt alone means the custom preset
   const preset = oneOf<CaptionPreset>('preset', values.preset ?? (values.prompt ? 'custom' : 'short'), ['short', 'detailed', 'alt', 'tags', 'custom'], USAGE);

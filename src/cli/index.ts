@@ -12,10 +12,11 @@ import { askCommand } from './ask';
 import { captionCommand } from './caption';
 import { evalCommand } from './eval';
 import { infoCommand } from './info';
+import { downloadCommand } from './download';
 import { serveCommand } from './serve';
 import { version } from '../../package.json';
 
-const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, serveCommand, evalCommand];
+const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, downloadCommand, serveCommand, evalCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

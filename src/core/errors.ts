@@ -11,6 +11,9 @@ export type EngineErrorCode =
   | 'GENERATION'
   | 'DOWNLOAD'
   | 'CHECKSUM'
+  | 'DOWNLOAD_LOCKED'
+  | 'DISK_SPACE'
+  | 'CONTEXT_OVERFLOW'
   | 'REMOTE'
   | 'EVAL_DATA'
   | 'JUDGE';
@@ -77,6 +80,30 @@ export class ChecksumError extends EngineError {
   constructor(readonly file: string, readonly expected: string, readonly actual: string) {
     super('CHECKSUM', `${file}: sha256 ${actual} does not match the expected ${expected}`);
   }
+}
+
+/** Another process holds the download lock of this model folder (`holder` says who, when known). */
+export class DownloadLockedError extends EngineError {
+  constructor(readonly folder: string, message: string) {
+    super('DOWNLOAD_LOCKED', message);
+  }
+}
+
+/** Not enough free space for a download; the numbers are in the message and on the error. */
+export class DiskSpaceError extends EngineError {
+  constructor(readonly folder: string, readonly neededBytes: number, readonly freeBytes: number, message: string) {
+    super('DISK_SPACE', message);
+  }
+}
+
+/**
+ * The prompt (text + image rows) plus the tokens asked for does not fit the decoder's context
+ * window. Callers either shorten the conversation and retry or show the message.
+ */
+export class ContextOverflowError extends EngineError {
+  constructor(readonly promptTokens: number, readonly maxNewTokens: number, readonly contextLength: number, message: string) {
+    super('CONTEXT_OVERFLOW', message);
+    }
 }
 
 /** An evaluation data file (problems.json, a .jsonl question file, ...) is missing, too large or malformed. `file` names it. */

@@ -98,6 +98,12 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** text forced at the start of the answer ("start caption with") */
   answerPrefix?: string;
+  /**
+   * When prompt + image rows + maxNewTokens exceed the decoder's context window: 'error' (default)
+   * throws ContextOverflowError; 'dropOldestTurns' leaves out the oldest turns (never the last user
+   * turn and its images) until it fits, and `stats.droppedTurns` says how many were left out.
+   */
+  fitContext?: 'error' | 'dropOldestTurns';
 }
 
 export interface GenerationStats {
@@ -111,6 +117,8 @@ export interface GenerationStats {
   totalMs: number;
   stopReason: 'eos' | 'max_tokens' | 'aborted';
   tokenIds: number[];
+  /** turns left out at the start of the conversation to fit the context window (fitContext) */
+  droppedTurns?: number;
   /** prompt positions whose KV cache came from an earlier run of the same conversation (not prefilled again) */
   reusedPromptTokens?: number;
 }
@@ -127,6 +135,8 @@ export interface LoadedModelInfo {
   /** why the provider is not the first one tried ('' when it is) */
   fallbackReason: string;
   variants: { vision: DtypeVariant; embed: DtypeVariant; decoder: DtypeVariant };
+  /** the decoder's context window in tokens, when the config says */
+  contextLength?: number;
   imageTokensPerImage: number;
   promptFormat: string;
   loadMs: number;

@@ -4,7 +4,7 @@
 // Nothing here may import `vscode`: the engine process and plain-Node tests load this file.
 
 import type {
-  DtypeVariant,
+  VariantChoice,
   ChatTurn,
   ExecutionProviderChoice,
   GenerateOptions,
@@ -21,8 +21,9 @@ export interface LoadParams {
   provider: ExecutionProviderChoice;
   /** 0 = let onnxruntime choose */
   threads: number;
-  /** the ONNX weight variant; undefined = the engine's per-provider choice among the files present */
-  variant?: DtypeVariant;
+  /** the ONNX weight variant of every part (`'q4'`) or of some parts (`{decoder: 'q4'}`); parts not
+   *  named (or undefined) = the engine's per-provider choice among the files present */
+  variant?: VariantChoice;
   /** MiB of KV cache kept for follow-up questions; undefined = the engine's default, 0 = off */
   prefixCacheMB?: number;
 }
@@ -94,6 +95,9 @@ const ENGINE_CODES: ReadonlySet<string> = new Set<EngineErrorCode>([
   'GENERATION',
   'DOWNLOAD',
   'CHECKSUM',
+  'DOWNLOAD_LOCKED',
+  'DISK_SPACE',
+  'CONTEXT_OVERFLOW',
 ]);
 
 export function serializeError(err: unknown): SerializedError {

@@ -75,7 +75,7 @@ export function serveEngine(channel: ServerChannel, getEngine: () => Promise<Eng
   const inFlight = new Map<number, AbortController>();
   const log = (line: string) => channel.send({ type: 'log', line });
 
-  const keyOf = (p: LoadParams) => `${p.modelDir}\0${p.provider}\0${p.threads}\0${p.variant ?? ''}\0${p.prefixCacheMB ?? ''}`;
+  const keyOf = (p: LoadParams) => `${p.modelDir}\0${p.provider}\0${p.threads}\0${JSON.stringify(p.variant ?? '')}\0${p.prefixCacheMB ?? ''}`;
 
   async function ensureModel(p: LoadParams, signal: AbortSignal): Promise<LlavaModel> {
     if (model && modelKey === keyOf(p)) return model;

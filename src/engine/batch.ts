@@ -25,6 +25,7 @@ import { TextStreamer, type Tokenizer } from './tokenizer';
 import type { ChatTurn, GenerateOptions, GenerationStats, ImageInput, PreprocessedImage } from '../core';
 import type { VisionEncoder } from './vision';
 import { DEFAULT_MAX_NEW_TOKENS } from './generate';
+import { checkContextFits } from './context';
 
 /** What the batch loop needs from a loaded model (LlavaModel hands over its parts). */
 export interface BatchParts {
@@ -104,6 +105,7 @@ export async function* generateBatch(parts: BatchParts, requests: BatchRequest[]
     try {
       const text = renderPrompt(spec, req.turns, { addGenerationPrompt: true, answerPrefix: req.answerPrefix });
       const { ids, imageSpans } = buildPromptIds(tokenizer, spec, text, features.map((f) => f.rows));
+      checkContextFits(ids.length, req.maxNewTokens ?? maxNewTokens, spec.contextLength); // this row fails alone
       for (const f of features) {
         if (f.hidden !== hidden) throw new EngineError('GENERATION', `image features have ${f.hidden} columns but the decoder's hidden size is ${hidden}`);
       }

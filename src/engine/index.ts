@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
-import { decodeLoop, type PreparedPrompt } from './generate';
+import { checkContextFits, turnCuts } from './context';
+import { decodeLoop, DEFAULT_MAX_NEW_TOKENS, type PreparedPrompt } from './generate';
 import { generateBatch, type BatchEvent, type BatchRequest } from './batch';
 import { LanguageModel } from './decoder';
 import { throwIfAborted } from '../core';
@@ -18,7 +19,7 @@ import { sessionOptions, withProviderFallback } from './providers';
 import { loadTokenizer, TextStreamer, type Tokenizer } from './tokenizer';
 import type {
   ChatTurn,
-  DtypeVariant,
+  VariantChoice,
   ExecutionProvider,
   ExecutionProviderChoice,
   GenerateOptions,
@@ -39,8 +40,11 @@ export type { BatchEvent, BatchRequest } from './batch';
 
 export interface LoadOptions {
   provider?: ExecutionProviderChoice;
-  /** overrides the per-provider default variant choice for all three sessions */
-  variant?: DtypeVariant;
+  /**
+   * pins the variant of every part (`'q4'`) or of some parts (`{vision: 'fp16', decoder: 'q4'}`);
+   * the parts not named take the provider's preference among the files the folder holds
+   */
+  variant?: VariantChoice;
   threads?: number;
   overrides?: { preprocessMode?: PreprocessMode; promptFormat?: PromptFormatName };
   /** bytes of KV cache kept for follow-up questions (0 turns reuse off); default 512 MiB */
@@ -90,6 +94,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     provider,
     fallbackReason,
     variants: value.variants,
+    ...(spec.contextLength !== undefined ? { contextLength: spec.contextLength } : {}),
     imageTokensPerImage: 0,
     promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
@@ -149,7 +154,7 @@ export class LlavaModel {
   async nextTokenLogits(turns: ChatTurn[], opts: GenerateOptions = {}): Promise<Float32Array> {
     const release = await this.acquire();
     try {
-      const prompt = await this.prepare(turns, opts);
+      const prompt = await this.prepare(turns, opts, 1);
       const step = await this.lm.forward(prompt.embeds, new Array(prompt.ids.length).fill(1), this.lm.emptyCache(1));
       return step.logits;
     } finally {
@@ -165,7 +170,7 @@ export class LlavaModel {
     const release = await this.acquire();
     try {
       const startedAt = performance.now();
-      const prompt = await this.prepare(turns, opts);
+      const prompt = await this.prepare(turns, opts, opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS);
       const reuse = this.prefixCache.lookup(prompt.keys);
       const loop = decodeLoop(
         {
@@ -181,7 +186,10 @@ export class LlavaModel {
         startedAt,
       );
       // The done event carries each image's geometry so callers can map boxes back onto the originals.
-      for await (const ev of loop) yield ev.type === 'done' ? { ...ev, images: prompt.geometries } : ev;
+      for await (const ev of loop) {
+        if (ev.type !== 'done') yield ev;
+        else yield { ...ev, images: prompt.geometries, ...(prompt.droppedTurns ? { stats: { ...ev.stats, droppedTurns: prompt.droppedTurns } } : {}) };
+      }
     } finally {
       release();
     }
@@ -219,12 +227,35 @@ export class LlavaModel {
     await releaseAll(this.sessions);
   }
 
-  private async prepare(turns: ChatTurn[], opts: GenerateOptions): Promise<PreparedPrompt & { geometries: ImageGeometry[]; keys: PrefixKey[] }> {
-    const images = turns.flatMap((t) => (t.role === 'user' ? (t.images ?? []) : []));
+  private async prepare(
+    turns: ChatTurn[],
+    opts: GenerateOptions,
+    maxNewTokens = 0,
+  ): Promise<PreparedPrompt & { geometries: ImageGeometry[]; keys: PrefixKey[]; droppedTurns: number }> {
+    const imagesOf = (t: ChatTurn) => (t.role === 'user' ? (t.images ?? []) : []);
+    const images = turns.flatMap(imagesOf);
+    // every image is encoded (and its geometry returned, one per image of `turns`, in order) even
+    // when its turn is later left out to fit the context: callers index geometries by position
     const encoded = await this.encodeImages(images, opts.signal);
-    const features = encoded.map((e) => e.features);
-    const text = renderPrompt(this.spec, turns, { addGenerationPrompt: true, answerPrefix: opts.answerPrefix });
-    const { ids, imageSpans } = buildPromptIds(this.tokenizer, this.spec, text, features.map((f) => f.rows));
+    const cuts = opts.fitContext === 'dropOldestTurns' ? turnCuts(turns) : [0];
+    let prompt!: { ids: number[]; imageSpans: { start: number; length: number }[] };
+    let features!: ImageFeatures[];
+    let keptImages!: EncodedImage[];
+    let cut = 0;
+    for (const [k, c] of cuts.entries()) {
+      const kept = turns.slice(c);
+      const skipImages = turns.slice(0, c).reduce((n, t) => n + imagesOf(t).length, 0);
+      keptImages = encoded.slice(skipImages);
+      features = keptImages.map((e) => e.features);
+      const text = renderPrompt(this.spec, kept, { addGenerationPrompt: true, answerPrefix: opts.answerPrefix });
+      prompt = buildPromptIds(this.tokenizer, this.spec, text, features.map((f) => f.rows));
+      cut = c;
+      const last = k === cuts.length - 1;
+      const fits = this.spec.contextLength === undefined || prompt.ids.length + maxNewTokens <= this.spec.contextLength;
+      if (fits || last) break;
+    }
+    checkContextFits(prompt.ids.length, maxNewTokens, this.spec.contextLength);
+    const { ids, imageSpans } = prompt;
     throwIfAborted(opts.signal);
     const embeds = await this.lm.embed(ids); // [T, hidden]
     const hidden = this.lm.hidden;
@@ -236,8 +267,15 @@ export class LlavaModel {
     this.info.imageTokensPerImage = features[0]?.rows ?? this.info.imageTokensPerImage;
     // what the decoder sees at each position: the token id, or for image rows the image's identity
     const keys: PrefixKey[] = [...ids];
-    imageSpans.forEach((span, i) => keys.fill(`image:${encoded[i].key ?? `unkeyed:${++unkeyedImages}`}`, span.start, span.start + span.length));
-    return { ids, embeds, imageTokens: features.reduce((n, f) => n + f.rows, 0), geometries: encoded.map((e) => e.geometry), keys };
+    imageSpans.forEach((span, i) => keys.fill(`image:${keptImages[i].key ?? `unkeyed:${++unkeyedImages}`}`, span.start, span.start + span.length));
+    return {
+      ids,
+      embeds,
+      imageTokens: features.reduce((n, f) => n + f.rows, 0),
+      geometries: encoded.map((e) => e.geometry),
+      keys,
+      droppedTurns: cut,
+    };
   }
 
   private async encodeImages(images: ImageInput[], signal?: AbortSignal): Promise<EncodedImage[]> {

@@ -4,7 +4,7 @@
 
 import { readFile, readdir, stat, open } from 'node:fs/promises';
 import * as path from 'node:path';
-import { ModelFolderError } from '../core';
+import { choosePartVariants, ModelFolderError, VARIANT_SUFFIX, type VariantChoice, type VariantMap } from '../core';
 import { preprocessConfigFromHub } from './preprocess';
 import type { DtypeVariant, ExecutionProvider, PreprocessConfig, PreprocessMode, PromptFormatName } from '../core';
 
@@ -14,9 +14,7 @@ export type OnnxSessionName = 'vision_encoder' | 'embed_tokens' | 'decoder_model
 export const ONNX_SESSIONS: readonly OnnxSessionName[] = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'];
 
 /** File-name suffix of each dtype variant in the transformers.js layout (`onnx/<session><suffix>.onnx`). */
-export const VARIANT_SUFFIX: Readonly<Record<DtypeVariant, string>> = {
-  fp32: '', fp16: '_fp16', q4: '_q4', q4f16: '_q4f16', int8: '_int8', uint8: '_uint8', quantized: '_quantized', bnb4: '_bnb4',
-};
+export { VARIANT_SUFFIX };
 
 export interface OnnxFile {
   variant: DtypeVariant;
@@ -70,6 +68,9 @@ export interface ModelSpec {
   chatTemplate?: string;
   promptFormat: PromptFormatName | 'template';
   generation: GenerationSpec;
+  /** the decoder's context window in tokens: the text config's max_position_embeddings, else the
+   *  model config's own; undefined when neither says (then nothing is checked) */
+  contextLength?: number;
   onnx: Record<OnnxSessionName, OnnxFile[]>;
 }
 
@@ -96,11 +97,6 @@ const TEXT_DEFAULTS: Readonly<Record<string, Required<Omit<TextSpec, 'modelType'
   qwen2: { hiddenSize: 4096, intermediateSize: 22016, numLayers: 32, numHeads: 32, numKvHeads: 32, vocabSize: 151936 },
   mistral: { hiddenSize: 4096, intermediateSize: 14336, numLayers: 32, numHeads: 32, numKvHeads: 8, vocabSize: 32000 },
 };
-
-/** Variant preference when the caller does not name one. CPU: fp16 weights are cast to fp32 by the CPU EP
- *  (double RAM, no speed-up), so it comes last. GPU: half precision first, then full, then the quantized rest. */
-const CPU_ORDER: readonly DtypeVariant[] = ['q4', 'int8', 'quantized', 'uint8', 'bnb4', 'fp32', 'q4f16', 'fp16'];
-const GPU_ORDER: readonly DtypeVariant[] = ['fp16', 'q4f16', 'fp32', 'q4', 'bnb4', 'int8', 'quantized', 'uint8'];
 
 export async function readModelFolder(dir: string, opts: ReadModelFolderOptions = {}): Promise<ModelSpec> {
   const config = (await readJson(dir, 'config.json'))!;
@@ -156,38 +152,39 @@ export async function readModelFolder(dir: string, opts: ReadModelFolderOptions 
     dir, modelType: modelType!, config, preprocessorConfig: preprocessorConfig!, processorConfig, generationConfig, text, vision,
     imageTokenId, imageToken, numAdditionalImageTokens: num(processorConfig?.num_additional_image_tokens),
     preprocess, tokenizerJson: tokenizerJson!, tokenizerConfig, chatTemplate, promptFormat, generation, onnx,
+    contextLength: positiveInt(textConfig.max_position_embeddings) ?? positiveInt(config.max_position_embeddings),
   };
 }
 
-export interface ChosenVariants {
-  vision: DtypeVariant;
-  embed: DtypeVariant;
-  decoder: DtypeVariant;
-}
+export type ChosenVariants = VariantMap;
+
+const SESSION_OF = { vision: 'vision_encoder', embed: 'embed_tokens', decoder: 'decoder_model_merged' } as const;
 
 /**
- * Picks one variant per session. An explicit `override` must exist for every session (else the error lists
- * what does); otherwise each session independently takes the first available variant in the provider's order.
- * `onnxFile(spec, session, variant)` gives the chosen file (path, external data).
+ * Picks one variant per part from the files the folder holds (the same rule the hub applies to a
+ * repository's listing before downloading, src/core/variants.ts). `choice` may pin every part (one
+ * variant) or some parts (`{decoder: 'q4'}`); a pinned variant must exist (else the error lists what
+ * does); the other parts take the first usable variant in the provider's order. Git LFS pointers
+ * are never chosen.
  */
-export function chooseVariants(spec: Pick<ModelSpec, 'onnx'>, provider: ExecutionProvider, override?: DtypeVariant): ChosenVariants {
-  const order = provider === 'cpu' ? CPU_ORDER : GPU_ORDER;
-  const pick = (session: OnnxSessionName): DtypeVariant => {
-    const files = spec.onnx[session];
-    const listing = files.map((f) => f.variant + (f.lfsPointer ? ' (Git LFS pointer)' : '')).join(', ') || 'none';
-    const expected = (v: DtypeVariant) => `onnx/${session}${VARIANT_SUFFIX[v]}.onnx`;
-    if (override) {
-      const file = files.find((f) => f.variant === override);
-      if (!file) throw new ModelFolderError(expected(override), `variant ${override} is not in this folder; ${session} has: ${listing}`);
-      if (file.lfsPointer) throw new ModelFolderError(expected(override), 'is a Git LFS pointer, not the weights: fetch the real file');
-      return override;
+export function chooseVariants(spec: Pick<ModelSpec, 'onnx'>, provider: ExecutionProvider, choice?: VariantChoice): ChosenVariants {
+  const usable = (s: OnnxSessionName) => spec.onnx[s].filter((f) => !f.lfsPointer).map((f) => f.variant);
+  const picked = choosePartVariants(
+    { vision: usable('vision_encoder'), embed: usable('embed_tokens'), decoder: usable('decoder_model_merged') },
+    provider,
+    choice,
+  );
+  if ('variants' in picked) return picked.variants;
+  const session = SESSION_OF[picked.part];
+  const listing = spec.onnx[session].map((f) => f.variant + (f.lfsPointer ? ' (Git LFS pointer)' : '')).join(', ') || 'none';
+  if (picked.variant) {
+    const expected = `onnx/${session}${VARIANT_SUFFIX[picked.variant]}.onnx`;
+    if (spec.onnx[session].some((f) => f.variant === picked.variant && f.lfsPointer)) {
+      throw new ModelFolderError(expected, 'is a Git LFS pointer, not the weights: fetch the real file');
     }
-    for (const v of order) {
-      if (files.some((f) => f.variant === v && !f.lfsPointer)) return v;
-    }
-    throw new ModelFolderError(`onnx/${session}.onnx`, `no usable variant of ${session}; found: ${listing}`);
-  };
-  return { vision: pick('vision_encoder'), embed: pick('embed_tokens'), decoder: pick('decoder_model_merged') };
+    throw new ModelFolderError(expected, `variant ${picked.variant} is not in this folder; ${session} has: ${listing}`);
+  }
+  throw new ModelFolderError(`onnx/${session}.onnx`, `no usable variant of ${session}; found: ${listing}`);
 }
 
 /** The listed file of one session's variant (throws ModelFolderError naming the expected file if absent). */
@@ -365,6 +362,9 @@ class TokenTable {
 
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+function positiveInt(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
 }
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;

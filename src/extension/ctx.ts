@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { EngineClient, type EngineState } from '../engine-process';
 import type { ChatTurn, GenerationStats, ImageGeometry, ImageInput, LoadedModelInfo } from '../core';
 import type { LoadParams } from '../engine-process';
-import { AbortedError } from '../core';
+import { AbortedError, formatVariantChoice } from '../core';
 import { config } from './config';
 import { Disposable, disposeAll } from './disposable';
 import { EngineStatusBar } from './statusBar';
@@ -129,12 +129,21 @@ export class Ctx extends Disposable {
       maxNewTokens: config.maxNewTokens(),
       temperature: temperature > 0 ? temperature : undefined,
       signal: opts.signal,
+      // a long conversation leaves out its oldest turns (never the current question and its
+      // images) rather than overflow the model's context window; when even the question does not
+      // fit, the engine refuses with CONTEXT_OVERFLOW, whose message the chat shows
+      fitContext: 'dropOldestTurns',
     })) {
       if (ev.type === 'delta') opts.onDelta?.(ev.text);
       else result = { text: ev.text, stats: ev.stats, images: ev.images };
     }
     if (!result) throw new Error('the engine ended without an answer');
     const s = result.stats;
+    if (s.droppedTurns) {
+      const note = `This conversation is longer than the model's context window${this.client.modelInfo?.contextLength ? ` (${this.client.modelInfo.contextLength} tokens)` : ''}: its ${s.droppedTurns} oldest turns were left out of this answer.`;
+      this.log.info(`answer: ${note}`);
+      void vscode.window.showInformationMessage(note);
+    }
     this.log.info(
       `answer: ${s.newTokens} tokens, ${s.stopReason}, first token ${Math.round(s.timeToFirstTokenMs)} ms, ` +
         `${s.decodeTokensPerSecond.toFixed(1)} tokens/s`,
@@ -146,9 +155,9 @@ export class Ctx extends Disposable {
   async loadParams(): Promise<LoadParams> {
     const modelDir = await this.models.ensureModel();
     if (!modelDir) throw new NoModelError();
-    const current = await this.models.current();
-    // a catalog setting may name its variant (`id:fp16`); a local folder lets the engine choose among its files
-    const variant = current.kind === 'catalog' ? (current.variant as LoadParams['variant']) : undefined;
+    // a Hub model loads what the user pinned (`id:vision=fp16,decoder=q4`), else what was downloaded;
+    // a local folder lets the engine choose among its files
+    const variant = await this.models.variantsToLoad();
     return { modelDir, provider: config.executionProvider(), threads: config.threads(), variant, prefixCacheMB: config.conversationCacheMB() };
   }
 
@@ -179,7 +188,7 @@ export class Ctx extends Disposable {
                 ? 'Engine stopped (starts on the next question)'
                 : 'Ready (the model loads on the first question)'
               : info
-                ? `${model} on ${info.provider}${info.fallbackReason ? ` (${info.fallbackReason})` : ''}`
+                ? `${model} (${formatVariantChoice(info.variants)}) on ${info.provider}${info.fallbackReason ? ` (${info.fallbackReason})` : ''}`
                 : 'Ready';
     this._status = { state, text, model, provider: info?.provider, fallbackReason: info?.fallbackReason || undefined };
     this.statusBar.update({
@@ -187,7 +196,9 @@ export class Ctx extends Disposable {
       model: model ?? this.configuredModelName(),
       provider: info?.provider,
       fallbackReason: info?.fallbackReason || undefined,
-      detail: info ? `loaded in ${Math.round(info.loadMs)} ms` : undefined,
+      detail: info
+        ? `${formatVariantChoice(info.variants)}${info.contextLength ? ` · context ${info.contextLength} tokens` : ''} · loaded in ${Math.round(info.loadMs)} ms`
+        : undefined,
     });
     this.statusEmitter.fire(this._status);
   }

@@ -7,23 +7,31 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { config } from './config';
-import { loadCatalog, type Catalog, type CatalogEntry } from '../hub';
-import { downloadModel } from '../hub';
-import { AbortedError, ChecksumError, DownloadError } from '../core';
 import {
   checkLocalModelFolder,
+  diskSpaceProblem,
+  downloadOffer,
+  downloadPlan,
   formatModelSetting,
   formatProgress,
-  missingCatalogFiles,
+  listDownloadedModels,
+  loadCatalog,
+  missingModelFiles,
   modelsRootFor,
   parseModelSetting,
+  planFromHub,
   progressIncrement,
+  readManifest,
   rememberFolder,
-  resolveCatalogModel,
-  variantSizeBytes,
-  formatSize,
-  catalogModelFolder,
+  resolveHubModel,
+  type Catalog,
+  type DownloadedModel,
+  type DownloadManifest,
+  type DownloadOffer,
+  type DownloadPlan,
+  type ResolvedHubModel,
 } from '../hub';
+import { AbortedError, EngineError, type VariantChoice } from '../core';
 
 const RECENT_FOLDERS_KEY = 'llava.recentModelFolders';
 const USE_LOCAL_FOLDER = 'Use Local Folder…';
@@ -33,7 +41,7 @@ const PROGRESS_INTERVAL_MS = 250;
 /** What `llava.model` currently points at, as the pickers and the status bar describe it. */
 export type CurrentModel =
   | { kind: 'folder'; path: string; label: string; problem?: string }
-  | { kind: 'catalog'; entry: CatalogEntry; variant: string; folder: string; label: string; missing: string[] }
+  | { kind: 'hub'; model: ResolvedHubModel; folder: string; label: string; missing: string[]; manifest?: DownloadManifest }
   | { kind: 'invalid'; label: string; problem: string };
 
 export class ModelStore {
@@ -71,18 +79,47 @@ export class ModelStore {
     } catch (err) {
       return { kind: 'invalid', label: setting, problem: (err as Error).message };
     }
-    const resolved = resolveCatalogModel(this.catalog(), ref, root);
+    const resolved = resolveHubModel(this.catalog(), ref, root);
     if ('error' in resolved) return { kind: 'invalid', label: setting, problem: resolved.error };
-    const missing = await missingCatalogFiles(resolved.folder, resolved.entry, resolved.variant);
-    return { kind: 'catalog', ...resolved, label: resolved.entry.label, missing };
+    const missing = await missingModelFiles(resolved.folder);
+    const manifest = await readManifest(resolved.folder);
+    return { kind: 'hub', model: resolved, folder: resolved.folder, label: resolved.entry?.label ?? resolved.repo, missing, ...(manifest ? { manifest } : {}) };
   }
 
   /** The folder to load, or undefined when the setting names nothing usable yet. No UI. */
   async resolveModelDir(): Promise<string | undefined> {
     const cur = await this.current();
     if (cur.kind === 'folder') return cur.problem ? undefined : cur.path;
-    if (cur.kind === 'catalog') return cur.missing.length === 0 ? cur.folder : undefined;
+    if (cur.kind === 'hub') return cur.missing.length === 0 ? cur.folder : undefined;
     return undefined;
+  }
+
+  /** The model a download would fetch: the one the setting names, else the catalog's default. */
+  async modelToOffer(): Promise<ResolvedHubModel> {
+    const cur = await this.current();
+    if (cur.kind === 'hub') return cur.model;
+    const entry = this.catalog().models.find((m) => m.id === this.catalog().defaultModel)!;
+    return { entry, repo: entry.repo, revision: entry.revision, folder: path.join(this.modelsRoot(), entry.id) };
+  }
+
+  /**
+   * Asks the Hub what `model` holds and chooses its files for the configured execution provider:
+   * the plan to download and the offer to show ("Download nanoLLaVA 1.5, 1.1 GB?", licence, the
+   * variant per part, the commit). One network call; throws DownloadError (code DOWNLOAD) offline.
+   */
+  async offer(model?: ResolvedHubModel): Promise<{ plan: DownloadPlan; offer: DownloadOffer }> {
+    const m = model ?? (await this.modelToOffer());
+    const provider = config.executionProvider();
+    const plan = await planFromHub(
+      { repo: m.repo, revision: m.revision, entry: m.entry, choice: m.choice },
+      { provider: provider === 'auto' || provider === 'cpu' ? 'cpu' : 'gpu', envProxy: false },
+    );
+    return { plan, offer: downloadOffer(plan) };
+  }
+
+  /** Downloaded models under the models root, with size on disk, variant map and commit. */
+  async downloaded(): Promise<DownloadedModel[]> {
+    return listDownloadedModels(this.modelsRoot());
   }
 
   /**
@@ -92,27 +129,40 @@ export class ModelStore {
   async ensureModel(): Promise<string | undefined> {
     const cur = await this.current();
     if (cur.kind === 'folder' && !cur.problem) return cur.path;
-    if (cur.kind === 'catalog' && cur.missing.length === 0) return cur.folder;
+    if (cur.kind === 'hub' && cur.missing.length === 0) return cur.folder;
 
-    // What to offer for download: the model the setting names, else the catalog's default.
-    const offer =
-      cur.kind === 'catalog'
-        ? { entry: cur.entry, variant: cur.variant }
-        : (() => {
-            const entry = this.catalog().models.find((m) => m.id === this.catalog().defaultModel)!;
-            return { entry, variant: entry.defaultVariant };
-          })();
-    const message =
-      cur.kind === 'catalog'
-        ? `${cur.label} is not downloaded yet (${cur.missing.length} file${cur.missing.length === 1 ? '' : 's'} missing).`
+    const why =
+      cur.kind === 'hub'
+        ? `${cur.label} is not downloaded yet.`
         : `The model in the llava.model setting cannot be used: ${cur.problem}`;
-    this.log.info(`[models] ${message}`);
-
-    const download = `Download ${offer.entry.label} (${formatSize(variantSizeBytes(offer.entry, offer.variant))})`;
-    const choice = await vscode.window.showInformationMessage(message, download, USE_LOCAL_FOLDER);
+    this.log.info(`[models] ${why}`);
+    let offered: { plan: DownloadPlan; offer: DownloadOffer };
+    try {
+      offered = await this.offer();
+    } catch (err) {
+      const message = err instanceof EngineError ? err.message : String((err as Error).message ?? err);
+      this.log.error(`[models] cannot list the model on the Hub: ${message}`);
+      const choice = await vscode.window.showErrorMessage(`${why} The Hub could not be asked for its files: ${message}`, USE_LOCAL_FOLDER, 'Show Logs');
+      if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
+      if (choice === 'Show Logs') this.log.show(true);
+      return undefined;
+    }
+    const { plan, offer } = offered;
+    // free space is checked before the offer, so "Download" is never a button that cannot work
+    const short = await diskSpaceProblem(plan, this.modelsRoot()).catch(() => undefined);
+    if (short) {
+      this.log.error(`[models] ${short.message}`);
+      const choice = await vscode.window.showErrorMessage(`${why} ${short.message}.`, USE_LOCAL_FOLDER, 'Show Logs');
+      if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
+      if (choice === 'Show Logs') this.log.show(true);
+      return undefined;
+    }
+    const download = 'Download';
+    // a notification shows no `detail`: licence, variants and commit go in the message itself
+    const choice = await vscode.window.showInformationMessage(`${why} ${offer.question} (${offer.detail})`, download, USE_LOCAL_FOLDER);
     if (choice === download) {
-      const folder = await this.download(offer.entry, offer.variant);
-      if (folder && cur.kind !== 'catalog') await this.setModelSetting(formatModelSetting(offer.entry, offer.variant));
+      const folder = await this.download(plan);
+      if (folder && cur.kind !== 'hub') await this.setModelSetting(formatModelSetting({ entry: (await this.modelToOffer()).entry, repo: plan.repo }));
       return folder;
     }
     if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
@@ -155,8 +205,15 @@ export class ModelStore {
     return Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : [];
   }
 
-  async isDownloaded(entry: CatalogEntry, variant: string): Promise<boolean> {
-    return (await missingCatalogFiles(catalogModelFolder(this.modelsRoot(), entry), entry, variant)).length === 0;
+  async isDownloaded(model: { folder: string }): Promise<boolean> {
+    return (await missingModelFiles(model.folder)).length === 0;
+  }
+
+  /** The variants the engine should load for the current model: what the user pinned, else what was downloaded. */
+  async variantsToLoad(): Promise<VariantChoice | undefined> {
+    const cur = await this.current();
+    if (cur.kind !== 'hub') return undefined;
+    return cur.model.choice ?? cur.manifest?.variants;
   }
 
   /** Writes `llava.model` in the user's (global) settings, and says so when a workspace value hides it. */
@@ -173,30 +230,36 @@ export class ModelStore {
   }
 
   /**
-   * Downloads one variant with a cancellable progress notification. Cancelling keeps the `.part`
-   * file, so the next download resumes. On failure offers Retry and Show Logs. Returns the folder,
-   * or undefined when cancelled or failed.
+   * Downloads a plan with a cancellable progress notification. Free disk space is checked first
+   * (DISK_SPACE names the numbers); a second window downloading the same model waits for the first
+   * (the folder lock) and says so. Cancelling keeps the `.part` files, so the next download
+   * resumes. On failure offers Retry and Show Logs. Returns the folder, or undefined.
    *
    * Proxies: nothing to pass. The extension host patches Node's http/https modules to follow the
-   * user's `http.proxy` / `http.proxyStrictSSL` settings (and the system proxy), and
-   * download.ts uses those modules' default agents, so the Hub is reached the way VS Code itself
-   * reaches the network. (The forked engine process does not get that patch; it never downloads.)
+   * user's `http.proxy` / `http.proxyStrictSSL` settings (and the system proxy), and the hub uses
+   * those modules' default agents. HF_ENDPOINT and HF_TOKEN from the environment are honoured.
    */
-  async download(entry: CatalogEntry, variant: string): Promise<string | undefined> {
+  async download(plan: DownloadPlan): Promise<string | undefined> {
     const root = this.modelsRoot();
-    const size = formatSize(variantSizeBytes(entry, variant));
-    this.log.info(`[models] downloading ${entry.repo}@${entry.revision} (${variant}, ${size}) into ${root}`);
+    const offer = downloadOffer(plan);
+    this.log.info(`[models] downloading ${plan.repo}@${plan.revision} (commit ${plan.commit}, ${offer.detail}, ${offer.sizeText}) into ${root}`);
     try {
       const folder = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Downloading ${entry.label} (${variant})`, cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: `Downloading ${plan.label} (${offer.sizeText})`, cancellable: true },
         async (progress, token) => {
           const abort = new AbortController();
           const sub = token.onCancellationRequested(() => abort.abort());
           let shownPercent = 0;
           let lastReport = 0;
           try {
-            return await downloadModel(entry, variant, root, {
+            return await downloadPlan(plan, root, {
               signal: abort.signal,
+              envProxy: false, // VS Code's own proxy support already patches http/https here
+              onWaitForLock: (holder) => {
+                const who = holder ? `process ${holder.pid}` : 'another window';
+                this.log.info(`[models] ${plan.label} is being downloaded by ${who}; waiting for it`);
+                progress.report({ message: `waiting: ${who} is downloading this model` });
+              },
               onProgress: (p) => {
                 const now = Date.now();
                 if (now - lastReport < PROGRESS_INTERVAL_MS) return;
@@ -211,26 +274,26 @@ export class ModelStore {
           }
         },
       );
-      this.log.info(`[models] ${entry.label} (${variant}) ready in ${folder}`);
+      this.log.info(`[models] ${plan.label} ready in ${folder}`);
       return folder;
     } catch (err) {
       if (err instanceof AbortedError) {
-        this.log.info(`[models] download of ${entry.label} cancelled; partial files kept in ${root}`);
+        this.log.info(`[models] download of ${plan.label} cancelled; partial files kept in ${root}`);
         void vscode.window.showInformationMessage(
-          `Download of ${entry.label} cancelled. The part already downloaded is kept: downloading again resumes where it stopped.`,
+          `Download of ${plan.label} cancelled. The part already downloaded is kept: downloading again resumes where it stopped.`,
         );
         return undefined;
       }
       const what =
-        err instanceof ChecksumError
-          ? `a downloaded file is corrupt (checksum mismatch; it was deleted): ${err.message}`
-          : err instanceof DownloadError
-            ? err.message
-            : `unexpected error: ${(err as Error).message ?? String(err)}`;
-      this.log.error(`[models] download of ${entry.label} (${variant}) failed: ${what}`);
-      if (err instanceof Error && err.stack && !(err instanceof DownloadError || err instanceof ChecksumError)) this.log.error(err.stack);
-      const choice = await vscode.window.showErrorMessage(`Could not download ${entry.label}: ${what}`, 'Retry', 'Show Logs');
-      if (choice === 'Retry') return this.download(entry, variant);
+        err instanceof EngineError
+          ? err.code === 'CHECKSUM'
+            ? `a downloaded file is corrupt (checksum mismatch; it was deleted): ${err.message}`
+            : err.message
+          : `unexpected error: ${(err as Error).message ?? String(err)}`;
+      this.log.error(`[models] download of ${plan.label} failed: ${what}`);
+      if (err instanceof Error && err.stack && !(err instanceof EngineError)) this.log.error(err.stack);
+      const choice = await vscode.window.showErrorMessage(`Could not download ${plan.label}: ${what}`, 'Retry', 'Show Logs');
+      if (choice === 'Retry') return this.download(plan);
       if (choice === 'Show Logs') this.log.show(true);
       return undefined;
     }

@@ -51,7 +51,7 @@ export class EngineStatusBar implements vscode.Disposable {
     this.item.text = `${ICONS[s.state]} LLaVA: ${label}`;
 
     const md = new vscode.MarkdownString(undefined, true);
-    md.isTrusted = { enabledCommands: ['llava.selectModel', 'llava.showLogs'] };
+    md.isTrusted = { enabledCommands: ['llava.selectModel', 'llava.manageModels', 'llava.showLogs'] };
     // appendText escapes Markdown and $(icon) syntax: paths and error messages render literally.
     md.appendMarkdown('**LLaVA**\n\n');
     line(md, 'Model: ', s.model ?? 'none selected');
@@ -59,7 +59,7 @@ export class EngineStatusBar implements vscode.Disposable {
     line(md, 'State: ', STATE_WORDS[s.state]);
     if (s.fallbackReason) line(md, `$(warning) Fell back to ${provider ?? 'another provider'}: `, s.fallbackReason);
     if (s.detail) line(md, '', s.detail);
-    md.appendMarkdown('[Select Model](command:llava.selectModel) · [Show Logs](command:llava.showLogs)');
+    md.appendMarkdown('[Select Model](command:llava.selectModel) · [Manage Models](command:llava.manageModels) · [Show Logs](command:llava.showLogs)');
     this.item.tooltip = md;
 
     // Warning colour for anything the user should know about: a provider fallback or an error.

@@ -9,7 +9,10 @@ import { DEFAULT_GROUNDING, OVERRIDE_FILE, groundingFromOverride, type Grounding
 /** What the host's model store says about the configured model (structural: no host import here). */
 export interface GroundingModelSource {
   current(): Promise<
+    /** a catalog entry's data directly (e.g. a remote model named by a catalog id) */
     | { kind: 'catalog'; entry: { boxFrame: GroundingSpec['frame']; prompts: GroundingSpec['prompts'] } }
+    /** a Hub model: a catalog entry's data, else (any other repo) its folder's override file */
+    | { kind: 'hub'; model: { entry?: { boxFrame: GroundingSpec['frame']; prompts: GroundingSpec['prompts'] } }; folder: string }
     | { kind: 'folder'; path: string }
     | { kind: 'invalid' }
   >;
@@ -19,8 +22,9 @@ export interface GroundingModelSource {
 export async function groundingForCurrentModel(models: GroundingModelSource): Promise<GroundingSpec> {
   const cur = await models.current();
   if (cur.kind === 'catalog') return { frame: cur.entry.boxFrame, prompts: cur.entry.prompts, source: 'catalog' };
-  if (cur.kind !== 'folder') return DEFAULT_GROUNDING;
-  const file = path.join(cur.path, OVERRIDE_FILE);
+  if (cur.kind === 'hub' && cur.model.entry) return { frame: cur.model.entry.boxFrame, prompts: cur.model.entry.prompts, source: 'catalog' };
+  if (cur.kind === 'invalid') return DEFAULT_GROUNDING;
+  const file = path.join(cur.kind === 'folder' ? cur.path : cur.folder, OVERRIDE_FILE);
   let text: string;
   try {
     text = await readFile(file, 'utf8');

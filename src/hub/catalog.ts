@@ -1,12 +1,15 @@
-// The model catalog: which Hub repositories we know how to run, which files each variant needs,
-// and the per-model facts the engine cannot read from the folder itself (preprocessing choice,
-// box frame, referring prompts). Data lives in models/catalog.json (see models/README.md); this
+// The model catalog: which Hub repositories we know how to run, the facts about each that a model
+// folder cannot say (box frame, referring prompts, licence, label) and, once pinned, the exact
+// commit with each file's size and sha256. Which files exist, and so which variant each part uses,
+// is never written here: the Hub's file list decides (listing.ts, plan.ts). Preprocessing and
+// prompt format are not here either: the engine reads them from the folder (preprocessor_config.json,
+// config.json, the chat template). Data lives in models/catalog.json (see models/README.md); this
 // module types and validates it so a bad edit fails loudly with the field's path in the message.
 
 import { readFileSync } from 'node:fs';
 import bundledCatalog from '../../models/catalog.json';
 import { ModelFolderError } from '../core';
-import type { BoxFrame, PreprocessMode, PromptFormatName, ReferringPrompts } from '../core';
+import type { BoxFrame, ReferringPrompts } from '../core';
 
 export interface CatalogFile {
   /** path inside the repository, '/'-separated (e.g. 'onnx/decoder_model_merged_q4.onnx') */
@@ -15,11 +18,6 @@ export interface CatalogFile {
   size?: number;
   /** lowercase hex; absent until pinned. The downloader then trusts the Hub's LFS header. */
   sha256?: string;
-}
-
-export interface CatalogVariant {
-  description?: string;
-  files: CatalogFile[];
 }
 
 export interface CatalogEntry {
@@ -33,14 +31,8 @@ export interface CatalogEntry {
   revision: string;
   /** false: revision is a moving branch and sizes/sha256 were not recorded by the pin script */
   pinned: boolean;
-  /** files every variant needs (configs, tokenizer) */
+  /** pinned entries: size and sha256 of files at `revision` (scripts/pin-catalog.ts); else empty */
   files: CatalogFile[];
-  /** variant name -> its ONNX files */
-  variants: Record<string, CatalogVariant>;
-  defaultVariant: string;
-  /** 'chat_template': use the folder's template; otherwise a named format of prompt.ts */
-  promptFormat: PromptFormatName | 'chat_template';
-  preprocess: PreprocessMode;
   boxFrame: BoxFrame;
   prompts: ReferringPrompts;
   licence: string;
@@ -50,7 +42,7 @@ export interface CatalogEntry {
 }
 
 export interface Catalog {
-  schemaVersion: 1;
+  schemaVersion: 2;
   defaultModel: string;
   models: CatalogEntry[];
 }
@@ -58,8 +50,6 @@ export interface Catalog {
 /** A catalog file that does not match the schema; `file` is the catalog's path. */
 export class CatalogError extends ModelFolderError {}
 
-const PROMPT_FORMATS = ['chat_template', 'vicuna_v1', 'chatml'] as const;
-const PREPROCESS_MODES: PreprocessMode[] = ['crop', 'resize', 'pad'];
 const BOX_FRAMES: BoxFrame[] = ['norm1', 'norm1000', 'input_pixels', 'loc_tokens'];
 const ID = /^[a-z0-9][a-z0-9._-]*$/i;
 const REPO = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -89,19 +79,7 @@ export function findEntry(catalog: Catalog, id: string): CatalogEntry {
   return entry;
 }
 
-/** Everything one variant needs: the common files, then the variant's. */
-export function filesFor(entry: CatalogEntry, variant: string): CatalogFile[] {
-  const v = entry.variants[variant];
-  if (!v) {
-    throw new CatalogError(
-      entry.id,
-      `no variant "${variant}" (known: ${Object.keys(entry.variants).join(', ')})`,
-    );
-  }
-  return [...entry.files, ...v.files];
-}
-
-/** Validates parsed JSON; every message names the offending field, e.g. `models[1].variants.q4.files[0].sha256`. */
+/** Validates parsed JSON; every message names the offending field, e.g. `models[1].files[0].sha256`. */
 export function parseCatalog(json: unknown, source: string): Catalog {
   const fail = (where: string, msg: string): never => {
     throw new CatalogError(source, `${where}: ${msg}`);
@@ -136,7 +114,7 @@ export function parseCatalog(json: unknown, source: string): Catalog {
   };
 
   const root = obj(json, 'catalog');
-  if (root.schemaVersion !== 1) fail('schemaVersion', `expected 1, got ${JSON.stringify(root.schemaVersion)}`);
+  if (root.schemaVersion !== 2) fail('schemaVersion', `expected 2, got ${JSON.stringify(root.schemaVersion)}`);
   if (!Array.isArray(root.models) || root.models.length === 0) fail('models', 'expected a non-empty array');
   const models = (root.models as unknown[]).map((m, i): CatalogEntry => {
     const w = `models[${i}]`;
@@ -145,18 +123,9 @@ export function parseCatalog(json: unknown, source: string): Catalog {
     if (typeof pinned !== 'boolean') fail(`${w}.pinned`, 'expected true or false');
     const revision = str(o.revision, `${w}.revision`);
     if (pinned && !COMMIT.test(revision)) fail(`${w}.revision`, 'a pinned entry needs a 40-hex commit');
-    const variantsObj = obj(o.variants, `${w}.variants`);
-    const variants: Record<string, CatalogVariant> = {};
-    for (const [name, v] of Object.entries(variantsObj)) {
-      const vo = obj(v, `${w}.variants.${name}`);
-      variants[name] = {
-        ...(vo.description !== undefined ? { description: str(vo.description, `${w}.variants.${name}.description`) } : {}),
-        files: files(vo.files, `${w}.variants.${name}.files`),
-      };
+    for (const gone of ['variants', 'defaultVariant', 'promptFormat', 'preprocess']) {
+      if (o[gone] !== undefined) fail(`${w}.${gone}`, 'is no longer read (schema 2): the Hub file list chooses the files, the model folder says how to preprocess and prompt');
     }
-    if (Object.keys(variants).length === 0) fail(`${w}.variants`, 'expected at least one variant');
-    const defaultVariant = str(o.defaultVariant, `${w}.defaultVariant`);
-    if (!variants[defaultVariant]) fail(`${w}.defaultVariant`, `"${defaultVariant}" is not one of the variants`);
     const p = obj(o.prompts, `${w}.prompts`);
     const prompts: ReferringPrompts = {
       find: str(p.find, `${w}.prompts.find`),
@@ -174,11 +143,7 @@ export function parseCatalog(json: unknown, source: string): Catalog {
       repo: str(o.repo, `${w}.repo`, REPO),
       revision,
       pinned: pinned as boolean,
-      files: files(o.files, `${w}.files`),
-      variants,
-      defaultVariant,
-      promptFormat: oneOf(o.promptFormat, `${w}.promptFormat`, PROMPT_FORMATS),
-      preprocess: oneOf(o.preprocess, `${w}.preprocess`, PREPROCESS_MODES),
+      files: o.files === undefined ? [] : files(o.files, `${w}.files`),
       boxFrame: oneOf(o.boxFrame, `${w}.boxFrame`, BOX_FRAMES),
       prompts,
       licence: str(o.licence, `${w}.licence`),
@@ -189,14 +154,11 @@ export function parseCatalog(json: unknown, source: string): Catalog {
       if (!Array.isArray(o.sources)) fail(`${w}.sources`, 'expected an array of strings');
       entry.sources = (o.sources as unknown[]).map((s, k) => str(s, `${w}.sources[${k}]`));
     }
-    // a path twice in one list, or a variant repeating a common file, is an editing mistake
-    for (const [where, list] of [['files', entry.files], ...Object.entries(variants).map(([n, v]) => [`variants.${n}.files`, v.files] as const)] as const) {
-      const seen = new Set<string>();
-      for (const f of list) {
-        if (seen.has(f.path)) fail(`${w}.${where}`, `"${f.path}" is listed twice`);
-        if (list !== entry.files && entry.files.some((c) => c.path === f.path)) fail(`${w}.${where}`, `"${f.path}" is already a common file`);
-        seen.add(f.path);
-      }
+    const seen = new Set<string>();
+    for (const f of entry.files) {
+      if (seen.has(f.path)) fail(`${w}.files`, `"${f.path}" is listed twice`);
+      if (pinned && (f.size === undefined || f.sha256 === undefined)) fail(`${w}.files`, `"${f.path}" needs size and sha256 in a pinned entry`);
+      seen.add(f.path);
     }
     return entry;
   });
@@ -207,5 +169,5 @@ export function parseCatalog(json: unknown, source: string): Catalog {
   }
   const defaultModel = str(root.defaultModel, 'defaultModel');
   if (!ids.has(defaultModel)) fail('defaultModel', `"${defaultModel}" is not one of the models`);
-  return { schemaVersion: 1, defaultModel, models };
+  return { schemaVersion: 2, defaultModel, models };
 }

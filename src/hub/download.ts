@@ -1,33 +1,31 @@
-// Hub download for one catalog entry and variant: resumable (Range), verified (sha256 or the git
-// blob id), atomic (write `<file>.part`, rename into place), cancellable (AbortSignal leaves the
-// .part for the next try), with throttled progress. Node's http/https only.
+// Downloads a DownloadPlan (plan.ts: the files chosen from the Hub's listing, at the commit the
+// listing resolved) into `<destRoot>/<plan.id>`: resumable (Range), verified, atomic (write
+// `<file>.part`, rename into place), cancellable (an AbortSignal leaves the .part for the next
+// try), one downloader per folder (folderLock.ts), free disk space checked before the first byte.
 //
 // What is verified, per file, in this order:
-//   1. the catalog's sha256 (pinned entries, scripts/pin-catalog.ts);
-//   2. else the Hub's own LFS checksum: a resolve request for an LFS file answers with
-//      `X-Linked-Etag: "<sha256>"` and `X-Linked-Size` (on the redirect to the CDN);
-//   3. else, for small non-LFS files, the `ETag`, which the Hub sets to the git blob id
-//      (sha1 of "blob <size>\0" + bytes);
-//   4. else only the size. The lock file records which of these happened.
-// The lock file `.llava-download.json` in the model folder lists completed files; a file that is
-// there, on disk with its recorded size and, if the catalog pins one, the same sha256, is skipped
-// without a request. Unpinned entries are not re-checked against the Hub once complete: delete
-// the folder (or pin the catalog) to refresh.
-//
-// Proxies: pass `agent` (e.g. a proxy agent). Inside VS Code the extension host patches Node's
-// http/https modules to apply the user's `http.proxy` settings, so the default agent already goes
-// through the proxy there; the forked engine process and the CLI do not get that patch.
+//   1. the sha256 of the plan: the catalog's pin, else the Hub's own file list (LFS files);
+//   2. else the LFS checksum header the Hub host sends on a resolve request (`X-Linked-Etag`);
+//   3. else, for small non-LFS files, the git blob id (from the listing, else the Hub host's ETag);
+//   4. else the size only. The manifest records which of these happened.
+// Headers count only from the endpoint's host (http.ts), never from a CDN. Bytes never exceed the
+// expected size; when no size is known at all, `maxUnknownSizeBytes` caps the file.
+// The manifest `.llava-download.json` lists the plan (repo, commit, variant map) and the completed
+// files; a file that is there, on disk with its recorded size and the plan's sha256, is skipped.
 
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import type * as http from 'node:http';
 import { join, dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { filesFor, type CatalogEntry, type CatalogFile } from './catalog';
 import { AbortedError, ChecksumError, DownloadError, throwIfAborted } from '../core';
+import { checkDiskSpace, type FreeBytes } from './diskSpace';
+import { isComplete, readManifest, writeManifest, type LockedFile, type VerifiedBy } from './manifest';
+import { acquireFolderLock, type LockHolder } from './folderLock';
+import { endpointOf, httpFailure, hubRequest, TransferError, type HubHeaders, type HubRequestOptions } from './http';
+import type { DownloadPlan, PlannedFile } from './plan';
 
 export interface DownloadProgress {
   file: string;
@@ -39,135 +37,81 @@ export interface DownloadProgress {
   total?: number;
 }
 
-export interface DownloadOptions {
-  /** default: process.env.HF_ENDPOINT ?? 'https://huggingface.co' */
-  endpoint?: string;
-  signal?: AbortSignal;
+export interface DownloadOptions extends HubRequestOptions {
   onProgress?: (p: DownloadProgress) => void;
-  /** Hub token (gated repos); sent only to the endpoint's host, never after a cross-host redirect */
-  token?: string;
-  agent?: http.Agent;
   /** extra attempts per file after a network failure, each resuming from the .part (default 3) */
   retries?: number;
   /** minimum ms between progress callbacks for one file (default 200) */
   progressIntervalMs?: number;
+  /** the most bytes accepted for a file whose size nobody said (default 100 MB) */
+  maxUnknownSizeBytes?: number;
+  /** false: fail with DOWNLOAD_LOCKED when another process downloads into the folder (default: wait) */
+  waitForLock?: boolean;
+  /** called when another process holds the folder's lock and this one waits */
+  onWaitForLock?: (holder: LockHolder | undefined) => void;
+  /** free bytes where the folder lives (tests); default: statfs */
+  freeBytes?: FreeBytes;
 }
 
-export const LOCK_FILE = '.llava-download.json';
-
-export type VerifiedBy = 'catalog-sha256' | 'hub-sha256' | 'git-blob-sha1' | 'size' | 'none';
-
-export interface LockedFile {
-  size: number;
-  sha256: string;
-  verifiedBy: VerifiedBy;
-  /** the commit the Hub resolved the revision to (X-Repo-Commit), when it said */
-  commit?: string;
-  completedAt: string;
-}
-
-export interface DownloadLock {
-  repo: string;
-  revision: string;
-  files: Record<string, LockedFile>;
-}
-
-const MAX_REDIRECTS = 10;
 /** non-LFS files are small; above this we do not re-read a file just to check a git blob id */
 const GIT_SHA1_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_UNKNOWN_CAP = 100 * 1000 * 1000;
 
-/** Downloads every file of `variant` into `<destRoot>/<entry.id>` and returns that folder. */
-export async function downloadModel(
-  entry: CatalogEntry,
-  variant: string,
-  destRoot: string,
-  opts: DownloadOptions = {},
-): Promise<string> {
-  const endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const files = filesFor(entry, variant);
-  const folder = join(destRoot, entry.id);
+/** Downloads every file of `plan` into `<destRoot>/<plan.id>` and returns that folder. */
+export async function downloadPlan(plan: DownloadPlan, destRoot: string, opts: DownloadOptions = {}): Promise<string> {
+  const endpoint = endpointOf(opts);
+  const folder = join(destRoot, plan.id);
   await mkdir(folder, { recursive: true });
-
-  let lock = await readLock(folder);
-  if (!lock || lock.repo !== entry.repo || lock.revision !== entry.revision) {
-    lock = { repo: entry.repo, revision: entry.revision, files: {} };
-  }
-
-  const total = await totalSize(endpoint, entry, files, folder, lock, opts);
-  let doneBytes = 0;
-  for (const file of files) {
-    throwIfAborted(opts.signal);
-    const locked = lock.files[file.path];
-    if (locked && (await isComplete(folder, file, locked))) {
-      doneBytes += locked.size;
-      opts.onProgress?.({ file: file.path, fileBytes: locked.size, fileTotal: locked.size, bytes: doneBytes, total });
-      continue;
-    }
-    const base = doneBytes;
-    const result = await downloadWithRetries(endpoint, entry, file, folder, opts, (fileBytes, fileTotal) =>
-      opts.onProgress?.({ file: file.path, fileBytes, fileTotal, bytes: base + fileBytes, total }),
-    );
-    doneBytes += result.size;
-    lock.files[file.path] = result;
-    await writeLock(folder, lock);
-  }
-  return folder;
-}
-
-/**
- * Sum of all file sizes for the progress bar: the catalog's, the lock file's, else asked with one
- * HEAD per file (the Hub's answer, before any CDN redirect, carries X-Linked-Size or
- * Content-Length). Undefined when any size stays unknown; never fails the download.
- */
-async function totalSize(
-  endpoint: string,
-  entry: CatalogEntry,
-  files: CatalogFile[],
-  folder: string,
-  lock: DownloadLock,
-  opts: DownloadOptions,
-): Promise<number | undefined> {
-  let sum = 0;
-  for (const f of files) {
-    const locked = lock.files[f.path];
-    let size = f.size ?? (locked && (await isComplete(folder, f, locked)) ? locked.size : undefined);
-    if (size === undefined) {
-      try {
-        const headers: Record<string, string> = { 'user-agent': 'llava-vscode', 'accept-encoding': 'identity' };
-        if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-        const res = await get(new URL(resolveUrl(endpoint, entry, f)), headers, opts, 'HEAD');
-        res.resume();
-        const n = Number(res.headers['x-linked-size'] ?? (res.statusCode === 200 ? res.headers['content-length'] : undefined));
-        if (Number.isSafeInteger(n)) size = n;
-      } catch {
-        if (opts.signal?.aborted) throw new AbortedError('Download cancelled');
-      }
-    }
-    if (size === undefined) return undefined;
-    sum += size;
-  }
-  return sum;
-}
-
-function resolveUrl(endpoint: string, entry: CatalogEntry, file: CatalogFile): string {
-  const path = file.path.split('/').map(encodeURIComponent).join('/');
-  return `${endpoint}/${entry.repo}/resolve/${encodeURIComponent(entry.revision)}/${path}`;
-}
-
-async function isComplete(folder: string, file: CatalogFile, locked: LockedFile): Promise<boolean> {
-  if (file.sha256 && file.sha256 !== locked.sha256) return false;
-  if (file.size !== undefined && file.size !== locked.size) return false;
+  const release = await acquireFolderLock(folder, { wait: opts.waitForLock, signal: opts.signal, onWait: opts.onWaitForLock });
   try {
-    return (await stat(join(folder, file.path))).size === locked.size;
-  } catch {
-    return false;
+    let manifest = await readManifest(folder);
+    if (!manifest || manifest.repo !== plan.repo) manifest = { repo: plan.repo, revision: plan.revision, files: {} };
+    manifest = {
+      ...manifest,
+      revision: plan.revision,
+      commit: plan.commit,
+      variants: plan.variants,
+      label: plan.label,
+      ...(plan.licence ? { licence: plan.licence } : {}),
+      planned: plan.files.map((f) => f.path),
+    };
+    const complete = new Set<string>();
+    for (const f of plan.files) if (await isComplete(folder, f, manifest.files[f.path])) complete.add(f.path);
+    await checkDiskSpace(folder, plan, complete, opts);
+    await writeManifest(folder, manifest);
+
+    let doneBytes = 0;
+    for (const file of plan.files) {
+      throwIfAborted(opts.signal);
+      if (complete.has(file.path)) {
+        doneBytes += manifest.files[file.path].size;
+        opts.onProgress?.({ file: file.path, fileBytes: manifest.files[file.path].size, fileTotal: manifest.files[file.path].size, bytes: doneBytes, total: plan.totalBytes });
+        continue;
+      }
+      const base = doneBytes;
+      const result = await downloadWithRetries(endpoint, plan, file, folder, opts, (fileBytes, fileTotal) =>
+        opts.onProgress?.({ file: file.path, fileBytes, fileTotal, bytes: base + fileBytes, total: plan.totalBytes }),
+      );
+      doneBytes += result.size;
+      manifest.files[file.path] = result;
+      await writeManifest(folder, manifest);
+    }
+    return folder;
+  } finally {
+    await release();
   }
+}
+
+/** Always from the listed commit, never the branch: a branch that moves mid-download cannot mix. */
+function resolveUrl(endpoint: string, plan: DownloadPlan, file: PlannedFile): string {
+  const path = file.path.split('/').map(encodeURIComponent).join('/');
+  return `${endpoint}/${plan.repo}/resolve/${plan.commit}/${path}`;
 }
 
 async function downloadWithRetries(
   endpoint: string,
-  entry: CatalogEntry,
-  file: CatalogFile,
+  plan: DownloadPlan,
+  file: PlannedFile,
   folder: string,
   opts: DownloadOptions,
   progress: (fileBytes: number, fileTotal?: number) => void,
@@ -175,13 +119,13 @@ async function downloadWithRetries(
   const retries = opts.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await downloadFile(endpoint, entry, file, folder, opts, progress);
+      return await downloadFile(endpoint, plan, file, folder, opts, progress);
     } catch (err) {
       if (opts.signal?.aborted) throw new AbortedError('Download cancelled');
       // Only transfer failures are worth another try; HTTP answers and checksums are final.
       if (!(err instanceof TransferError) || attempt >= retries) {
         if (err instanceof TransferError) {
-          throw new DownloadError(`${entry.repo}/${file.path}: ${err.message} (after ${attempt + 1} attempts; the partial file is kept for resuming)`, { cause: err.cause });
+          throw new DownloadError(`${plan.repo}/${file.path}: ${err.message} (after ${attempt + 1} attempts; the partial file is kept for resuming)`, { cause: err.cause });
         }
         throw err;
       }
@@ -190,20 +134,10 @@ async function downloadWithRetries(
   }
 }
 
-/** A network-level failure (reset, timeout, truncated body): retryable, .part kept. */
-class TransferError extends Error {}
-
-interface HubHeaders {
-  linkedSha256?: string;
-  linkedSize?: number;
-  gitSha1?: string;
-  commit?: string;
-}
-
 async function downloadFile(
   endpoint: string,
-  entry: CatalogEntry,
-  file: CatalogFile,
+  plan: DownloadPlan,
+  file: PlannedFile,
   folder: string,
   opts: DownloadOptions,
   progress: (fileBytes: number, fileTotal?: number) => void,
@@ -211,12 +145,16 @@ async function downloadFile(
   const finalPath = join(folder, ...file.path.split('/'));
   const partPath = `${finalPath}.part`;
   await mkdir(dirname(finalPath), { recursive: true });
-  const url = resolveUrl(endpoint, entry, file);
-  const name = `${entry.repo}/${file.path}`;
+  const url = resolveUrl(endpoint, plan, file);
+  const name = `${plan.repo}/${file.path}`;
 
   let offset = await sizeOf(partPath);
   const { res, hub } = await request(url, offset, opts, name);
   let expectedSize = file.size ?? hub.linkedSize;
+  if (file.size !== undefined && hub.linkedSize !== undefined && hub.linkedSize !== file.size) {
+    res.destroy();
+    throw new DownloadError(`${name}: the Hub says ${hub.linkedSize} bytes, the file list ${file.size}`);
+  }
 
   // [offset, end) already on disk is hashed first so the digest covers the whole file
   const sha256 = createHash('sha256');
@@ -225,7 +163,7 @@ async function downloadFile(
     res.resume();
     if (expectedSize === undefined || offset !== expectedSize) {
       await rm(partPath, { force: true });
-      return downloadFile(endpoint, entry, file, folder, opts, progress);
+      return downloadFile(endpoint, plan, file, folder, opts, progress);
     }
     await hashFile(partPath, sha256, opts.signal);
   } else {
@@ -235,7 +173,7 @@ async function downloadFile(
       if (!start || Number(start[1]) !== offset) {
         res.destroy();
         await rm(partPath, { force: true });
-        return downloadFile(endpoint, entry, file, folder, opts, progress);
+        return downloadFile(endpoint, plan, file, folder, opts, progress);
       }
       const total = /\/(\d+)$/.exec(String(res.headers['content-range']));
       if (total) expectedSize ??= Number(total[1]);
@@ -247,7 +185,9 @@ async function downloadFile(
       const len = Number(res.headers['content-length']);
       if (Number.isFinite(len) && res.headers['content-encoding'] === undefined) expectedSize ??= len;
     }
-    await receive(res, partPath, flags, offset, sha256, expectedSize, opts, progress);
+    // never more bytes than expected; with no size from anyone, a cap
+    const limit = expectedSize ?? opts.maxUnknownSizeBytes ?? DEFAULT_UNKNOWN_CAP;
+    await receive(res, partPath, flags, offset, sha256, expectedSize, limit, name, opts, progress);
   }
 
   const size = await sizeOf(partPath);
@@ -259,19 +199,20 @@ async function downloadFile(
   const actual = sha256.digest('hex');
   let verifiedBy: VerifiedBy = expectedSize !== undefined ? 'size' : 'none';
   const expected = file.sha256 ?? hub.linkedSha256;
+  const blobId = file.blobId ?? hub.gitSha1;
   if (expected) {
     if (actual !== expected) {
       await rm(partPath, { force: true });
       throw new ChecksumError(name, expected, actual);
     }
-    verifiedBy = file.sha256 ? 'catalog-sha256' : 'hub-sha256';
-  } else if (hub.gitSha1 && size <= GIT_SHA1_MAX_BYTES) {
+    verifiedBy = file.sha256From === 'catalog' ? 'catalog-sha256' : 'hub-sha256';
+  } else if (blobId && size <= GIT_SHA1_MAX_BYTES) {
     const git = createHash('sha1').update(`blob ${size}\0`);
     await hashFile(partPath, git, opts.signal);
     const gitActual = git.digest('hex');
-    if (gitActual !== hub.gitSha1) {
+    if (gitActual !== blobId) {
       await rm(partPath, { force: true });
-      throw new ChecksumError(name, hub.gitSha1, gitActual);
+      throw new ChecksumError(name, blobId, gitActual);
     }
     verifiedBy = 'git-blob-sha1';
   }
@@ -281,7 +222,7 @@ async function downloadFile(
     size,
     sha256: actual,
     verifiedBy,
-    ...(hub.commit ? { commit: hub.commit } : {}),
+    commit: plan.commit,
     completedAt: new Date().toISOString(),
   };
 }
@@ -294,14 +235,26 @@ async function receive(
   offset: number,
   sha256: Hash,
   fileTotal: number | undefined,
+  limit: number,
+  name: string,
   opts: DownloadOptions,
   progress: (fileBytes: number, fileTotal?: number) => void,
 ): Promise<void> {
   const interval = opts.progressIntervalMs ?? 200;
   let bytes = offset;
   let last = 0;
+  let tooLarge: DownloadError | undefined;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      if (bytes + chunk.length > limit) {
+        tooLarge = new DownloadError(
+          fileTotal === undefined
+            ? `${name}: no size was given and the file passed the ${limit}-byte cap`
+            : `${name}: the server sent more than the expected ${fileTotal} bytes`,
+        );
+        cb(tooLarge);
+        return;
+      }
       sha256.update(chunk);
       bytes += chunk.length;
       const now = Date.now();
@@ -316,6 +269,10 @@ async function receive(
     await pipeline(res, tap, createWriteStream(partPath, { flags }), { signal: opts.signal });
   } catch (err) {
     if (opts.signal?.aborted) throw new AbortedError('Download cancelled');
+    if (tooLarge) {
+      await rm(partPath, { force: true });
+      throw tooLarge;
+    }
     throw new TransferError((err as Error).message, { cause: err });
   }
   // a body that ended early without an error event (no Content-Length to compare) is caught by
@@ -323,79 +280,18 @@ async function receive(
   if (!res.complete) throw new TransferError('connection closed before the end of the file');
 }
 
-/**
- * GET with redirects. Returns the final response and the Hub's headers seen along the chain
- * (the LFS checksum sits on the redirect, not on the CDN's answer).
- */
+/** GET through http.ts (redirect rules, token and header trust); a final answer other than 200/206/416 throws. */
 async function request(
-  startUrl: string,
+  url: string,
   offset: number,
   opts: DownloadOptions,
   name: string,
 ): Promise<{ res: http.IncomingMessage; hub: HubHeaders }> {
-  const hub: HubHeaders = {};
-  const first = new URL(startUrl);
-  let url = first;
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const headers: Record<string, string> = { 'user-agent': 'llava-vscode', 'accept-encoding': 'identity' };
-    if (offset > 0) headers.range = `bytes=${offset}-`;
-    // the token is for the Hub only: a CDN on another host must not see it
-    if (opts.token && url.host === first.host) headers.authorization = `Bearer ${opts.token}`;
-    const res = await get(url, headers, opts);
-    collectHubHeaders(res, hub, url.host === first.host);
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
-      url = new URL(res.headers.location, url);
-      continue;
-    }
-    if (status === 200 || status === 206 || status === 416) return { res, hub };
-    res.resume();
-    const code = res.headers['x-error-code'] ? ` ${String(res.headers['x-error-code'])}` : '';
-    const why =
-      status === 404
-        ? 'not found on the Hub (wrong file name or revision?)'
-        : status === 401 || status === 403
-          ? 'access denied (gated or private repository: log in and accept its licence, or set a token)'
-          : `the server answered HTTP ${status}`;
-    throw new DownloadError(`${name}: ${why} [HTTP ${status}${code}]`);
-  }
-  throw new DownloadError(`${name}: more than ${MAX_REDIRECTS} redirects`);
-}
-
-function collectHubHeaders(res: http.IncomingMessage, hub: HubHeaders, onHub: boolean): void {
-  const h = res.headers;
-  const linked = unquote(h['x-linked-etag']);
-  if (linked && /^[0-9a-f]{64}$/.test(linked)) hub.linkedSha256 ??= linked;
-  const linkedSize = Number(h['x-linked-size']);
-  if (h['x-linked-size'] !== undefined && Number.isSafeInteger(linkedSize)) hub.linkedSize ??= linkedSize;
-  if (typeof h['x-repo-commit'] === 'string') hub.commit ??= h['x-repo-commit'];
-  // Only the Hub's own answer (possibly after a same-host redirect) carries the git blob id as
-  // ETag; a CDN's ETag means something else.
-  const etag = unquote(h.etag);
-  if (onHub && etag && /^[0-9a-f]{40}$/.test(etag) && !(res.statusCode! >= 300 && res.statusCode! < 400)) hub.gitSha1 = etag;
-}
-
-function unquote(v: string | string[] | undefined): string | undefined {
-  if (typeof v !== 'string') return undefined;
-  return v.replace(/^W\//, '').replace(/^"|"$/g, '').toLowerCase();
-}
-
-function get(url: URL, headers: Record<string, string>, opts: DownloadOptions, method = 'GET'): Promise<http.IncomingMessage> {
-  const mod = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
-  if (!mod) return Promise.reject(new DownloadError(`${url.href}: unsupported protocol`));
-  // a user agent is protocol-specific (an https.Agent cannot carry http): use it where it fits
-  const agentProtocol = (opts.agent as { protocol?: string } | undefined)?.protocol;
-  const agent = opts.agent && (agentProtocol === undefined || agentProtocol === url.protocol) ? opts.agent : undefined;
-  return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers, agent, signal: opts.signal, timeout: 60_000 }, resolve);
-    req.end();
-    req.on('timeout', () => req.destroy(new Error('no answer for 60 s')));
-    req.on('error', (err) => {
-      if (opts.signal?.aborted) reject(new AbortedError('Download cancelled'));
-      else reject(new TransferError(`${url.host}: ${err.message}`, { cause: err }));
-    });
-  });
+  const { res, hub } = await hubRequest(url, { ...opts, name, headers: offset > 0 ? { range: `bytes=${offset}-` } : {} });
+  const status = res.statusCode ?? 0;
+  if (status === 200 || status === 206 || status === 416) return { res, hub };
+  res.resume();
+  throw httpFailure(name, res);
 }
 
 async function hashFile(path: string, hash: Hash, signal?: AbortSignal): Promise<void> {
@@ -414,21 +310,6 @@ async function sizeOf(path: string): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-export async function readLock(folder: string): Promise<DownloadLock | undefined> {
-  try {
-    const lock = JSON.parse(await readFile(join(folder, LOCK_FILE), 'utf8')) as DownloadLock;
-    return typeof lock === 'object' && lock && typeof lock.files === 'object' ? lock : undefined;
-  } catch {
-    return undefined; // missing or unreadable: everything is downloaded (and verified) again
-  }
-}
-
-async function writeLock(folder: string, lock: DownloadLock): Promise<void> {
-  const tmp = join(folder, `${LOCK_FILE}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(lock, null, 2)}\n`);
-  await rename(tmp, join(folder, LOCK_FILE));
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -4,13 +4,16 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { filesFor, type Catalog, type CatalogEntry } from './catalog';
-import { readLock } from './download';
+import { formatVariantChoice, parseVariantChoice, type VariantChoice } from '../core';
+import type { Catalog, CatalogEntry } from './catalog';
+import { readManifest, type DownloadManifest } from './manifest';
+import { folderIdForRepo } from './plan';
 
 /**
- * What `llava.model` names. A catalog model is written `<id or repo>[:<variant>]`, e.g.
- * `nanollava-1.5`, `onnx-community/nanoLLaVA-1.5` or `nanollava-1.5:fp16` (':' cannot occur in
- * catalog ids or Hub repo names, so it is unambiguous); anything absolute is a local folder.
+ * What `llava.model` names. A Hub model is written `<catalog id or owner/repo>[:<variants>]`, e.g.
+ * `nanollava-1.5`, `onnx-community/nanoLLaVA-1.5`, `nanollava-1.5:fp16` or
+ * `nanollava-1.5:vision=fp16,decoder=q4` (':' cannot occur in catalog ids or Hub repo names, so it
+ * is unambiguous); anything absolute is a local folder.
  */
 export type ModelRef =
   | { kind: 'folder'; path: string }
@@ -30,9 +33,10 @@ export function parseModelSetting(value: string, home: string): ModelRef {
   return { kind: 'catalog', name: v };
 }
 
-/** The setting value for a catalog model; the default variant is left implicit. */
-export function formatModelSetting(entry: CatalogEntry, variant: string): string {
-  return variant === entry.defaultVariant ? entry.id : `${entry.id}:${variant}`;
+/** The setting value for a Hub model: its catalog id (else its repo), and the variants when pinned. */
+export function formatModelSetting(model: { entry?: CatalogEntry; repo: string }, choice?: VariantChoice): string {
+  const name = model.entry?.id ?? model.repo;
+  return choice === undefined ? name : `${name}:${formatVariantChoice(choice)}`;
 }
 
 /** A catalog entry by id or by Hub repo (case-insensitive: the Hub treats repo names so). */
@@ -41,33 +45,44 @@ export function findCatalogEntry(catalog: Catalog, name: string): CatalogEntry |
   return catalog.models.find((m) => m.id.toLowerCase() === n) ?? catalog.models.find((m) => m.repo.toLowerCase() === n);
 }
 
-export interface ResolvedCatalogModel {
-  entry: CatalogEntry;
-  variant: string;
-  /** where download.ts puts it: `<modelsRoot>/<id>` (all variants share the folder) */
+export interface ResolvedHubModel {
+  /** the catalog entry, when the name is one; any other `owner/repo` is a Hub model without one */
+  entry?: CatalogEntry;
+  repo: string;
+  revision: string;
+  /** what the user pinned (undefined: chosen from what exists) */
+  choice?: VariantChoice;
+  /** where downloads go: `<modelsRoot>/<id>` for a catalog entry, `<modelsRoot>/<owner>--<name>` otherwise */
   folder: string;
 }
 
-/** Resolves a catalog reference, or says in one sentence why it cannot. */
-export function resolveCatalogModel(
+const REPO = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+
+/** Resolves a catalog id or Hub repo (with an optional variant choice), or says in one sentence why it cannot. */
+export function resolveHubModel(
   catalog: Catalog,
   ref: { name: string; variant?: string },
   modelsRoot: string,
-): ResolvedCatalogModel | { error: string } {
+): ResolvedHubModel | { error: string } {
   const entry = findCatalogEntry(catalog, ref.name);
-  if (!entry) {
+  if (!entry && !REPO.test(ref.name)) {
     return {
-      error: `"${ref.name}" is neither an absolute folder path nor a model of the catalog (${catalog.models.map((m) => m.id).join(', ')}).`,
+      error: `"${ref.name}" is neither an absolute folder path, a model of the catalog (${catalog.models.map((m) => m.id).join(', ')}) nor a Hub repository (owner/name).`,
     };
   }
-  const variant = ref.variant ?? entry.defaultVariant;
-  if (!entry.variants[variant]) {
-    return { error: `${entry.label} has no variant "${variant}" (${Object.keys(entry.variants).join(', ')}).` };
-  }
-  return { entry, variant, folder: catalogModelFolder(modelsRoot, entry) };
+  const parsed = parseVariantChoice(ref.variant ?? '');
+  if ('error' in parsed) return { error: `${entry?.label ?? ref.name}: ${parsed.error}.` };
+  const repo = entry?.repo ?? ref.name;
+  return {
+    ...(entry ? { entry } : {}),
+    repo,
+    revision: entry?.revision ?? 'main',
+    ...(parsed.choice !== undefined ? { choice: parsed.choice } : {}),
+    folder: path.join(modelsRoot, entry?.id ?? folderIdForRepo(repo)),
+  };
 }
 
-/** Mirrors downloadModel(): `<destRoot>/<entry.id>`. */
+/** Mirrors downloadPlan(): `<destRoot>/<entry.id>`. */
 export function catalogModelFolder(modelsRoot: string, entry: CatalogEntry): string {
   return path.join(modelsRoot, entry.id);
 }
@@ -85,18 +100,56 @@ export function modelsRootFor(setting: string, globalStorage: string, home: stri
 }
 
 /**
- * Files of `variant` that are not complete in `folder` according to download.ts's lock file
- * (a file counts when the lock lists it and it is on disk with the recorded size). Empty: ready.
+ * Files of the download recorded in `folder`'s manifest that are not complete (a file counts when
+ * the manifest lists it as done and it is on disk with the recorded size). No manifest: the model
+ * was never downloaded there, and the manifest itself is reported missing. Empty: ready.
  */
-export async function missingCatalogFiles(folder: string, entry: CatalogEntry, variant: string): Promise<string[]> {
-  const lock = await readLock(folder);
+export async function missingModelFiles(folder: string): Promise<string[]> {
+  const manifest = await readManifest(folder);
+  if (!manifest?.planned?.length) return ['.llava-download.json'];
   const missing: string[] = [];
-  for (const f of filesFor(entry, variant)) {
-    const locked = lock?.files[f.path];
-    const size = await fileSize(path.join(folder, ...f.path.split('/')));
-    if (!locked || size !== locked.size || (f.size !== undefined && f.size !== size)) missing.push(f.path);
+  for (const f of manifest.planned) {
+    const done = manifest.files[f];
+    const size = await fileSize(path.join(folder, ...f.split('/')));
+    if (!done || size !== done.size) missing.push(f);
   }
   return missing;
+}
+
+export interface DownloadedModel {
+  folder: string;
+  manifest: DownloadManifest;
+  /** bytes of every file in the folder, partial downloads included */
+  sizeOnDisk: number;
+  complete: boolean;
+}
+
+/** Every folder under the models root that holds a download manifest, by name. */
+export async function listDownloadedModels(modelsRoot: string): Promise<DownloadedModel[]> {
+  let names: string[];
+  try {
+    names = (await readdir(modelsRoot)).sort();
+  } catch {
+    return [];
+  }
+  const out: DownloadedModel[] = [];
+  for (const name of names) {
+    const folder = path.join(modelsRoot, name);
+    const manifest = await readManifest(folder);
+    if (!manifest) continue;
+    out.push({ folder, manifest, sizeOnDisk: await folderBytes(folder), complete: (await missingModelFiles(folder)).length === 0 });
+  }
+  return out;
+}
+
+async function folderBytes(dir: string): Promise<number> {
+  let sum = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) sum += await folderBytes(p);
+    else if (e.isFile()) sum += (await fileSize(p)) ?? 0;
+  }
+  return sum;
 }
 
 /**
@@ -123,16 +176,6 @@ export async function checkLocalModelFolder(dir: string): Promise<string | undef
   }
   if (onnx.length === 0) return `${dir}/onnx has no .onnx files.`;
   return undefined;
-}
-
-/** Bytes of one variant (common files included), or undefined when the catalog lacks any size. */
-export function variantSizeBytes(entry: CatalogEntry, variant: string): number | undefined {
-  let sum = 0;
-  for (const f of filesFor(entry, variant)) {
-    if (f.size === undefined) return undefined;
-    sum += f.size;
-  }
-  return sum;
 }
 
 const MB = 1_000_000; // decimal megabytes, the unit the Hub shows file sizes in

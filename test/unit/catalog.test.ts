@@ -6,18 +6,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCatalog, parseCatalog, findEntry, filesFor, CatalogError } from '../../src/hub/catalog';
-import { downloadModel, readLock } from '../../src/hub/download';
+import { loadCatalog, parseCatalog, findEntry, CatalogError } from '../../src/hub/catalog';
+import { downloadPlan } from '../../src/hub/download';
+import { readManifest } from '../../src/hub/manifest';
+import { planFromHub } from '../../src/hub/listing';
 import { findPrompt, parseBoxes } from '../../src/grounding/boxes';
 import { pinCatalog } from '../../scripts/pin-catalog';
-import { startFakeHub, sha256 } from '../helpers/fakeHub';
+import { FAKE_CDN_CA, startFakeHub, sha256 } from '../helpers/fakeHub';
 
 const bundledJson = () => JSON.parse(readFileSync(join(__dirname, '../../models/catalog.json'), 'utf8'));
 
 describe('bundled catalog', () => {
   const catalog = loadCatalog();
 
-  test('has the three models, nanoLLaVA-1.5 q4 as the default', () => {
+  test('has the three models, nanoLLaVA-1.5 as the default', () => {
     assert.deepEqual(catalog.models.map((m) => m.repo), [
       'onnx-community/nanoLLaVA-1.5',
       'llava-hf/llava-onevision-qwen2-0.5b-ov-hf',
@@ -25,31 +27,18 @@ describe('bundled catalog', () => {
     ]);
     const def = findEntry(catalog, catalog.defaultModel);
     assert.equal(def.repo, 'onnx-community/nanoLLaVA-1.5');
-    assert.equal(def.defaultVariant, 'q4');
+    assert.throws(() => findEntry(catalog, 'nope'), CatalogError);
   });
 
-  test('unpinned entries carry no invented checksums or sizes (only the pin script writes them)', () => {
+  test('unpinned entries carry no invented checksums, sizes or file names (the Hub listing decides)', () => {
     for (const m of catalog.models) {
       if (m.pinned) continue;
-      for (const f of [...m.files, ...Object.values(m.variants).flatMap((v) => v.files)]) {
-        assert.equal(f.sha256, undefined, `${m.id} ${f.path}`);
-        assert.equal(f.size, undefined, `${m.id} ${f.path}`);
-      }
+      assert.deepEqual(m.files, [], m.id);
     }
   });
 
-  test('every variant names the three sessions of the transformers.js layout with one dtype suffix', () => {
-    for (const m of catalog.models) {
-      for (const [name, v] of Object.entries(m.variants)) {
-        const suffix = name === 'fp32' ? '' : `_${name}`;
-        assert.deepEqual(
-          v.files.map((f) => f.path).sort(),
-          ['decoder_model_merged', 'embed_tokens', 'vision_encoder'].map((s) => `onnx/${s}${suffix}.onnx`),
-          `${m.id} ${name}`,
-        );
-      }
-      assert.ok(m.files.some((f) => f.path === 'config.json') && m.files.some((f) => f.path === 'tokenizer.json'), m.id);
-    }
+  test('LLaVA-Interleave stays on its ONNX upload commit (its main moved after it)', () => {
+    assert.equal(findEntry(catalog, 'llava-interleave-qwen-0.5b').revision, '08647831752d66cc51831ff4f2a476de6ba2af9c');
   });
 
   test("referring prompts fill in, and the region template's output parses in the entry's frame", () => {
@@ -60,14 +49,6 @@ describe('bundled catalog', () => {
     }
   });
 
-  test('filesFor = common files + the variant; an unknown variant names the known ones', () => {
-    const m = findEntry(catalog, 'nanollava-1.5');
-    const files = filesFor(m, 'q4').map((f) => f.path);
-    assert.equal(files.length, m.files.length + 3);
-    assert.ok(files.includes('onnx/decoder_model_merged_q4.onnx'));
-    assert.throws(() => filesFor(m, 'q3'), (err) => err instanceof CatalogError && /q3.*known: q4/.test(err.message));
-    assert.throws(() => findEntry(catalog, 'nope'), CatalogError);
-  });
 });
 
 describe('validation', () => {
@@ -79,17 +60,19 @@ describe('validation', () => {
   const cases: [string, (j: any) => void, RegExp][] = [
     ['missing repo', (j) => delete j.models[0].repo, /models\[0\]\.repo/],
     ['bad repo', (j) => (j.models[1].repo = 'no-slash'), /models\[1\]\.repo/],
-    ['bad sha256', (j) => (j.models[0].variants.q4.files[0].sha256 = 'abc'), /models\[0\]\.variants\.q4\.files\[0\]\.sha256/],
-    ['negative size', (j) => (j.models[0].files[0].size = -1), /models\[0\]\.files\[0\]\.size/],
+    ['bad sha256', (j) => (j.models[0].files = [{ path: 'config.json', sha256: 'abc' }]), /models\[0\]\.files\[0\]\.sha256/],
+    ['negative size', (j) => (j.models[0].files = [{ path: 'config.json', size: -1 }]), /models\[0\]\.files\[0\]\.size/],
     ['pinned without a commit', (j) => (j.models[0].pinned = true), /models\[0\]\.revision.*40-hex/],
     ['unknown frame', (j) => (j.models[2].boxFrame = 'norm100'), /models\[2\]\.boxFrame.*norm1000/],
-    ['unknown default variant', (j) => (j.models[0].defaultVariant = 'q3'), /models\[0\]\.defaultVariant/],
+    ['a schema-1 field', (j) => (j.models[0].variants = {}), /models\[0\]\.variants.*no longer read/],
+    ['preprocess is the folder\'s to say', (j) => (j.models[1].preprocess = 'pad'), /models\[1\]\.preprocess.*no longer read/],
+    ['pinned file without sha256', (j) => ((j.models[0].pinned = true), (j.models[0].revision = 'a'.repeat(40)), (j.models[0].files = [{ path: 'config.json', size: 3 }])), /needs size and sha256/],
     ['default model not listed', (j) => (j.defaultModel = 'gone'), /defaultModel/],
     ['duplicate id', (j) => (j.models[1].id = j.models[0].id), /models\[1\]\.id.*duplicate/],
-    ['path escaping the repo', (j) => (j.models[0].files[0].path = '../etc/passwd'), /relative path/],
-    ['file listed twice', (j) => j.models[0].files.push({ path: 'config.json' }), /listed twice/],
+    ['path escaping the repo', (j) => (j.models[0].files = [{ path: '../etc/passwd' }]), /relative path/],
+    ['file listed twice', (j) => (j.models[0].files = [{ path: 'config.json' }, { path: 'config.json' }]), /listed twice/],
     ['prompt without placeholder', (j) => (j.models[0].prompts.find = 'Find it'), /prompts\.find.*\{phrase\}/],
-    ['wrong schema version', (j) => (j.schemaVersion = 2), /schemaVersion/],
+    ['wrong schema version', (j) => (j.schemaVersion = 1), /schemaVersion/],
   ];
   for (const [name, edit, re] of cases) {
     test(name, () => {
@@ -117,6 +100,9 @@ describe('scripts/pin-catalog.ts against the fake Hub', () => {
   const REPO = 'test-org/pin-me';
   const files = [
     { path: 'config.json', data: Buffer.from('{"model_type":"llava"}'), lfs: false },
+    { path: 'preprocessor_config.json', data: Buffer.from('{}'), lfs: false },
+    { path: 'README.md', data: Buffer.from('not a model file'), lfs: false },
+    { path: 'onnx/decoder_model_merged_fp16.onnx', data: randomBytes(20_000), lfs: true },
     { path: 'tokenizer.json', data: randomBytes(2000), lfs: false },
     { path: 'onnx/vision_encoder_q4.onnx', data: randomBytes(30_000), lfs: true },
     { path: 'onnx/embed_tokens_q4.onnx', data: randomBytes(20_000), lfs: true },
@@ -126,14 +112,12 @@ describe('scripts/pin-catalog.ts against the fake Hub', () => {
     const j = bundledJson();
     const m = j.models[0];
     m.repo = REPO;
-    m.files = [{ path: 'config.json' }, { path: 'tokenizer.json' }];
-    m.variants = { q4: { files: files.filter((f) => f.lfs).map((f) => ({ path: f.path })) } };
     j.models = [m];
     j.defaultModel = m.id;
     return j;
   };
 
-  test('fills revision, sizes and sha256; the pinned entry downloads with catalog-checked files', async () => {
+  test('fills revision, sizes and sha256 of every model file and every variant; the pinned entry downloads with catalog-checked files', async () => {
     const hub = await startFakeHub({ repo: REPO, files });
     const dir = mkdtempSync(join(tmpdir(), 'llava-pin-'));
     try {
@@ -144,24 +128,26 @@ describe('scripts/pin-catalog.ts against the fake Hub', () => {
       const pinned = loadCatalog(path).models[0];
       assert.equal(pinned.pinned, true);
       assert.equal(pinned.revision, hub.commit);
-      for (const f of filesFor(pinned, 'q4')) {
+      assert.deepEqual(pinned.files.map((f) => f.path).sort(), files.filter((f) => f.path !== 'README.md').map((f) => f.path).sort());
+      for (const f of pinned.files) {
         const src = files.find((x) => x.path === f.path)!;
         assert.equal(f.sha256, sha256(src.data), f.path);
         assert.equal(f.size, src.data.length, f.path);
       }
-      const folder = await downloadModel(pinned, 'q4', join(dir, 'models'), { endpoint: hub.endpoint });
-      const lock = await readLock(folder);
+      const plan = await planFromHub({ repo: REPO, revision: pinned.revision, entry: pinned }, { endpoint: hub.endpoint });
+      const folder = await downloadPlan(plan, join(dir, 'models'), { endpoint: hub.endpoint, ca: FAKE_CDN_CA });
+      const lock = await readManifest(folder);
       assert.ok(Object.values(lock!.files).every((f) => f.verifiedBy === 'catalog-sha256'));
       assert.equal(lock!.revision, hub.commit);
+      assert.equal(lock!.files['onnx/decoder_model_merged_fp16.onnx'], undefined, 'the CPU choice took q4');
     } finally {
       await hub.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test('a listed file the Hub lacks is reported and nothing is written', async () => {
-    const hub = await startFakeHub({ repo: REPO, files });
-    hub.switches.missing.add('onnx/embed_tokens_q4.onnx');
+  test('a repository lacking a part is reported and nothing is written', async () => {
+    const hub = await startFakeHub({ repo: REPO, files: files.filter((f) => !f.path.startsWith('onnx/embed_tokens')) });
     const dir = mkdtempSync(join(tmpdir(), 'llava-pin-'));
     try {
       const path = join(dir, 'catalog.json');
@@ -169,7 +155,8 @@ describe('scripts/pin-catalog.ts against the fake Hub', () => {
       writeFileSync(path, before);
       const r = await pinCatalog(path, { endpoint: hub.endpoint });
       assert.equal(r.written, false);
-      assert.deepEqual(Object.values(r.missing), [['onnx/embed_tokens_q4.onnx']]);
+      assert.equal(Object.values(r.missing).length, 1);
+      assert.match(Object.values(r.missing)[0][0], /no variant of embed \(embed_tokens\*\.onnx\) exists/);
       assert.equal(readFileSync(path, 'utf8'), before);
     } finally {
       await hub.close();

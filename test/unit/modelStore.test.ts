@@ -1,17 +1,16 @@
-// The vscode-free half of the model store (src/hub/modelLocation.ts): setting parsing, catalog
-// resolution, folder layout (checked against the real downloader over a local fake Hub), the
+// The vscode-free half of the model store (src/hub/modelLocation.ts): setting parsing, catalog and
+// Hub-repo resolution, folder layout (checked against the real downloader over the fake Hub), the
 // local-folder check and the size/progress wording.
 
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadCatalog, parseCatalog, type Catalog } from '../../src/hub/catalog';
-import { downloadModel } from '../../src/hub/download';
+import { downloadPlan } from '../../src/hub/download';
+import { planFromHub } from '../../src/hub/listing';
+import { FAKE_CDN_CA, startFakeHub, type FakeHub } from '../helpers/fakeHub';
 import {
   catalogModelFolder,
   checkLocalModelFolder,
@@ -19,40 +18,32 @@ import {
   formatModelSetting,
   formatProgress,
   formatSize,
-  missingCatalogFiles,
+  missingModelFiles,
   modelsRootFor,
   parseModelSetting,
   progressIncrement,
   rememberFolder,
-  resolveCatalogModel,
-  variantSizeBytes,
+  resolveHubModel,
 } from '../../src/hub/modelLocation';
 
 const HOME = path.join(path.sep, 'home', 'ada');
 
-/** A small catalog written for these tests: tiny-a has sizes for q4 only, tiny-b none at all. */
+/** A small catalog written for these tests. */
 function testCatalog(): Catalog {
-  const model = (id: string, repo: string, q4Sizes: boolean) => ({
+  const model = (id: string, repo: string) => ({
     id,
     label: `Label ${id}`,
     repo,
     revision: 'main',
     pinned: false,
-    files: [{ path: 'config.json', ...(q4Sizes ? { size: 1_000 } : {}) }],
-    variants: {
-      q4: { files: [{ path: 'onnx/decoder_model_merged_q4.onnx', ...(q4Sizes ? { size: 2_500_000 } : {}) }] },
-      fp16: { files: [{ path: 'onnx/decoder_model_merged_fp16.onnx' }] },
-    },
-    defaultVariant: 'q4',
-    promptFormat: 'chatml',
-    preprocess: 'resize',
+    files: [],
     boxFrame: 'norm1',
     prompts: { find: 'find {phrase}', describeRegion: 'describe {region}', region: '[{x1}, {y1}, {x2}, {y2}]' },
     licence: 'apache-2.0',
     homepage: `https://huggingface.co/${repo}`,
   });
   return parseCatalog(
-    { schemaVersion: 1, defaultModel: 'tiny-a', models: [model('tiny-a', 'Org/Tiny-A', true), model('tiny-b', 'org/tiny-b', false)] },
+    { schemaVersion: 2, defaultModel: 'tiny-a', models: [model('tiny-a', 'Org/Tiny-A'), model('tiny-b', 'org/tiny-b')] },
     'test',
   );
 }
@@ -70,10 +61,11 @@ describe('parseModelSetting', () => {
     assert.deepEqual(parseModelSetting('~/models/x', HOME), { kind: 'folder', path: path.join(HOME, 'models/x') });
   });
 
-  test('ids, repos and variants', () => {
+  test('ids, repos and variants (one for all parts, or per part)', () => {
     assert.deepEqual(parseModelSetting('nanollava-1.5', HOME), { kind: 'catalog', name: 'nanollava-1.5' });
     assert.deepEqual(parseModelSetting(' onnx-community/nanoLLaVA-1.5 ', HOME), { kind: 'catalog', name: 'onnx-community/nanoLLaVA-1.5' });
     assert.deepEqual(parseModelSetting('nanollava-1.5:fp16', HOME), { kind: 'catalog', name: 'nanollava-1.5', variant: 'fp16' });
+    assert.deepEqual(parseModelSetting('nanollava-1.5:vision=fp16,decoder=q4', HOME), { kind: 'catalog', name: 'nanollava-1.5', variant: 'vision=fp16,decoder=q4' });
     // a relative path is not a folder: settings have no working directory to resolve it against
     assert.equal(parseModelSetting('models/x', HOME).kind, 'catalog');
   });
@@ -81,14 +73,14 @@ describe('parseModelSetting', () => {
   test('formatModelSetting round-trips through parse and resolve', () => {
     const catalog = testCatalog();
     const entry = catalog.models[0];
-    assert.equal(formatModelSetting(entry, 'q4'), 'tiny-a', 'the default variant stays implicit');
-    for (const variant of Object.keys(entry.variants)) {
-      const ref = parseModelSetting(formatModelSetting(entry, variant), HOME);
+    assert.equal(formatModelSetting({ entry, repo: entry.repo }), 'tiny-a', 'no pinned variant: chosen from what exists');
+    for (const choice of ['fp16', { vision: 'fp16', decoder: 'q4' }] as const) {
+      const ref = parseModelSetting(formatModelSetting({ entry, repo: entry.repo }, choice), HOME);
       assert.equal(ref.kind, 'catalog');
-      const r = resolveCatalogModel(catalog, ref as { name: string; variant?: string }, '/root');
+      const r = resolveHubModel(catalog, ref as { name: string; variant?: string }, '/root');
       assert.ok(!('error' in r));
       assert.equal(r.entry, entry);
-      assert.equal(r.variant, variant);
+      assert.deepEqual(r.choice, choice);
     }
   });
 });
@@ -102,12 +94,17 @@ describe('catalog resolution', () => {
     assert.equal(findCatalogEntry(catalog, 'org/other'), undefined);
   });
 
-  test('unknown model and unknown variant are explained', () => {
+  test('unknown model and unknown variant are explained; any owner/repo is a Hub model', () => {
     const catalog = testCatalog();
-    const unknown = resolveCatalogModel(catalog, { name: 'nope' }, '/root');
+    const unknown = resolveHubModel(catalog, { name: 'nope' }, '/root');
     assert.ok('error' in unknown && /tiny-a, tiny-b/.test(unknown.error));
-    const badVariant = resolveCatalogModel(catalog, { name: 'tiny-a', variant: 'int3' }, '/root');
-    assert.ok('error' in badVariant && /"int3"/.test(badVariant.error) && /q4, fp16/.test(badVariant.error));
+    const badVariant = resolveHubModel(catalog, { name: 'tiny-a', variant: 'int3' }, '/root');
+    assert.ok('error' in badVariant && /"int3"/.test(badVariant.error) && /q4/.test(badVariant.error));
+    const other = resolveHubModel(catalog, { name: 'someone/llava-thing', variant: 'decoder=q4' }, '/root');
+    assert.ok(!('error' in other));
+    assert.equal(other.entry, undefined);
+    assert.equal(other.folder, path.join('/root', 'someone--llava-thing'));
+    assert.deepEqual(other.choice, { decoder: 'q4' });
   });
 
   test("the setting's default (a repo name) names a model of the bundled catalog", () => {
@@ -131,63 +128,51 @@ describe('catalog resolution', () => {
 });
 
 describe('folder layout agrees with the downloader', () => {
-  const bodies = new Map<string, Buffer>();
-  let server: http.Server;
-  let endpoint: string;
+  let hub: FakeHub;
   let root: string;
+  const files = [
+    { path: 'config.json', data: Buffer.from('{"model_type":"llava"}'), lfs: false },
+    { path: 'preprocessor_config.json', data: Buffer.from('{}'), lfs: false },
+    { path: 'tokenizer.json', data: Buffer.from('{}'), lfs: false },
+    { path: 'onnx/vision_encoder_q4.onnx', data: Buffer.alloc(1000, 1), lfs: true },
+    { path: 'onnx/embed_tokens_q4.onnx', data: Buffer.alloc(1000, 2), lfs: true },
+    { path: 'onnx/decoder_model_merged_q4.onnx', data: Buffer.alloc(3000, 7), lfs: true },
+  ];
 
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'llava-store-'));
-    // A fake Hub: /<repo>/resolve/<revision>/<path> answers the bytes, with the LFS checksum header.
-    server = http.createServer((req, res) => {
-      const m = /^\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/.exec(decodeURI(req.url ?? ''));
-      const body = m ? bodies.get(m[2]) : undefined;
-      if (!body) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, {
-        'content-length': body.length,
-        'x-linked-etag': `"${createHash('sha256').update(body).digest('hex')}"`,
-      });
-      res.end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    hub = await startFakeHub({ repo: 'org/tiny-b', files });
   });
   after(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await hub.close();
     await rm(root, { recursive: true, force: true });
   });
 
   test('missing before, complete after, missing again when a file goes', async () => {
     const catalog = testCatalog();
-    const entry = catalog.models[1]; // sizes unknown: completeness must come from the lock file
-    bodies.set('config.json', Buffer.from('{"model_type":"llava"}'));
-    bodies.set('onnx/decoder_model_merged_q4.onnx', Buffer.alloc(3000, 7));
+    const entry = catalog.models[1];
     const folder = catalogModelFolder(root, entry);
 
-    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), ['config.json', 'onnx/decoder_model_merged_q4.onnx']);
-    const returned = await downloadModel(entry, 'q4', root, { endpoint, retries: 0 });
-    assert.equal(returned, folder, 'downloadModel() puts the model where the store looks for it');
-    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), []);
-    // the other variant shares the folder but is not there
-    assert.deepEqual(await missingCatalogFiles(folder, entry, 'fp16'), ['onnx/decoder_model_merged_fp16.onnx']);
+    assert.deepEqual(await missingModelFiles(folder), ['.llava-download.json']);
+    const plan = await planFromHub({ repo: entry.repo, revision: 'main', entry }, { endpoint: hub.endpoint });
+    const returned = await downloadPlan(plan, root, { endpoint: hub.endpoint, ca: FAKE_CDN_CA, retries: 0 });
+    assert.equal(returned, folder, 'downloadPlan() puts the model where the store looks for it');
+    assert.deepEqual(await missingModelFiles(folder), []);
 
     // a file that went away, or was replaced by one of another size, is missing again
     await unlink(path.join(folder, 'onnx', 'decoder_model_merged_q4.onnx'));
-    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), ['onnx/decoder_model_merged_q4.onnx']);
+    assert.deepEqual(await missingModelFiles(folder), ['onnx/decoder_model_merged_q4.onnx']);
     await writeFile(path.join(folder, 'onnx', 'decoder_model_merged_q4.onnx'), Buffer.alloc(10));
-    assert.deepEqual(await missingCatalogFiles(folder, entry, 'q4'), ['onnx/decoder_model_merged_q4.onnx']);
+    assert.deepEqual(await missingModelFiles(folder), ['onnx/decoder_model_merged_q4.onnx']);
   });
 
-  test('files on disk without the lock file do not count (an interrupted or foreign copy)', async () => {
+  test('files on disk without the manifest do not count (an interrupted or foreign copy)', async () => {
     const entry = testCatalog().models[0];
     const folder = catalogModelFolder(root, entry);
     await mkdir(path.join(folder, 'onnx'), { recursive: true });
     await writeFile(path.join(folder, 'config.json'), Buffer.alloc(1_000));
     await writeFile(path.join(folder, 'onnx', 'decoder_model_merged_q4.onnx'), Buffer.alloc(2_500_000));
-    assert.equal((await missingCatalogFiles(folder, entry, 'q4')).length, 2);
+    assert.deepEqual(await missingModelFiles(folder), ['.llava-download.json']);
   });
 });
 
@@ -216,13 +201,6 @@ describe('checkLocalModelFolder', () => {
 });
 
 describe('sizes and progress', () => {
-  test('variant size adds the common files, and is unknown when any size is', () => {
-    const [a, b] = testCatalog().models;
-    assert.equal(variantSizeBytes(a, 'q4'), 1_000 + 2_500_000);
-    assert.equal(variantSizeBytes(a, 'fp16'), undefined);
-    assert.equal(variantSizeBytes(b, 'q4'), undefined);
-  });
-
   test('formatSize says "size unknown" rather than guessing', () => {
     assert.equal(formatSize(undefined), 'size unknown');
     assert.equal(formatSize(812_000_000), '812 MB');

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { Ctx } from '../ctx';
 import { config, remoteConfig } from '../config';
 import type { LoadParams } from '../../engine-process';
+import { formatVariantChoice } from '../../core';
 import {
   expandImagePaths,
   IMAGE_EXTENSIONS,
@@ -34,7 +35,7 @@ function maxTokensFor(preset: CaptionPreset): number {
 function engineBackend(ctx: Ctx, params: LoadParams): CaptionBackend {
   return {
     model: path.basename(params.modelDir),
-    variant: params.variant ?? 'auto',
+    variant: formatVariantChoice(params.variant),
     // The engine process decodes the file itself; a missing file is found here, the rest comes back typed.
     async prepare(imagePath) {
       return { path: imagePath };

@@ -1,63 +1,91 @@
-// `llava.downloadModel`: pick a catalog model and variant, download it with progress, offer to use it.
+// `llava.downloadModel`: pick a catalog model (or type any Hub repo), ask the Hub what it holds,
+// show the offer (model, licence, exact size, the variant chosen per part), download it with
+// progress, offer to use it.
 
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CatalogEntry } from '../../hub';
-import { formatModelSetting, formatSize, variantSizeBytes } from '../../hub';
+import { formatModelSetting, resolveHubModel, type CatalogEntry, type ResolvedHubModel } from '../../hub';
+import { EngineError } from '../../core';
 import type { ModelStore } from '../modelStore';
 
-interface VariantItem extends vscode.QuickPickItem {
-  entry: CatalogEntry;
-  variant: string;
-}
-/** separators carry no entry */
-type Item = VariantItem | (vscode.QuickPickItem & { entry?: undefined; variant?: undefined });
+type Item = vscode.QuickPickItem & { entry?: CatalogEntry; other?: true };
 
 /** Returns the downloaded folder, or undefined when the user cancelled or the download failed. */
 export async function downloadModelCommand(store: ModelStore): Promise<string | undefined> {
-  const pick = await vscode.window.showQuickPick(variantItems(store), {
-    title: 'Download Model',
-    placeHolder: 'Choose a model and variant (q4 and int8 suit the CPU; fp16 and q4f16 suit a GPU)',
-    matchOnDescription: true,
-    matchOnDetail: true,
-  });
-  if (!pick?.entry) return undefined;
+  const model = await pickModel(store);
+  if (!model) return undefined;
 
-  const folder = await store.download(pick.entry, pick.variant);
+  let offered;
+  try {
+    offered = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Asking the Hub what ${model.entry?.label ?? model.repo} holds…` },
+      () => store.offer(model),
+    );
+  } catch (err) {
+    const msg = err instanceof EngineError ? `${err.message} [${err.code}]` : String((err as Error).message ?? err);
+    void vscode.window.showErrorMessage(`Could not list ${model.repo} on the Hub: ${msg}`);
+    return undefined;
+  }
+  const { plan, offer } = offered;
+  const go = await vscode.window.showInformationMessage(offer.question, { modal: true, detail: `${offer.detail}\nInto ${path.dirname(model.folder)}` }, 'Download');
+  if (go !== 'Download') return undefined;
+
+  const folder = await store.download(plan);
   if (!folder) return undefined;
 
-  const value = formatModelSetting(pick.entry, pick.variant);
+  const value = formatModelSetting(model, model.choice);
   const cur = await store.current();
-  const alreadyCurrent = cur.kind === 'catalog' && cur.entry.id === pick.entry.id && cur.variant === pick.variant;
-  if (alreadyCurrent) {
-    void vscode.window.showInformationMessage(`${pick.entry.label} (${pick.variant}) is downloaded and is the current model.`);
+  if (cur.kind === 'hub' && cur.folder === folder) {
+    void vscode.window.showInformationMessage(`${plan.label} is downloaded and is the current model.`);
   } else {
     const use = 'Use this model';
-    const choice = await vscode.window.showInformationMessage(`${pick.entry.label} (${pick.variant}) is downloaded.`, use);
+    const choice = await vscode.window.showInformationMessage(`${plan.label} is downloaded.`, use);
     if (choice === use) await store.setModelSetting(value);
   }
   return folder;
 }
 
-/** One separator per catalog model, then one item per variant: size, licence, default, on disk. */
-async function variantItems(store: ModelStore): Promise<Item[]> {
+/** One item per catalog model (licence, downloaded or not), then "Other Hub repository…". */
+async function pickModel(store: ModelStore): Promise<ResolvedHubModel | undefined> {
+  const root = store.modelsRoot();
   const items: Item[] = [];
   for (const entry of store.catalog().models) {
-    items.push({ label: entry.label, kind: vscode.QuickPickItemKind.Separator });
-    for (const [variant, v] of Object.entries(entry.variants)) {
-      const downloaded = await store.isDownloaded(entry, variant).catch(() => false);
-      const marks = [
-        formatSize(variantSizeBytes(entry, variant)),
-        variant === entry.defaultVariant ? 'default' : undefined,
-        downloaded ? 'downloaded' : undefined,
-      ].filter(Boolean);
-      items.push({
-        label: `${downloaded ? '$(check)' : '$(cloud-download)'} ${entry.label}: ${variant}`,
-        description: marks.join(' · '),
-        detail: [v.description, `licence ${entry.licence}`, entry.repo].filter(Boolean).join(' · '),
-        entry,
-        variant,
-      } satisfies VariantItem);
-    }
+    const resolved = resolveHubModel(store.catalog(), { name: entry.id }, root) as ResolvedHubModel;
+    const downloaded = await store.isDownloaded(resolved).catch(() => false);
+    items.push({
+      label: `${downloaded ? '$(check)' : '$(cloud-download)'} ${entry.label}`,
+      description: [entry.repo, downloaded ? 'downloaded' : undefined].filter(Boolean).join(' · '),
+      detail: [entry.description, `licence ${entry.licence}`].filter(Boolean).join(' · '),
+      entry,
+    });
   }
-  return items;
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+  items.push({ label: '$(repo) Other Hub repository…', detail: 'owner/name of a transformers.js LLaVA export', other: true });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Download Model',
+    placeHolder: 'Choose a model: the files for each part are chosen from what the repository holds',
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  if (!pick) return undefined;
+  let name = pick.entry?.id;
+  if (pick.other) {
+    name = await vscode.window.showInputBox({
+      title: 'Hub repository',
+      prompt: 'owner/name, optionally :variants (for example onnx-community/nanoLLaVA-1.5:vision=fp16,decoder=q4)',
+      validateInput: (v) => {
+        const r = resolveHubModel(store.catalog(), splitVariant(v), root);
+        return 'error' in r ? r.error : undefined;
+      },
+    });
+  }
+  if (!name) return undefined;
+  const r = resolveHubModel(store.catalog(), splitVariant(name), root);
+  return 'error' in r ? undefined : r;
+}
+
+function splitVariant(v: string): { name: string; variant?: string } {
+  const t = v.trim();
+  const colon = t.lastIndexOf(':');
+  return colon > 0 ? { name: t.slice(0, colon), variant: t.slice(colon + 1) } : { name: t };
 }

@@ -9,6 +9,7 @@ import { openChat } from './openChat';
 import { showLogs } from './showLogs';
 import { selectModel } from './selectModel';
 import { downloadModelCommand } from './downloadModel';
+import { manageModels } from './manageModels';
 import { findInImage } from './findInImage';
 import { registerTestHooks } from './testHooks';
 import { captionImages } from './captionImages';
@@ -23,6 +24,7 @@ export const commands: Record<string, CommandFactory> = {
   'llava.findInImage': (ctx) => (clicked, phrase) => findInImage(ctx, clicked, phrase),
   'llava.selectModel': (ctx) => () => selectModel(ctx.models),
   'llava.downloadModel': (ctx) => () => downloadModelCommand(ctx.models),
+  'llava.manageModels': (ctx) => () => manageModels(ctx.models),
   'llava.showLogs': (ctx) => () => showLogs(ctx.log),
   'llava.captionImages': (ctx) => (clicked, selected) => captionImages(ctx, clicked, selected),
   'llava.setRemoteApiKey': (ctx) => () => setRemoteApiKey(ctx.context.secrets),

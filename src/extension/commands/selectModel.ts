@@ -3,14 +3,15 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CatalogEntry } from '../../hub';
-import { checkLocalModelFolder, formatModelSetting, formatSize, variantSizeBytes } from '../../hub';
+import type { CatalogEntry, ResolvedHubModel } from '../../hub';
+import { checkLocalModelFolder, formatModelSetting, resolveHubModel } from '../../hub';
+import { formatVariantChoice } from '../../core';
 import type { ModelStore } from '../modelStore';
 import { downloadModelCommand } from './downloadModel';
 
 type Item = vscode.QuickPickItem &
   (
-    | { action: 'catalog'; entry: CatalogEntry; variant: string; downloaded: boolean }
+    | { action: 'catalog'; entry: CatalogEntry; model: ResolvedHubModel; downloaded: boolean }
     | { action: 'folder'; folder: string }
     | { action: 'pickFolder' }
     | { action: 'download' }
@@ -28,14 +29,15 @@ export async function selectModel(store: ModelStore): Promise<void> {
 
   switch (pick.action) {
     case 'catalog': {
-      await store.setModelSetting(formatModelSetting(pick.entry, pick.variant));
+      await store.setModelSetting(formatModelSetting(pick.model, pick.model.choice));
       if (!pick.downloaded) {
-        const download = `Download (${formatSize(variantSizeBytes(pick.entry, pick.variant))})`;
-        const choice = await vscode.window.showInformationMessage(
-          `${pick.entry.label} (${pick.variant}) is selected but not downloaded yet.`,
-          download,
-        );
-        if (choice === download) await store.download(pick.entry, pick.variant);
+        const download = 'Download…';
+        const choice = await vscode.window.showInformationMessage(`${pick.entry.label} is selected but not downloaded yet.`, download);
+        if (choice === download) {
+          const { plan, offer } = await store.offer(pick.model);
+          const go = await vscode.window.showInformationMessage(offer.question, { modal: true, detail: offer.detail }, 'Download');
+          if (go === 'Download') await store.download(plan);
+        }
       }
       return;
     }
@@ -62,15 +64,16 @@ async function buildItems(store: ModelStore): Promise<Item[]> {
   const items: Item[] = [{ label: 'Catalog', kind: vscode.QuickPickItemKind.Separator, action: 'separator' }];
 
   for (const entry of store.catalog().models) {
-    // The variant shown is the one selected for this model, else the catalog's default.
-    const isCurrent = cur.kind === 'catalog' && cur.entry.id === entry.id;
-    const variant = isCurrent ? cur.variant : entry.defaultVariant;
-    const downloaded = await store.isDownloaded(entry, variant).catch(() => false);
+    // the current model keeps its pinned variants; the others are chosen from what exists
+    const isCurrent = cur.kind === 'hub' && cur.model.entry?.id === entry.id;
+    const model = isCurrent ? cur.model : (resolveHubModel(store.catalog(), { name: entry.id }, store.modelsRoot()) as ResolvedHubModel);
+    const downloaded = await store.isDownloaded(model).catch(() => false);
+    const manifest = isCurrent ? cur.manifest : undefined;
     items.push({
       label: `${downloaded ? '$(check)' : '$(cloud-download)'} ${entry.label}`,
       description: [
-        variant,
-        downloaded ? 'downloaded' : `not downloaded · ${formatSize(variantSizeBytes(entry, variant))}`,
+        manifest?.variants ? formatVariantChoice(manifest.variants) : model.choice ? formatVariantChoice(model.choice) : undefined,
+        downloaded ? 'downloaded' : 'not downloaded',
         isCurrent ? 'current' : undefined,
       ]
         .filter(Boolean)
@@ -78,7 +81,7 @@ async function buildItems(store: ModelStore): Promise<Item[]> {
       detail: [entry.description, `licence ${entry.licence}`].filter(Boolean).join(' · '),
       action: 'catalog',
       entry,
-      variant,
+      model,
       downloaded,
     });
   }
@@ -101,6 +104,6 @@ async function buildItems(store: ModelStore): Promise<Item[]> {
 
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator, action: 'separator' });
   items.push({ label: '$(folder-opened) Use Local Folder…', detail: 'A folder in the Hub layout: config.json and onnx/*.onnx', action: 'pickFolder' });
-  items.push({ label: '$(cloud-download) Download…', detail: 'Choose a catalog model and variant to download', action: 'download' });
+  items.push({ label: '$(cloud-download) Download…', detail: 'Choose a catalog model or a Hub repository to download', action: 'download' });
   return items;
 }

@@ -1,0 +1,97 @@
+// One weight variant per part (vision encoder, embed tokens, decoder): the rule shared by the hub
+// (choosing from a repository listing) and the engine (choosing from a local folder), what users
+// type (`vision=fp16,decoder=q4`), and a real load with a mixed map.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { choosePartVariants, formatVariantChoice, parseVariantChoice, type ModelPart } from '../../src/core/variants';
+import type { DtypeVariant } from '../../src/core/types';
+import { loadModel } from '../../src/engine/index';
+import { chooseVariants, readModelFolder } from '../../src/engine/modelFolder';
+import { ensureFixtures } from '../fixtures/index';
+
+// what the issue reports for onnx-community/nanoLLaVA-1.5
+const NANO: Record<ModelPart, DtypeVariant[]> = {
+  vision: ['fp16', 'quantized'],
+  embed: ['fp32', 'bnb4', 'fp16', 'int8'],
+  decoder: ['fp32', 'bnb4', 'fp16', 'int8', 'q4', 'q4f16', 'quantized', 'uint8'],
+};
+
+describe('choosePartVariants', () => {
+  test('CPU: 4-bit, then 8-bit, bnb4, fp32, fp16 last, per part', () => {
+    assert.deepEqual(choosePartVariants(NANO, 'cpu', undefined), { variants: { vision: 'quantized', embed: 'int8', decoder: 'q4' } });
+    assert.deepEqual(choosePartVariants({ vision: ['fp16', 'fp32'], embed: ['fp16', 'bnb4'], decoder: ['fp16'] }, 'cpu', undefined), {
+      variants: { vision: 'fp32', embed: 'bnb4', decoder: 'fp16' },
+    });
+  });
+  test("the catalog's other repositories, per the listings reported in issue 9", () => {
+    const all: DtypeVariant[] = ['fp32', 'bnb4', 'fp16', 'int8', 'q4', 'q4f16', 'quantized', 'uint8'];
+    const onevision = { vision: ['q4', 'q4f16', 'int8', 'fp16', 'bnb4'], embed: ['fp32', 'bnb4', 'fp16', 'q4', 'q4f16'], decoder: all } as Record<ModelPart, DtypeVariant[]>;
+    const interleave = { vision: ['q4', 'int8', 'fp16', 'bnb4'], embed: ['fp32', 'bnb4', 'fp16', 'int8'], decoder: all } as Record<ModelPart, DtypeVariant[]>;
+    assert.deepEqual(choosePartVariants(onevision, 'cpu', undefined), { variants: { vision: 'q4', embed: 'q4', decoder: 'q4' } });
+    assert.deepEqual(choosePartVariants(interleave, 'cpu', undefined), { variants: { vision: 'q4', embed: 'int8', decoder: 'q4' } });
+    assert.deepEqual(choosePartVariants(interleave, 'gpu', undefined), { variants: { vision: 'fp16', embed: 'fp16', decoder: 'fp16' } });
+  });
+  test('GPU: fp16, q4f16, fp32', () => {
+    assert.deepEqual(choosePartVariants(NANO, 'cuda', undefined), { variants: { vision: 'fp16', embed: 'fp16', decoder: 'fp16' } });
+    assert.deepEqual(choosePartVariants({ vision: ['q4f16', 'fp32'], embed: ['fp32'], decoder: ['q4', 'q4f16'] }, 'gpu', undefined), {
+      variants: { vision: 'q4f16', embed: 'fp32', decoder: 'q4f16' },
+    });
+  });
+  test('pinned parts must exist; the others are still chosen', () => {
+    assert.deepEqual(choosePartVariants(NANO, 'cpu', { vision: 'fp16' }), { variants: { vision: 'fp16', embed: 'int8', decoder: 'q4' } });
+    const r = choosePartVariants(NANO, 'cpu', 'q4');
+    assert.ok('reason' in r);
+    assert.equal(r.part, 'vision');
+    assert.match(r.reason, /vision_encoder_q4\.onnx\) does not exist; vision has: fp16, quantized/);
+  });
+  test('a part with no variant at all is named', () => {
+    const r = choosePartVariants({ ...NANO, embed: [] }, 'cpu', undefined);
+    assert.ok('reason' in r && r.part === 'embed');
+  });
+});
+
+describe('parseVariantChoice / formatVariantChoice', () => {
+  test('auto, one variant, a per-part list', () => {
+    assert.deepEqual(parseVariantChoice('auto'), { choice: undefined });
+    assert.deepEqual(parseVariantChoice(''), { choice: undefined });
+    assert.deepEqual(parseVariantChoice('q4'), { choice: 'q4' });
+    assert.deepEqual(parseVariantChoice('vision=fp16, decoder=q4'), { choice: { vision: 'fp16', decoder: 'q4' } });
+    assert.deepEqual(parseVariantChoice('vision=auto'), { choice: undefined });
+  });
+  test('mistakes are one line naming what is wrong', () => {
+    assert.match((parseVariantChoice('q5') as { error: string }).error, /unknown variant "q5"/);
+    assert.match((parseVariantChoice('eyes=q4') as { error: string }).error, /unknown part "eyes"/);
+    assert.match((parseVariantChoice('vision=q4,vision=fp16') as { error: string }).error, /named twice/);
+    assert.match((parseVariantChoice('vision') as { error: string }).error, /unknown variant/);
+    assert.match((parseVariantChoice('vision=') as { error: string }).error, /not PART=VARIANT/);
+  });
+  test('round trip', () => {
+    assert.equal(formatVariantChoice({ vision: 'quantized', embed: 'int8', decoder: 'q4' }), 'vision=quantized,embed=int8,decoder=q4');
+    assert.equal(formatVariantChoice({ vision: 'q4', embed: 'q4', decoder: 'q4' }), 'q4');
+    assert.equal(formatVariantChoice(undefined), 'auto');
+    assert.deepEqual(parseVariantChoice(formatVariantChoice({ embed: 'fp16', decoder: 'q4' })), { choice: { embed: 'fp16', decoder: 'q4' } });
+  });
+});
+
+describe('the engine takes a per-part map', () => {
+  test('chooseVariants reads what the folder holds; a partial map pins only those parts', async () => {
+    const [dir] = await ensureFixtures(['tiny-llava']);
+    const spec = await readModelFolder(dir);
+    assert.deepEqual(chooseVariants(spec, 'cpu'), { vision: 'q4', embed: 'q4', decoder: 'q4' });
+    assert.deepEqual(chooseVariants(spec, 'cpu', { vision: 'fp16' }), { vision: 'fp16', embed: 'q4', decoder: 'q4' });
+    assert.throws(() => chooseVariants(spec, 'cpu', { decoder: 'int8' }), /decoder_model_merged_int8\.onnx: variant int8 is not in this folder; decoder_model_merged has: fp32, fp16, q4/);
+  });
+  test('loadModel with {vision: fp16, embed: fp32, decoder: q4} loads those files and answers', async () => {
+    const [dir] = await ensureFixtures(['tiny-llava']);
+    const model = await loadModel(dir, { provider: 'cpu', variant: { vision: 'fp16', embed: 'fp32', decoder: 'q4' } });
+    try {
+      assert.deepEqual(model.info.variants, { vision: 'fp16', embed: 'fp32', decoder: 'q4' });
+      let text: string | undefined;
+      for await (const ev of model.generate([{ role: 'user', text: 'Hi' }], { maxNewTokens: 3 })) if (ev.type === 'done') text = ev.text;
+      assert.equal(typeof text, 'string');
+    } finally {
+      await model.dispose();
+    }
+  });
+});
