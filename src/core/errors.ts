@@ -10,7 +10,9 @@ export type EngineErrorCode =
   | 'ABORTED'
   | 'GENERATION'
   | 'DOWNLOAD'
-  | 'CHECKSUM';
+  | 'CHECKSUM'
+  | 'CONVERT'
+  | 'DISK_SPACE';
 
 export class EngineError extends Error {
   constructor(
@@ -73,6 +75,20 @@ export class DownloadError extends EngineError {
 export class ChecksumError extends EngineError {
   constructor(readonly file: string, readonly expected: string, readonly actual: string) {
     super('CHECKSUM', `${file}: sha256 ${actual} does not match the expected ${expected}`);
+  }
+}
+
+/** A checkpoint cannot be converted: unreadable file, unknown name layout, missing or misshapen tensor. `subject` names the file or tensor. */
+export class ConvertError extends EngineError {
+  constructor(readonly subject: string, message: string, options?: { cause?: unknown }) {
+    super('CONVERT', `${subject}: ${message}`, options);
+  }
+}
+
+/** Not enough free disk space for what is about to be written (checked before writing anything). */
+export class DiskSpaceError extends EngineError {
+  constructor(readonly dir: string, readonly neededBytes: number, readonly freeBytes: number) {
+    super('DISK_SPACE', `${dir}: needs ${(neededBytes / 2 ** 30).toFixed(2)} GiB free, has ${(freeBytes / 2 ** 30).toFixed(2)} GiB`);
   }
 }
 

@@ -24,8 +24,9 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   grounding: ['core', 'protocol'],
   hub: ['core'],
   captioning: ['core', 'engine'],
+  convert: ['core'],
   'engine-process': ['core', 'engine'],
-  cli: ['core', 'engine', 'captioning', 'hub'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'convert'],
   extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol'],
 };
 
