@@ -10,10 +10,11 @@ import { EngineError } from '../core';
 import { UsageError, type CliCommand } from './args';
 import { askCommand } from './ask';
 import { captionCommand } from './caption';
+import { convertCommand } from './convert';
 import { infoCommand } from './info';
 import { version } from '../../package.json';
 
-const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand];
+const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, convertCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -10,3 +10,10 @@ export { Q4_BLOCK_SIZE, dequantizeBlockwise4, quantizeBlockwise4, quantizeRows4,
 export { headDim, imageTokenCount, layersComputed, type LlavaSpec, type TextSpec, type VisionSpec } from './spec';
 export { DIMS, buildDecoder, buildEmbedTokens } from './textGraphs';
 export { buildVisionEncoder } from './visionGraph';
+export { CheckpointSource, checkpointName, detectLayout, type NameLayout } from './checkpoint';
+export { specFromLlavaConfig } from './llavaConfig';
+export { ExternalDataSink, INLINE_LIMIT_BYTES, writeModel } from './onnxWriter';
+export {
+  CONVERT_DTYPES, MANIFEST, convertCheckpoint, estimateBytes, planSession,
+  type ConvertDtype, type ConvertOptions, type ConvertPart, type ConvertProgress, type ConvertResult, type SessionName,
+} from './convert';

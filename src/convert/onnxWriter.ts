@@ -17,6 +17,11 @@ export const INLINE_LIMIT_BYTES = 2 ** 31 - 64 * 2 ** 20;
 /** ORT maps external data page-wise; aligned tensors can be mapped without a copy */
 const ALIGN = 4096;
 const COPY_CHUNK = 16 * 2 ** 20;
+/**
+ * Smaller initializers stay inside the graph: shape inference must read Reshape/Slice constants, and
+ * ORT refuses those from external data (onnx's own save uses a 1 KB threshold too).
+ */
+const EXTERNAL_MIN_BYTES = 1024;
 
 interface Stored {
   tensor: TensorProto;
@@ -39,6 +44,10 @@ export class ExternalDataSink implements TensorSink {
   }
 
   add(tensor: TensorProto, data: Uint8Array): TensorProto {
+    if (data.byteLength < EXTERNAL_MIN_BYTES) {
+      tensor.rawData = data.slice();
+      return tensor;
+    }
     const pad = (ALIGN - (this.offset % ALIGN)) % ALIGN;
     if (pad > 0 && data.byteLength >= ALIGN) {
       writeSync(this.fd, new Uint8Array(pad));
@@ -87,7 +96,13 @@ function writeInline(builder: GraphBuilder, sink: ExternalDataSink, out: string)
   model.graph = null;
   const head = onnx.ModelProto.encode(model).finish();
   const graphHead = onnx.GraphProto.encode(graph).finish();
-  const entries = sink.stored.map((s) => {
+  const outside = new Map(sink.stored.map((s) => [s.tensor, s]));
+  const entries = builder.initializers.map((tensor) => {
+    const s = outside.get(tensor);
+    if (!s) {
+      const whole = onnx.TensorProto.encode(tensor).finish(); // small, kept inline by the sink
+      return { s: { offset: 0, length: 0 }, prefix: Uint8Array.from([GRAPH_INITIALIZER, ...varint(whole.length), ...whole]) };
+    }
     const stub = onnx.TensorProto.create({ name: s.tensor.name, dataType: s.tensor.dataType, dims: s.tensor.dims });
     const fields = onnx.TensorProto.encode(stub).finish();
     const messageLength = fields.length + 1 + varint(s.length).length + s.length;
