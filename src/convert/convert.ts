@@ -130,9 +130,10 @@ interface Manifest {
   external: string[];
 }
 
-/** Identifies the source (shard names, sizes, mtimes, config): a changed checkpoint starts over. */
+/** Identifies the source (config, tensor table, shard names, sizes, mtimes): a changed checkpoint starts over. */
 function fingerprint(ckpt: SafetensorsCheckpoint, configText: string): string {
   const h = createHash('sha256').update(configText);
+  for (const t of ckpt.tensors.values()) h.update(`${t.name}:${t.dtype}:${t.shape.join('x')}:${t.offset}\n`);
   for (const file of [...new Set([...ckpt.tensors.values()].map((t) => t.file))].sort()) {
     const st = statSync(file);
     h.update(`${path.basename(file)}:${st.size}:${st.mtimeMs}`);
