@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { EngineError } from '../../src/core';
-import { MANIFEST, convertCheckpoint, estimateBytes, imageTokenCount, planSession, specFromLlavaConfig, type ConvertProgress } from '../../src/convert';
+import { MANIFEST, checkpointName, convertCheckpoint, detectLayout, estimateBytes, imageTokenCount, planSession, specFromLlavaConfig, type ConvertProgress } from '../../src/convert';
 import { FIXTURES } from '../fixtures/index';
 import { writeLlavaCheckpoint } from '../helpers/llavaCheckpoint';
 import { readLlava15Json } from '../data/real-configs/llava15';
@@ -157,5 +157,31 @@ describe('the real llava-1.5-7b-hf config (shapes only)', () => {
     assert.ok(q4 / fp32 > 5 / 32 - 0.01 && q4 / fp32 < 5 / 32 + 0.01, `q4/fp32 = ${q4 / fp32}`);
     assert.ok(fp32 > 2 ** 31, 'the 7B decoder is past 2 GB in every dtype, so it gets external data');
     assert.ok(q4 > 2 ** 31);
+  });
+});
+
+describe("the real llava-1.5-7b-hf checkpoint index (names and byte total, no weights)", () => {
+  const index = readLlava15Json('model.safetensors.index.json') as { metadata: { total_size: number }; weight_map: Record<string, string> };
+  const spec = specFromLlavaConfig(readLlava15Json('config.json'));
+  const plan = (['vision_encoder', 'embed_tokens', 'decoder_model_merged'] as const).flatMap((s) => planSession(spec, s));
+  const names = Object.keys(index.weight_map);
+
+  test('older layout; every tensor the graphs read is in it; what is left is the unused last CLIP layer and post_layernorm', () => {
+    assert.equal(detectLayout(names), 'language_model.model');
+    const stored = plan.map((w) => checkpointName(w.name, 'language_model.model'));
+    const missing = stored.filter((n) => !(n in index.weight_map));
+    assert.deepEqual(missing, []);
+    const left = names.filter((n) => !stored.includes(n)).sort();
+    assert.equal(left.length, 18);
+    assert.ok(left.every((n) => n.startsWith('vision_tower.vision_model.encoder.layers.23.') || n.startsWith('vision_tower.vision_model.post_layernorm.')), left.join(', '));
+  });
+
+  test('total_size is exactly 2 bytes (F16) per parameter of the shapes computed from config.json', () => {
+    const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+    const d = spec.vision.hidden;
+    const lastLayer = 4 * (d * d + d) + (d * spec.vision.intermediate + spec.vision.intermediate) + (spec.vision.intermediate * d + d) + 4 * d;
+    const postLayernorm = 2 * d;
+    const planned = plan.reduce((n, w) => n + count(w.torchShape), 0);
+    assert.equal(2 * (planned + lastLayer + postLayernorm), index.metadata.total_size);
   });
 });
