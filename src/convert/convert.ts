@@ -195,7 +195,10 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
       const old = readJson(manifestPath, MANIFEST) as unknown as Manifest;
       if (old.source === id && Array.isArray(old.done)) manifest = { source: id, done: old.done, external: old.external ?? [] };
     }
-    const isDone = (p: ConvertPart) => manifest.done.includes(p.file) && existsSync(path.join(opts.out, p.file));
+    const isDone = (p: ConvertPart) =>
+      manifest.done.includes(p.file) &&
+      existsSync(path.join(opts.out, p.file)) &&
+      (!manifest.external.includes(p.file) || existsSync(path.join(opts.out, `${p.file}_data`)));
     const inlineLimit = opts.inlineLimitBytes ?? INLINE_LIMIT_BYTES;
 
     // a single-file part briefly exists twice (data file + .onnx); an external one once
@@ -231,11 +234,7 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
         manifest.external = manifest.external.filter((f) => f !== part.file).concat(written.external ? [part.file] : []);
         writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
       } catch (err) {
-        try {
-          sink.close();
-        } catch {
-          // already closed by writeModel
-        }
+        sink.close();
         rmSync(`${finalPath}_data.partial`, { force: true });
         rmSync(`${finalPath}.partial`, { force: true });
         throw err;

@@ -32,6 +32,7 @@ interface Stored {
 export class ExternalDataSink implements TensorSink {
   private readonly fd: number;
   private offset = 0;
+  private closed = false;
   readonly stored: Stored[] = [];
 
   /** `file`: where the bytes go now; `location`: the file name the model will reference (relative to it). */
@@ -65,7 +66,10 @@ export class ExternalDataSink implements TensorSink {
     return tensor;
   }
 
+  /** Idempotent: closing a descriptor twice could close another file that reused its number. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     closeSync(this.fd);
   }
 }
