@@ -166,8 +166,8 @@ function meteredSource(inner: CheckpointSource, onTensor: (name: string) => void
 
 export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
   const started = performance.now();
+  const config = readJson(path.join(opts.from, 'config.json'), 'config.json'); // names the file when missing
   const configText = readFileSync(path.join(opts.from, 'config.json'), 'utf8');
-  const config = readJson(path.join(opts.from, 'config.json'), 'config.json');
   const spec = specFromLlavaConfig(config, path.basename(path.resolve(opts.from)));
   const ckpt = new SafetensorsCheckpoint(opts.from);
   try {

@@ -3,6 +3,7 @@
 // the real llava-1.5-7b-hf config implies (nothing downloaded).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -183,5 +184,37 @@ describe("the real llava-1.5-7b-hf checkpoint index (names and byte total, no we
     const postLayernorm = 2 * d;
     const planned = plan.reduce((n, w) => n + count(w.torchShape), 0);
     assert.equal(2 * (planned + lastLayer + postLayernorm), index.metadata.total_size);
+  });
+});
+
+describe('llava convert (the CLI)', () => {
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'cli', 'index.ts'), 'convert', ...args], { encoding: 'utf8' });
+
+  test('converts the listed dtypes and says what it did; a rerun finds them done', () => {
+    const out = path.join(root, 'cli');
+    const first = cli(['--from', ckpt, '--out', out, '--dtype', 'q4,fp16']);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /converted ckpt: 6 part\(s\) written, 0 already done/);
+    assert.deepEqual(onnxFiles(out), ['decoder_model_merged_fp16.onnx', 'decoder_model_merged_q4.onnx', 'embed_tokens_fp16.onnx', 'embed_tokens_q4.onnx', 'vision_encoder_fp16.onnx', 'vision_encoder_q4.onnx']);
+    const again = cli(['--from', ckpt, '--out', out, '--dtype', 'q4,fp16']);
+    assert.match(again.stdout, /0 part\(s\) written, 6 already done/);
+  });
+
+  test('usage mistakes are one line plus the usage (exit 2); a bad folder is one line naming it (exit 1)', () => {
+    const badDtype = cli(['--from', ckpt, '--out', path.join(root, 'x'), '--dtype', 'q4,int3']);
+    assert.equal(badDtype.status, 2);
+    assert.match(badDtype.stderr, /^llava: --dtype must be one of fp32, fp16, q4, q4f16\n\nUsage: llava convert/);
+    const noFrom = cli(['--out', path.join(root, 'x')]);
+    assert.equal(noFrom.status, 2);
+    assert.match(noFrom.stderr, /--from DIR is required/);
+    const empty = mkdtempSync(path.join(root, 'empty-'));
+    writeFileSync(path.join(empty, 'config.json'), readFileSync(path.join(ckpt, 'config.json')));
+    const noWeights = cli(['--from', empty, '--out', path.join(root, 'x')]);
+    assert.equal(noWeights.status, 1);
+    assert.match(noWeights.stderr, /^llava: empty-\w+: no model.safetensors or model.safetensors.index.json .* \[CONVERT\]\n$/);
+    const noConfig = cli(['--from', root, '--out', path.join(root, 'x')]);
+    assert.equal(noConfig.status, 1);
+    assert.equal(noConfig.stderr, 'llava: config.json: missing (a llava-hf checkpoint folder has one) [CONVERT]\n');
   });
 });
