@@ -4,7 +4,7 @@
 import { CONVERT_DTYPES, convertCheckpoint, type ConvertDtype, type ConvertProgress } from '../convert';
 import { oneOf, parse, UsageError, type CliCommand } from './args';
 
-const USAGE = `Usage: llava convert --from DIR --out DIR [--dtype q4,fp32,...] [--graph hub]
+const USAGE = `Usage: llava convert --from DIR --out DIR [--dtype q4,fp32,...] [--graph hub|fast]
 
 Converts a llava-hf LLaVA checkpoint (e.g. llava-hf/llava-1.5-7b-hf: config.json, model*.safetensors,
 tokenizer and template files) into ONNX files the engine and transformers.js load.
@@ -13,7 +13,9 @@ tokenizer and template files) into ONNX files the engine and transformers.js loa
   --out DIR         the model folder to write (onnx/*.onnx, configs, tokenizer)
   --dtype LIST      comma-separated: fp32, fp16 (fp16 weights, float32 I/O), q4 (4-bit MatMulNBits,
                     block 32), q4f16 (q4 with fp16 weights elsewhere); default q4
-  --graph hub       the decoder graph kind: hub (plain ONNX ops, like the Hub's exports)
+  --graph KIND      the decoder graph: hub (plain ONNX ops, like the Hub's exports; default) or fast
+                    (onnxruntime contrib ops: GroupQueryAttention, RotaryEmbedding, SimplifiedLayerNormalization;
+                    fp32 and q4 only). The engine runs either; transformers.js needs hub.
 Memory stays near the largest tensor; free disk space is checked first. Interrupted? Run the same
 command again: finished parts are not redone.
 `;
@@ -52,9 +54,9 @@ async function run(args: string[]): Promise<number> {
   }
   if (!values.from) throw new UsageError('--from DIR is required', USAGE);
   if (!values.out) throw new UsageError('--out DIR is required', USAGE);
-  oneOf('graph', values.graph!, ['hub'] as const, USAGE);
+  const graph = oneOf('graph', values.graph!, ['hub', 'fast'] as const, USAGE);
   const dtypes = [...new Set(values.dtype!.split(',').map((d) => oneOf('dtype', d.trim(), CONVERT_DTYPES, USAGE)))] as ConvertDtype[];
-  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, onProgress: progressPrinter() });
+  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, graph, onProgress: progressPrinter() });
   if (process.stderr.isTTY) process.stderr.write('\n');
   const written = result.parts.filter((p) => !result.skipped.includes(p.file));
   process.stdout.write(

@@ -18,12 +18,16 @@ import { ExternalDataSink, INLINE_LIMIT_BYTES, writeModel } from './onnxWriter';
 import { Q4_BLOCK_SIZE } from './quantize';
 import { SafetensorsCheckpoint } from './safetensors';
 import type { LlavaSpec } from './spec';
+import { buildFastDecoder } from './fastDecoder';
 import { buildDecoder, buildEmbedTokens } from './textGraphs';
 import { buildVisionEncoder } from './visionGraph';
 
 export const CONVERT_DTYPES = ['fp32', 'fp16', 'q4', 'q4f16'] as const;
 export type ConvertDtype = (typeof CONVERT_DTYPES)[number];
 export type SessionName = 'vision_encoder' | 'embed_tokens' | 'decoder_model_merged';
+/** hub: plain ONNX ops like the Hub's exports; fast: onnxruntime contrib ops (fp32 and q4 only) */
+export type DecoderGraph = 'hub' | 'fast';
+export const FAST_GRAPH_DTYPES: readonly ConvertDtype[] = ['fp32', 'q4'];
 
 const SUFFIX: Record<ConvertDtype, string> = { fp32: '', fp16: '_fp16', q4: '_q4', q4f16: '_q4f16' };
 const BUILDERS: Record<SessionName, (s: LlavaSpec, o: BuilderOptions) => GraphBuilder> = {
@@ -71,6 +75,8 @@ export interface ConvertOptions {
   from: string;
   out: string;
   dtypes: readonly ConvertDtype[];
+  /** the decoder's kind (default hub) */
+  graph?: DecoderGraph;
   onProgress?: (p: ConvertProgress) => void;
   /** checked between tensors (a part left half-way is redone by the next run) */
   signal?: AbortSignal;
@@ -169,6 +175,9 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
   const config = readJson(path.join(opts.from, 'config.json'), 'config.json'); // names the file when missing
   const configText = readFileSync(path.join(opts.from, 'config.json'), 'utf8');
   const spec = specFromLlavaConfig(config, path.basename(path.resolve(opts.from)));
+  const graph = opts.graph ?? 'hub';
+  const unsupported = graph === 'fast' ? opts.dtypes.filter((d) => !FAST_GRAPH_DTYPES.includes(d)) : [];
+  if (unsupported.length > 0) throw new ConvertError('--graph fast', `is written for ${FAST_GRAPH_DTYPES.join(' and ')} (CPU); not ${unsupported.join(', ')}`);
   const ckpt = new SafetensorsCheckpoint(opts.from);
   try {
     const tied = config.tie_word_embeddings === true || (config.text_config as Record<string, unknown> | undefined)?.tie_word_embeddings === true;
@@ -189,7 +198,7 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
 
     mkdirSync(path.join(opts.out, 'onnx'), { recursive: true });
     const manifestPath = path.join(opts.out, MANIFEST);
-    const id = fingerprint(ckpt, configText);
+    const id = fingerprint(ckpt, configText + graph);
     let manifest: Manifest = { source: id, done: [], external: [] };
     if (existsSync(manifestPath)) {
       const old = readJson(manifestPath, MANIFEST) as unknown as Manifest;
@@ -227,7 +236,8 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
           bytesRead += ckpt.info(source.resolve(name)).byteLength;
           report('tensor', name);
         }, opts.signal);
-        const builder = BUILDERS[part.session](spec, { ...builderFlags(part.dtype), source: metered, sink });
+        const build = graph === 'fast' && part.session === 'decoder_model_merged' ? buildFastDecoder : BUILDERS[part.session];
+        const builder = build(spec, { ...builderFlags(part.dtype), source: metered, sink });
         rmSync(path.join(opts.out, 'onnx', dataName), { force: true }); // a stale external file of an earlier, bigger run
         const written = writeModel(builder, sink, finalPath, inlineLimit);
         manifest.done = [...manifest.done.filter((f) => f !== part.file), part.file];

@@ -14,6 +14,7 @@ export { CheckpointSource, checkpointName, detectLayout, type NameLayout } from 
 export { specFromLlavaConfig } from './llavaConfig';
 export { ExternalDataSink, INLINE_LIMIT_BYTES, writeModel } from './onnxWriter';
 export {
-  CONVERT_DTYPES, MANIFEST, convertCheckpoint, estimateBytes, planSession,
-  type ConvertDtype, type ConvertOptions, type ConvertPart, type ConvertProgress, type ConvertResult, type SessionName,
+  CONVERT_DTYPES, FAST_GRAPH_DTYPES, MANIFEST, convertCheckpoint, estimateBytes, planSession,
+  type ConvertDtype, type DecoderGraph, type ConvertOptions, type ConvertPart, type ConvertProgress, type ConvertResult, type SessionName,
 } from './convert';
+export { buildFastDecoder } from './fastDecoder';

@@ -135,9 +135,15 @@ export class GraphBuilder {
     return `/${hint}_${this.counter++}`;
   }
 
+  /** A fresh value name, for a node output that needs naming next to named ones. */
+  freshName(hint: string): string {
+    return this.fresh(hint);
+  }
+
   /** Adds one node; returns its output names (fresh unless `outputs` names them). */
   node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, outputs: number | string[] = 1, domain = ''): string[] {
     const outNames = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(op)) : outputs;
+    if (domain === MS_DOMAIN) this.usesContribOps = true;
     const attribute = Object.entries(attrs).map(([name, a]) => {
       if ('i' in a) return { name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
       if ('f' in a) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
@@ -167,6 +173,13 @@ export class GraphBuilder {
   constF32(values: number[], dims: number[] = [values.length]): string {
     const name = this.fresh('const_f32');
     this.addInitializer(name, DT.FLOAT, dims, Float32Array.from(values));
+    return name;
+  }
+
+  /** A float32 constant table computed by the graph's author (rotary caches): not a weight, not from the source. */
+  constTensor(values: Float32Array, dims: number[]): string {
+    const name = this.fresh('const_table');
+    this.addInitializer(name, DT.FLOAT, dims, values);
     return name;
   }
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import onnxProto from 'onnx-proto';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, convertCheckpoint, type BuilderOptions } from '../../src/convert';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
 import type { ChatTurn } from '../../src/core/types';
@@ -130,6 +131,58 @@ describe('BF16 checkpoint, newer names, 3 shards, external data -> fixture graph
     } finally {
       await ours.dispose();
       await theirs.model.dispose();
+    }
+  });
+});
+
+describe('--graph fast (contrib ops) against the hub-graph fixture, same weights', () => {
+  const out = path.join(WORK, 'fast');
+  before(() => {
+    const ckpt = path.join(WORK, 'ckpt-fast');
+    writeLlavaCheckpoint(ckpt, tiny, { layout: 'language_model.model', dtype: 'F16', shards: 1 });
+    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4'], graph: 'fast' });
+    const ops = new Set(onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx'))).graph!.node!.map((n) => n.opType));
+    for (const op of ['GroupQueryAttention', 'RotaryEmbedding', 'SimplifiedLayerNormalization', 'MatMulNBits']) assert.ok(ops.has(op), `no ${op} in the fast decoder`);
+    assert.ok(!ops.has('Softmax') && !ops.has('Concat'), 'attention and the cache append are inside GroupQueryAttention');
+  });
+
+  for (const variant of ['fp32', 'q4'] as const) {
+    test(`${variant}: one request: logits within 1e-4, same greedy tokens`, async () => {
+      const fast = await loadModel(out, { provider: 'cpu', variant });
+      const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
+      try {
+        for (const image of IMAGES) {
+          const { diff, tokensA, tokensB } = await compare(fast, hub, image);
+          assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+          assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
+        }
+      } finally {
+        await fast.dispose();
+        await hub.dispose();
+      }
+    });
+  }
+
+  test('fp32, a left-padded batch of two prompts: each row equals the hub graph one by one', async () => {
+    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
+    try {
+      const requests = await Promise.all(
+        [['photo.jpg', 'What is in this image?'], ['tall.png', 'Describe the picture in detail, please. Is there any text in it at all?']].map(async ([image, text]) => {
+          const pixels = await fast.preprocess({ path: path.join(SAMPLES, image) });
+          return { turns: [{ role: 'user' as const, text, images: [{ preprocessed: pixels, name: image }] }] };
+        }),
+      );
+      const rows = new Map<number, number[]>();
+      for await (const ev of fast.generateBatch(requests, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') rows.set(ev.index, ev.stats.tokenIds);
+      for (const [i, r] of requests.entries()) {
+        let done: any;
+        for await (const ev of hub.generate(r.turns, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') done = ev;
+        assert.deepEqual(rows.get(i), done.stats.tokenIds, `row ${i}`);
+      }
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
     }
   });
 });
