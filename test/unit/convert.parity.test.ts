@@ -58,11 +58,24 @@ describe('F16 checkpoint, older names, one file -> the fixture tiny-llava (same 
   before(() => {
     const ckpt = path.join(WORK, 'ckpt-f16');
     writeLlavaCheckpoint(ckpt, tiny, { layout: 'language_model.model', dtype: 'F16', shards: 1 });
-    const result = convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4'] });
+    const result = convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4', 'fp16', 'q4f16'] });
     assert.deepEqual(result.external, [], 'tiny graphs are single files');
   });
 
-  for (const variant of ['fp32', 'q4'] as const) {
+  test('q4f16 (4-bit linears, fp16 elsewhere, fp16 KV cache) loads and decodes like q4', async () => {
+    const q4f16 = await loadModel(out, { provider: 'cpu', variant: 'q4f16' });
+    const q4 = await loadModel(out, { provider: 'cpu', variant: 'q4' });
+    try {
+      const { diff, tokensA, tokensB } = await compare(q4f16, q4, IMAGES[0]);
+      assert.ok(diff <= 1e-2, `first-step logits differ by ${diff} (only the fp16 cache and norms differ)`);
+      assert.deepEqual(tokensA, tokensB);
+    } finally {
+      await q4f16.dispose();
+      await q4.dispose();
+    }
+  });
+
+  for (const variant of ['fp32', 'q4', 'fp16'] as const) {
     test(`${variant}: identical prompt, logits and greedy tokens`, async () => {
       const converted = await loadModel(out, { provider: 'cpu', variant });
       const fixture = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
