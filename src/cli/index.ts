@@ -11,12 +11,13 @@ import { UsageError, type CliCommand } from './args';
 import { askCommand } from './ask';
 import { captionCommand } from './caption';
 import { evalCommand } from './eval';
+import { convertCommand } from './convert';
 import { infoCommand } from './info';
 import { downloadCommand } from './download';
 import { serveCommand } from './serve';
 import { version } from '../../package.json';
 
-const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, downloadCommand, serveCommand, evalCommand];
+const COMMANDS: readonly CliCommand[] = [askCommand, infoCommand, captionCommand, downloadCommand, convertCommand, serveCommand, evalCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -16,7 +16,8 @@ export type EngineErrorCode =
   | 'CONTEXT_OVERFLOW'
   | 'REMOTE'
   | 'EVAL_DATA'
-  | 'JUDGE';
+  | 'JUDGE'
+  | 'CONVERT';
 
 export class EngineError extends Error {
   constructor(
@@ -91,7 +92,12 @@ export class DownloadLockedError extends EngineError {
 
 /** Not enough free space for a download; the numbers are in the message and on the error. */
 export class DiskSpaceError extends EngineError {
-  constructor(readonly folder: string, readonly neededBytes: number, readonly freeBytes: number, message: string) {
+  constructor(
+    readonly folder: string,
+    readonly neededBytes: number,
+    readonly freeBytes: number,
+    message = `${folder}: needs ${(neededBytes / 2 ** 30).toFixed(2)} GiB free, has ${(freeBytes / 2 ** 30).toFixed(2)} GiB`,
+  ) {
     super('DISK_SPACE', message);
   }
 }
@@ -103,7 +109,7 @@ export class DiskSpaceError extends EngineError {
 export class ContextOverflowError extends EngineError {
   constructor(readonly promptTokens: number, readonly maxNewTokens: number, readonly contextLength: number, message: string) {
     super('CONTEXT_OVERFLOW', message);
-    }
+  }
 }
 
 /** An evaluation data file (problems.json, a .jsonl question file, ...) is missing, too large or malformed. `file` names it. */
@@ -117,6 +123,13 @@ export class EvalDataError extends EngineError {
 export class JudgeError extends EngineError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('JUDGE', message, options);
+  }
+}
+
+/** A checkpoint cannot be converted: unreadable file, unknown name layout, missing or misshapen tensor. `subject` names the file or tensor. */
+export class ConvertError extends EngineError {
+  constructor(readonly subject: string, message: string, options?: { cause?: unknown }) {
+    super('CONVERT', `${subject}: ${message}`, options);
   }
 }
 

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import bundledCatalog from '../../models/catalog.json';
 import { ModelFolderError } from '../core';
-import type { BoxFrame, ReferringPrompts } from '../core';
+import type { BoxFrame, PreprocessMode, PromptFormatName, ReferringPrompts } from '../core';
 
 export interface CatalogFile {
   /** path inside the repository, '/'-separated (e.g. 'onnx/decoder_model_merged_q4.onnx') */
@@ -41,16 +41,60 @@ export interface CatalogEntry {
   sources?: string[];
 }
 
+/** Byte counts of one dtype a conversion can produce. */
+export interface ConversionDtype {
+  /** the converted folder's ONNX weights (configs and tokenizer add a few MB) */
+  diskBytes: number;
+  /** memory to run it: weights + KV cache at `contextTokens` + 1 GiB working memory (RAM on CPU, VRAM on GPU) */
+  runBytes: number;
+  /** where it runs well: q4 on CPU; fp16 / q4f16 on a GPU (the CPU EP casts fp16 weights up to fp32) */
+  target: 'cpu' | 'gpu';
+}
+
+/**
+ * A model with no ONNX export: its llava-hf checkpoint (safetensors) is downloaded with `files` and
+ * converted on the user's machine (`src/convert`). Offered only with these sizes shown first.
+ */
+export interface ConversionEntry {
+  kind: 'convert';
+  id: string;
+  label: string;
+  description?: string;
+  /** the llava-hf checkpoint repository, 'owner/name' */
+  repo: string;
+  revision: string;
+  pinned: boolean;
+  /** the checkpoint: configs, tokenizer, template, safetensors index and (when known) the shards it names */
+  files: CatalogFile[];
+  /** bytes of the safetensors weights to download */
+  checkpointBytes: number;
+  /** tokens of context the runBytes figures allow for */
+  contextTokens: number;
+  dtypes: Partial<Record<'fp32' | 'fp16' | 'q4' | 'q4f16', ConversionDtype>>;
+  defaultDtype: 'fp32' | 'fp16' | 'q4' | 'q4f16';
+  promptFormat: PromptFormatName | 'chat_template';
+  preprocess: PreprocessMode;
+  boxFrame: BoxFrame;
+  licence: string;
+  homepage: string;
+  sources?: string[];
+}
+
 export interface Catalog {
   schemaVersion: 2;
   defaultModel: string;
   models: CatalogEntry[];
+  /** models converted locally from a checkpoint (kind "convert"); not in `models`, which are downloaded ready to run */
+  conversions: ConversionEntry[];
 }
 
 /** A catalog file that does not match the schema; `file` is the catalog's path. */
 export class CatalogError extends ModelFolderError {}
 
 const BOX_FRAMES: BoxFrame[] = ['norm1', 'norm1000', 'input_pixels', 'loc_tokens'];
+/** conversion entries only: the converted folder's prompt format and preprocessing, shown before converting */
+const PROMPT_FORMATS = ['chat_template', 'vicuna_v1', 'chatml'] as const;
+const PREPROCESS_MODES: PreprocessMode[] = ['crop', 'resize', 'pad'];
 const ID = /^[a-z0-9][a-z0-9._-]*$/i;
 const REPO = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -169,5 +213,61 @@ export function parseCatalog(json: unknown, source: string): Catalog {
   }
   const defaultModel = str(root.defaultModel, 'defaultModel');
   if (!ids.has(defaultModel)) fail('defaultModel', `"${defaultModel}" is not one of the models`);
-  return { schemaVersion: 2, defaultModel, models };
+
+  const bytes = (v: unknown, where: string): number =>
+    Number.isSafeInteger(v) && (v as number) > 0 ? (v as number) : fail(where, 'expected a positive byte count');
+  const DTYPES = ['fp32', 'fp16', 'q4', 'q4f16'] as const;
+  if (root.conversions !== undefined && !Array.isArray(root.conversions)) fail('conversions', 'expected an array');
+  const conversions = ((root.conversions as unknown[] | undefined) ?? []).map((c, i): ConversionEntry => {
+    const w = `conversions[${i}]`;
+    const o = obj(c, w);
+    if (o.kind !== 'convert') fail(`${w}.kind`, `expected "convert", got ${JSON.stringify(o.kind)}`);
+    if (typeof o.pinned !== 'boolean') fail(`${w}.pinned`, 'expected true or false');
+    const revision = str(o.revision, `${w}.revision`);
+    if (o.pinned && !COMMIT.test(revision)) fail(`${w}.revision`, 'a pinned entry needs a 40-hex commit');
+    const entryFiles = files(o.files, `${w}.files`);
+    const paths = entryFiles.map((f) => f.path);
+    for (const needed of ['config.json', 'tokenizer.json']) if (!paths.includes(needed)) fail(`${w}.files`, `must include ${needed}`);
+    // the shard names come from the index when they are not listed (an unpinned entry may not know them yet)
+    if (!paths.some((p) => p.endsWith('.safetensors') || p === 'model.safetensors.index.json')) fail(`${w}.files`, 'must include the .safetensors weights or their index');
+    const dtypesObj = obj(o.dtypes, `${w}.dtypes`);
+    const dtypes: ConversionEntry['dtypes'] = {};
+    for (const [name, d] of Object.entries(dtypesObj)) {
+      const dw = `${w}.dtypes.${name}`;
+      const key = oneOf(name, dw, DTYPES);
+      const dobj = obj(d, dw);
+      dtypes[key] = { diskBytes: bytes(dobj.diskBytes, `${dw}.diskBytes`), runBytes: bytes(dobj.runBytes, `${dw}.runBytes`), target: oneOf(dobj.target, `${dw}.target`, ['cpu', 'gpu'] as const) };
+      if (dtypes[key]!.runBytes < dtypes[key]!.diskBytes) fail(`${dw}.runBytes`, 'is less than the weights it loads');
+    }
+    const defaultDtype = oneOf(o.defaultDtype, `${w}.defaultDtype`, DTYPES);
+    if (!dtypes[defaultDtype]) fail(`${w}.defaultDtype`, `"${defaultDtype}" is not one of the dtypes`);
+    const id = str(o.id, `${w}.id`, ID);
+    if (ids.has(id)) fail(`${w}.id`, `duplicate id "${id}"`);
+    ids.add(id);
+    const entry: ConversionEntry = {
+      kind: 'convert',
+      id,
+      label: str(o.label, `${w}.label`),
+      repo: str(o.repo, `${w}.repo`, REPO),
+      revision,
+      pinned: o.pinned as boolean,
+      files: entryFiles,
+      checkpointBytes: bytes(o.checkpointBytes, `${w}.checkpointBytes`),
+      contextTokens: bytes(o.contextTokens, `${w}.contextTokens`),
+      dtypes,
+      defaultDtype,
+      promptFormat: oneOf(o.promptFormat, `${w}.promptFormat`, PROMPT_FORMATS),
+      preprocess: oneOf(o.preprocess, `${w}.preprocess`, PREPROCESS_MODES),
+      boxFrame: oneOf(o.boxFrame, `${w}.boxFrame`, BOX_FRAMES),
+      licence: str(o.licence, `${w}.licence`),
+      homepage: str(o.homepage, `${w}.homepage`, /^https:\/\//),
+    };
+    if (o.description !== undefined) entry.description = str(o.description, `${w}.description`);
+    if (o.sources !== undefined) {
+      if (!Array.isArray(o.sources)) fail(`${w}.sources`, 'expected an array of strings');
+      entry.sources = (o.sources as unknown[]).map((s, k) => str(s, `${w}.sources[${k}]`));
+    }
+    return entry;
+  });
+  return { schemaVersion: 2, defaultModel, models, conversions };
 }

@@ -5,7 +5,7 @@
 // Depends on core only; never vscode, never the engine (a host that only downloads must not load
 // onnxruntime).
 
-export { CatalogError, findEntry, loadCatalog, parseCatalog, type Catalog, type CatalogEntry, type CatalogFile } from './catalog';
+export { CatalogError, findEntry, loadCatalog, parseCatalog, type Catalog, type CatalogEntry, type CatalogFile, type ConversionDtype, type ConversionEntry } from './catalog';
 export { downloadPlan, type DownloadOptions, type DownloadProgress } from './download';
 export { MANIFEST_FILE, readManifest, type DownloadManifest, type LockedFile, type VerifiedBy } from './manifest';
 export { diskSpaceProblem } from './diskSpace';

@@ -24,11 +24,12 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   grounding: ['core', 'protocol'],
   hub: ['core'],
   captioning: ['core', 'engine'],
+  convert: ['core'],
   'engine-process': ['core', 'engine'],
   server: ['core', 'engine'],
   remote: ['core', 'captioning'],
   eval: ['core', 'engine', 'grounding'],
-  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert'],
   extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote'],
 };
 

@@ -15,7 +15,7 @@ import { DEFAULT_FIXTURES, FIXTURES, MODELS_DIR, ensureFixtures, fixtureDir } fr
 import { qwenTokenizerSource } from '../fixtures/tokenizers';
 import { argmax, embed, f32, maxAbsDiff, openSession, runDecoder, toF32, type Session } from '../fixtures/ortHelpers';
 import { readWeights, referenceDecoder, referenceVision } from '../fixtures/reference';
-import type { LlavaSpec } from '../fixtures/spec';
+import type { LlavaSpec } from '../../src/convert/spec';
 
 const specOf = (name: string): LlavaSpec => FIXTURES.find((f) => f.spec.name === name)!.spec;
 const readJson = (name: string, file: string) => JSON.parse(readFileSync(join(fixtureDir(name), file), 'utf8'));

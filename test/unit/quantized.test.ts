@@ -13,8 +13,8 @@ import { loadModel, type LlavaModel } from '../../src/engine/index';
 import type { ChatTurn, PreprocessedImage } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
 import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits, type Reference } from '../helpers/transformersReference';
-import { DT, GraphBuilder } from '../fixtures/onnxBuilder';
-import { dequantizeBlockwise4, MS_DOMAIN, quantizeBlockwise4, quantizeModelQ4, Q4_BLOCK_SIZE } from '../fixtures/quantize';
+import { DT, GraphBuilder, MS_DOMAIN, dequantizeBlockwise4, quantizeBlockwise4, quantizeRows4, transpose2d, Q4_BLOCK_SIZE } from '../../src/convert';
+import { prngSource } from '../fixtures/weights';
 
 const { onnx } = onnxProto;
 
@@ -65,21 +65,23 @@ describe('blockwise 4-bit packing', () => {
   test("onnxruntime's MatMulNBits computes A @ dequantize(B) for our packing", async () => {
     const K = 88;
     const N = 6;
-    const b = new GraphBuilder('one_matmul', { fp16Weights: false, seedPrefix: 'q4-test' });
+    const source = prngSource('q4-test');
+    const b = new GraphBuilder('one_matmul', { fp16Weights: false, q4: true, source });
     const a = b.input('A', DT.FLOAT, [2, 3, K]);
-    b.op('MatMul', [a, b.weight('w', [K, N], { std: 0.1 })], {}, 'Y');
+    b.op('Identity', [b.matmul(a, 'w', K, N, { std: 0.1 })], {}, 'Y');
     b.output('Y', DT.FLOAT, [2, 3, N]);
-    const fp32 = b.encode();
-    const q4 = quantizeModelQ4(fp32);
+    const q4 = b.encode();
     const model = onnx.ModelProto.decode(q4);
-    assert.deepEqual(model.graph!.node!.map((n) => `${n.domain}:${n.opType}`), [`${MS_DOMAIN}:MatMulNBits`]);
+    assert.deepEqual(model.graph!.node!.map((n) => `${n.domain}:${n.opType}`), [`${MS_DOMAIN}:MatMulNBits`, ':Identity']);
     assert.ok(model.opsetImport!.some((o) => o.domain === MS_DOMAIN && Number(o.version) === 1));
-    assert.ok(!model.graph!.initializer!.some((t) => t.name === 'w'), 'the fp32 weight is dropped');
+    assert.ok(!model.graph!.initializer!.some((t) => t.name === 'w'), 'no fp32 copy of the weight is stored');
 
-    const wInit = onnx.ModelProto.decode(fp32).graph!.initializer!.find((t) => t.name === 'w')!;
-    const raw = new Uint8Array(wInit.rawData!);
-    const w = new Float32Array(raw.buffer, 0, K * N);
+    const w = source.linear('w', K, N, { std: 0.1 }, 'KN');
     const q = quantizeBlockwise4(w, K, N);
+    // quantizing the [N, K] rows (what the converter reads from a checkpoint) packs the very same bytes
+    const rows = quantizeRows4(transpose2d(w, K, N), N, K);
+    assert.deepEqual(rows.packed, q.packed);
+    assert.deepEqual(rows.scales, q.scales);
     const deq = dequantizeBlockwise4(q, K, N);
     const A = randn(2 * 3 * K, 3);
     const session = await ort.InferenceSession.create(q4);

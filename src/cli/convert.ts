@@ -1,0 +1,69 @@
+// `llava convert`: a llava-hf checkpoint folder (safetensors) -> a model folder the engine loads
+// (transformers.js layout), in-process, without Python. A rerun resumes: finished parts are kept.
+
+import { CONVERT_DTYPES, convertCheckpoint, type ConvertDtype, type ConvertProgress } from '../convert';
+import { oneOf, parse, UsageError, type CliCommand } from './args';
+
+const USAGE = `Usage: llava convert --from DIR --out DIR [--dtype q4,fp32,...] [--graph hub|fast]
+
+Converts a llava-hf LLaVA checkpoint (e.g. llava-hf/llava-1.5-7b-hf: config.json, model*.safetensors,
+tokenizer and template files) into ONNX files the engine and transformers.js load.
+
+  --from DIR        the checkpoint folder (model.safetensors or model.safetensors.index.json + shards)
+  --out DIR         the model folder to write (onnx/*.onnx, configs, tokenizer)
+  --dtype LIST      comma-separated: fp32, fp16 (fp16 weights, float32 I/O), q4 (4-bit MatMulNBits,
+                    block 32), q4f16 (q4 with fp16 weights elsewhere); default q4
+  --graph KIND      the decoder graph: hub (plain ONNX ops, like the Hub's exports; default) or fast
+                    (onnxruntime contrib ops: GroupQueryAttention, RotaryEmbedding, SimplifiedLayerNormalization;
+                    fp32 and q4 only). The engine runs either; transformers.js needs hub.
+Memory stays near the largest tensor; free disk space is checked first. Interrupted? Run the same
+command again: finished parts are not redone.
+`;
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** One updating line on a terminal, JSON lines otherwise (like caption). */
+function progressPrinter(): (p: ConvertProgress) => void {
+  const tty = process.stderr.isTTY;
+  const started = performance.now();
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    if (p.state === 'tensor' && now - last < (tty ? 200 : 2000)) return;
+    last = now;
+    const seconds = (now - started) / 1000;
+    const rate = p.bytesRead / 2 ** 20 / Math.max(seconds, 1e-3);
+    const eta = rate > 0 ? (p.bytesTotal - p.bytesRead) / 2 ** 20 / rate : 0;
+    if (!tty) {
+      process.stderr.write(JSON.stringify({ type: 'progress', part: p.part.file, state: p.state, bytesRead: p.bytesRead, bytesTotal: p.bytesTotal }) + '\n');
+      return;
+    }
+    const pct = ((100 * p.bytesRead) / Math.max(1, p.bytesTotal)).toFixed(1);
+    const what = p.state === 'skipped' ? 'already done' : p.tensor ?? p.state;
+    process.stderr.write(`\r\x1b[K[${p.partIndex + 1}/${p.partCount}] ${p.part.file} ${pct}% ${rate.toFixed(0)} MiB/s ETA ${eta.toFixed(0)} s  ${what}`.slice(0, process.stderr.columns || 120));
+  };
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string', default: 'q4' }, graph: { type: 'string', default: 'hub' } }, USAGE);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.from) throw new UsageError('--from DIR is required', USAGE);
+  if (!values.out) throw new UsageError('--out DIR is required', USAGE);
+  const graph = oneOf('graph', values.graph!, ['hub', 'fast'] as const, USAGE);
+  const dtypes = [...new Set(values.dtype!.split(',').map((d) => oneOf('dtype', d.trim(), CONVERT_DTYPES, USAGE)))] as ConvertDtype[];
+  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, graph, onProgress: progressPrinter() });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const written = result.parts.filter((p) => !result.skipped.includes(p.file));
+  process.stdout.write(
+    `converted ${result.spec.name}: ${written.length} part(s) written, ${result.skipped.length} already done; ` +
+      `${mib(result.bytesRead)} read in ${result.seconds.toFixed(1)} s -> ${values.out}\n`,
+  );
+  return 0;
+}
+
+export const convertCommand: CliCommand = { name: 'convert', summary: 'convert a llava-hf checkpoint (safetensors) to ONNX', usage: USAGE, run };

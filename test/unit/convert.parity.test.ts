@@ -1,0 +1,201 @@
+// Converted checkpoints against references: (a) the fixture graphs built from the same weights
+// (our engine runs both) and (b) transformers.js 4.3.1 loading the converted folder. Same pixel
+// values everywhere; identical greedy tokens and first-step logits within 1e-4.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import onnxProto from 'onnx-proto';
+import { buildDecoder, buildEmbedTokens, buildVisionEncoder, convertCheckpoint, type BuilderOptions } from '../../src/convert';
+import { loadModel, type LlavaModel } from '../../src/engine/index';
+import type { ChatTurn } from '../../src/core/types';
+import { FIXTURES, MODELS_DIR, ensureFixtures } from '../fixtures/index';
+import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits } from '../helpers/transformersReference';
+import { storedSource, writeLlavaCheckpoint } from '../helpers/llavaCheckpoint';
+
+const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');
+const IMAGES = ['photo.jpg', 'tall.png'];
+const QUESTION = 'What is in this image?';
+const NEW_TOKENS = 10;
+const LOGIT_TOLERANCE = 1e-4;
+const tiny = FIXTURES.find((f) => f.spec.name === 'tiny-llava')!;
+/** under MODELS_DIR so transformers.js (localModelPath) finds the converted folders by name */
+const WORK = path.join(MODELS_DIR, 'convert-parity');
+
+async function compare(a: LlavaModel, b: LlavaModel, image: string): Promise<{ diff: number; tokensA: number[]; tokensB: number[] }> {
+  const pixels = await a.preprocess({ path: path.join(SAMPLES, image) });
+  const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
+  assert.deepEqual(await a.promptIds(turns), await b.promptIds(turns), 'prompt ids');
+  const diff = maxAbsDiff(await a.nextTokenLogits(turns), await b.nextTokenLogits(turns));
+  const tokens = async (m: LlavaModel) => {
+    let done: any;
+    for await (const ev of m.generate(turns, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') done = ev;
+    return done.stats.tokenIds as number[];
+  };
+  return { diff, tokensA: await tokens(a), tokensB: await tokens(b) };
+}
+
+/** A fixture-layout folder whose graphs the fixture code builds, in memory, from `dtype`-rounded weights. */
+function referenceFolder(dir: string, fixtureDir: string): void {
+  mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+  for (const f of readdirSync(fixtureDir)) if (f.endsWith('.json') || f.endsWith('.jinja')) cpSync(path.join(fixtureDir, f), path.join(dir, f));
+  const opts: BuilderOptions = { fp16Weights: false, source: storedSource(tiny, 'BF16') };
+  writeFileSync(path.join(dir, 'onnx', 'vision_encoder.onnx'), buildVisionEncoder(tiny.spec, opts).encode());
+  writeFileSync(path.join(dir, 'onnx', 'embed_tokens.onnx'), buildEmbedTokens(tiny.spec, opts).encode());
+  writeFileSync(path.join(dir, 'onnx', 'decoder_model_merged.onnx'), buildDecoder(tiny.spec, opts).encode());
+}
+
+before(async () => {
+  await ensureFixtures(['tiny-llava']);
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+});
+after(() => rmSync(WORK, { recursive: true, force: true }));
+
+describe('F16 checkpoint, older names, one file -> the fixture tiny-llava (same weights, exactly)', () => {
+  const out = path.join(WORK, 'f16');
+  before(() => {
+    const ckpt = path.join(WORK, 'ckpt-f16');
+    writeLlavaCheckpoint(ckpt, tiny, { layout: 'language_model.model', dtype: 'F16', shards: 1 });
+    const result = convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4', 'fp16', 'q4f16'] });
+    assert.deepEqual(result.external, [], 'tiny graphs are single files');
+  });
+
+  test('q4f16 (4-bit linears, fp16 elsewhere, fp16 KV cache) loads and decodes like q4', async () => {
+    const q4f16 = await loadModel(out, { provider: 'cpu', variant: 'q4f16' });
+    const q4 = await loadModel(out, { provider: 'cpu', variant: 'q4' });
+    try {
+      const { diff, tokensA, tokensB } = await compare(q4f16, q4, IMAGES[0]);
+      assert.ok(diff <= 1e-2, `first-step logits differ by ${diff} (only the fp16 cache and norms differ)`);
+      assert.deepEqual(tokensA, tokensB);
+    } finally {
+      await q4f16.dispose();
+      await q4.dispose();
+    }
+  });
+
+  for (const variant of ['fp32', 'q4', 'fp16'] as const) {
+    test(`${variant}: identical prompt, logits and greedy tokens`, async () => {
+      const converted = await loadModel(out, { provider: 'cpu', variant });
+      const fixture = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
+      try {
+        for (const image of IMAGES) {
+          const { diff, tokensA, tokensB } = await compare(converted, fixture, image);
+          assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+          assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
+          if (variant === 'fp32') assert.ok(new Set(tokensA).size > 1, 'a useful comparison needs varied tokens');
+        }
+      } finally {
+        await converted.dispose();
+        await fixture.dispose();
+      }
+    });
+  }
+});
+
+describe('BF16 checkpoint, newer names, 3 shards, external data -> fixture graphs and transformers.js', () => {
+  const name = 'convert-parity/bf16';
+  const out = path.join(MODELS_DIR, name);
+  const ref = path.join(WORK, 'bf16-reference');
+  before(() => {
+    const ckpt = path.join(WORK, 'ckpt-bf16');
+    writeLlavaCheckpoint(ckpt, tiny, { layout: 'model.language_model', dtype: 'BF16', shards: 3 });
+    // a 1 MiB limit sends the embedding table and the decoder (4 and 8 MiB) to external data
+    const result = convertCheckpoint({ from: ckpt, out, dtypes: ['fp32'], inlineLimitBytes: 2 ** 20 });
+    assert.deepEqual(result.external.sort(), ['onnx/decoder_model_merged.onnx', 'onnx/embed_tokens.onnx']);
+    assert.ok(existsSync(path.join(out, 'onnx', 'decoder_model_merged.onnx_data')));
+    assert.ok(!existsSync(path.join(out, 'onnx', 'vision_encoder.onnx_data')));
+    const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+    assert.deepEqual(config['transformers.js_config'].use_external_data_format, { 'decoder_model_merged.onnx': 1, 'embed_tokens.onnx': 1 });
+    referenceFolder(ref, path.join(MODELS_DIR, 'tiny-llava'));
+  });
+
+  test('(a) fixture graphs from the same bf16 weights: identical logits and greedy tokens', async () => {
+    const converted = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+    const fixture = await loadModel(ref, { provider: 'cpu', variant: 'fp32' });
+    try {
+      for (const image of IMAGES) {
+        const { diff, tokensA, tokensB } = await compare(converted, fixture, image);
+        assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+        assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
+      }
+    } finally {
+      await converted.dispose();
+      await fixture.dispose();
+    }
+  });
+
+  test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', async () => {
+    const ours = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+    const theirs = await loadReference(name, out, 'fp32');
+    try {
+      for (const image of IMAGES) {
+        const imagePath = path.join(SAMPLES, image);
+        const pixels = await ours.preprocess({ path: imagePath });
+        const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
+        const { inputs, ids } = await referenceInputs(theirs, imagePath, QUESTION, pixels);
+        assert.deepEqual(await ours.promptIds(turns), ids, 'prompt ids');
+        const diff = maxAbsDiff(await ours.nextTokenLogits(turns), await referenceNextLogits(theirs, inputs));
+        assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+        const refTokens = await referenceGreedy(theirs, inputs, ids.length, NEW_TOKENS);
+        assert.deepEqual(await ourGreedy(ours, turns, NEW_TOKENS, refTokens), refTokens, `${image}: greedy tokens`);
+      }
+    } finally {
+      await ours.dispose();
+      await theirs.model.dispose();
+    }
+  });
+});
+
+describe('--graph fast (contrib ops) against the hub-graph fixture, same weights', () => {
+  const out = path.join(WORK, 'fast');
+  before(() => {
+    const ckpt = path.join(WORK, 'ckpt-fast');
+    writeLlavaCheckpoint(ckpt, tiny, { layout: 'language_model.model', dtype: 'F16', shards: 1 });
+    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4'], graph: 'fast' });
+    const ops = new Set(onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx'))).graph!.node!.map((n) => n.opType));
+    for (const op of ['GroupQueryAttention', 'RotaryEmbedding', 'SimplifiedLayerNormalization', 'MatMulNBits']) assert.ok(ops.has(op), `no ${op} in the fast decoder`);
+    assert.ok(!ops.has('Softmax') && !ops.has('Concat'), 'attention and the cache append are inside GroupQueryAttention');
+  });
+
+  for (const variant of ['fp32', 'q4'] as const) {
+    test(`${variant}: one request: logits within 1e-4, same greedy tokens`, async () => {
+      const fast = await loadModel(out, { provider: 'cpu', variant });
+      const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
+      try {
+        for (const image of IMAGES) {
+          const { diff, tokensA, tokensB } = await compare(fast, hub, image);
+          assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+          assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
+        }
+      } finally {
+        await fast.dispose();
+        await hub.dispose();
+      }
+    });
+  }
+
+  test('fp32, a left-padded batch of two prompts: each row equals the hub graph one by one', async () => {
+    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
+    try {
+      const requests = await Promise.all(
+        [['photo.jpg', 'What is in this image?'], ['tall.png', 'Describe the picture in detail, please. Is there any text in it at all?']].map(async ([image, text]) => {
+          const pixels = await fast.preprocess({ path: path.join(SAMPLES, image) });
+          return { turns: [{ role: 'user' as const, text, images: [{ preprocessed: pixels, name: image }] }] };
+        }),
+      );
+      const rows = new Map<number, number[]>();
+      for await (const ev of fast.generateBatch(requests, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') rows.set(ev.index, ev.stats.tokenIds);
+      for (const [i, r] of requests.entries()) {
+        let done: any;
+        for await (const ev of hub.generate(r.turns, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') done = ev;
+        assert.deepEqual(rows.get(i), done.stats.tokenIds, `row ${i}`);
+      }
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
+    }
+  });
+});
