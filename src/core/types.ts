@@ -79,7 +79,8 @@ export interface ChatTurn {
  * pixel values directly). `name` is used in error messages.
  */
 export type ImageInput =
-  | { path: string }
+  /** `root`: when given, the file's real path (symbolic links resolved) must stay inside this folder */
+  | { path: string; root?: string }
   | { bytes: Uint8Array; name: string }
   | { preprocessed: PreprocessedImage; name?: string };
 

@@ -92,6 +92,7 @@ const ENGINE_CODES: ReadonlySet<string> = new Set<EngineErrorCode>([
   'GENERATION',
   'DOWNLOAD',
   'CHECKSUM',
+  'FILE_REFUSED',
 ]);
 
 export function serializeError(err: unknown): SerializedError {

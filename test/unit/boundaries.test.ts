@@ -19,14 +19,15 @@ const SRC = path.join(ROOT, 'src');
  */
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: [],
-  engine: ['core'],
+  files: ['core'],
+  engine: ['core', 'files'],
   protocol: ['core'],
   grounding: ['core', 'protocol'],
   hub: ['core'],
-  captioning: ['core', 'engine'],
+  captioning: ['core', 'engine', 'files'],
   'engine-process': ['core', 'engine'],
-  cli: ['core', 'engine', 'captioning', 'hub'],
-  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'files'],
+  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'files'],
 };
 
 /** Program entry points inside a folder (bundled by esbuild.mjs); nothing may import them. */
