@@ -9,6 +9,7 @@ export {
   checkSidecarExt,
   describeIgnored,
   expandImagePaths,
+  explicitRoot,
   scanImagePaths,
   fillPrompt,
   finalCaption,

@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { EngineError, FileRefusedError, oneLine, type FileRefusal } from '../core';
-import { checkRegularFile } from '../files';
+import { checkRegularFile, isInside } from '../files';
 import { Manifest, readSidecar, removeStaleTempFiles, sidecarPath, writeFileAtomic, type CaptionRecord, type ManifestFormat } from './outputs';
 import { CaptionQueue } from './queue';
 import type { ImageInput } from '../core';
@@ -176,9 +176,9 @@ const SKIP_REASON: Record<FileRefusal, string> = {
  * Files and folders -> image files. Folders are walked recursively (hidden folders and node_modules
  * skipped); a symbolic link is followed when its target stays inside the folder given, refused
  * otherwise; links to folders are not followed (no loops). A file named explicitly is tried whatever its
- * extension, inside its own folder. Nothing is opened here: FIFOs and devices are decided by lstat/stat.
+ * extension, inside `explicitRoot`. Nothing is opened here: FIFOs and devices are decided by lstat/stat.
  */
-export async function scanImagePaths(inputs: string[]): Promise<ImageScan> {
+export async function scanImagePaths(inputs: string[], cwd = process.cwd()): Promise<ImageScan> {
   const scan: ImageScan = { images: [], roots: new Map(), refused: [], skipped: [] };
   const take = (file: string, root: string) => {
     if (!scan.roots.has(file)) scan.roots.set(file, root);
@@ -221,9 +221,9 @@ export async function scanImagePaths(inputs: string[]): Promise<ImageScan> {
       continue;
     }
     try {
-      // an explicit file (or a link to one) stays inside the folder it was named in
-      await checkRegularFile(abs, { root: path.dirname(abs), maxBytes: Number.MAX_SAFE_INTEGER, name: input });
-      take(abs, path.dirname(abs));
+      const root = explicitRoot(abs, cwd);
+      await checkRegularFile(abs, { root, maxBytes: Number.MAX_SAFE_INTEGER, name: input });
+      take(abs, root);
     } catch (err) {
       scan.refused.push({ path: abs, code: errorCode(err), error: err instanceof Error ? err.message : String(err) });
     }
@@ -238,6 +238,15 @@ export function describeIgnored(ignored: Readonly<Record<string, number>>): stri
     .sort((a, b) => b[1] - a[1])
     .map(([reason, n]) => `${n} ${reason}`)
     .join(', ');
+}
+
+/**
+ * The folder an explicitly named file (or the link it is) must stay inside: the current folder when the
+ * file is named inside it (the user's project, like a workspace), else the file's own folder.
+ */
+export function explicitRoot(file: string, cwd = process.cwd()): string {
+  const abs = path.resolve(cwd, file);
+  return isInside(path.resolve(cwd), abs) ? path.resolve(cwd) : path.dirname(abs);
 }
 
 /** Files and folders -> image files, sorted, without duplicates (see scanImagePaths). */

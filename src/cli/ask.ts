@@ -1,6 +1,6 @@
 // `llava ask`: one question about one or more images, the answer streamed to stdout.
 
-import * as path from 'node:path';
+import { explicitRoot } from '../captioning';
 import { checkRegularFile } from '../files';
 import { num, int, parse, UsageError, type CliCommand } from './args';
 import { onInterrupt } from './interrupt';
@@ -45,13 +45,14 @@ async function run(args: string[]): Promise<number> {
   };
   // a missing image, a FIFO, a device or a link leaving the image's folder is said before the model
   // spends seconds loading (the engine checks again when it reads: the file may change meanwhile)
-  for (const p of values.image) await checkRegularFile(p, { root: path.dirname(path.resolve(p)), maxBytes: Number.MAX_SAFE_INTEGER, name: p });
+  // (a link must stay inside the current folder when named inside it, else inside its own folder)
+  for (const p of values.image) await checkRegularFile(p, { root: explicitRoot(p), maxBytes: Number.MAX_SAFE_INTEGER, name: p });
 
   const controller = new AbortController();
   const stopListening = onInterrupt(controller);
   const model = await openModel(values, USAGE);
   try {
-    const images = values.image.map((p) => ({ path: p, root: path.dirname(path.resolve(p)) }));
+    const images = values.image.map((p) => ({ path: p, root: explicitRoot(p) }));
     const turns = [{ role: 'user' as const, text: question, images }];
     for await (const ev of model.generate(turns, { ...sampling, signal: controller.signal })) {
       if (ev.type === 'delta' && !values.json) process.stdout.write(ev.text);

@@ -60,6 +60,16 @@ async function readInput(input: ImageInput, name: string, maxBytes: number): Pro
   }
 }
 
+/** The larger of the root <svg> element's width/height attributes when `bytes` is SVG text, else undefined. */
+function svgNominalSide(bytes: Buffer): number | undefined {
+  const head = bytes.subarray(0, 4096).toString('latin1');
+  const tag = /<svg\b[^>]*>/i.exec(head)?.[0];
+  if (!tag || !/^\s*(?:\ufeff|\xef\xbb\xbf)?\s*</.test(head)) return undefined;
+  const side = (attr: string) => Number(new RegExp(`\\s${attr}\\s*=\\s*["']\\s*([0-9.eE+]+)`).exec(tag)?.[1] ?? NaN);
+  const sides = [side('width'), side('height')].filter(Number.isFinite);
+  return sides.length ? Math.max(...sides) : undefined;
+}
+
 /** sharp/libvips messages that mean "too big to process" rather than "not a valid image". */
 function isTooLargeMessage(message: string): boolean {
   return /exceeds pixel limit|out of memory/i.test(message);
@@ -84,6 +94,14 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
   // silently grey. Like PIL (and browsers) we still accept recoverable corruption warnings such as
   // libjpeg's "extraneous bytes before marker", which many real-world files trigger.
   const base = { failOn: 'truncated' as const, limitInputPixels: lim.maxPixels, pages: 1, page: 0 };
+
+  // librsvg takes an SVG's nominal size as a C int: a width of 1e9 is reported on stderr as
+  // GLib-CRITICAL noise before failing. Refuse from the text, before sharp sees it, any size that even
+  // at the lowest density (1 dpi, 72 units per pixel) would render past the longest-side bound.
+  const svgSide = svgNominalSide(bytes);
+  if (svgSide !== undefined && svgSide > lim.maxSide * 72) {
+    throw new ImageTooLargeError(name, `SVG claims a side of ${svgSide} units, beyond what can be rendered`);
+  }
 
   let meta: Metadata;
   try {

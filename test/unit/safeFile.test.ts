@@ -54,6 +54,10 @@ test('a FIFO, a /dev/zero link, a folder: refused without being opened', async (
   await refused(path.join(root, 'fifo.png'), 'not-regular');
   await refused(path.join(root, 'zero.png'), 'not-regular', {}); // even with no root to stay in
   await refused(path.join(root, 'sub'), 'not-regular');
+  // the check alone (no open at all) already says no
+  for (const f of ['fifo.png', 'zero.png']) {
+    await assert.rejects(checkRegularFile(path.join(root, f), { maxBytes: 100 }), (e: unknown) => e instanceof FileRefusedError && e.reason === 'not-regular');
+  }
 });
 
 test('links leaving the folder are refused before anything is opened; dangling links and loops are one-line errors', async () => {
