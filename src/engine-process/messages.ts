@@ -133,7 +133,7 @@ export class EngineExitedError extends Error {
     readonly signal: string | null,
     readonly lastOutput: string,
   ) {
-    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    const how = signal ? `was killed by ${signal}` : exitCode === null ? 'could not be started' : `exited with code ${exitCode}`;
     super(`The LLaVA engine process ${how}.${lastOutput ? ` Last output: ${lastOutput}` : ''}`);
     this.name = 'EngineExitedError';
   }

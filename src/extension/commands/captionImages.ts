@@ -104,7 +104,9 @@ function formatEta(seconds: number | undefined): string {
 export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unknown): Promise<void> {
   const targets = fromExplorer(clicked, selected) ?? (await pickTargets());
   if (!targets?.length) return;
-  const scan = await scanImagePaths(targets);
+  // explicit files may follow links only within their workspace folder (the host's cwd means nothing)
+  const workspaceRoot = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(targets[0]))?.uri.fsPath ?? path.dirname(targets[0]);
+  const scan = await scanImagePaths(targets, workspaceRoot);
   const images = scan.images;
   if (!images.length) {
     void vscode.window.showWarningMessage('LLaVA: no images found there.');
