@@ -318,14 +318,15 @@ function isLocalHost(host: string): boolean {
 
 /**
  * The host's allow-list for links in model answers (the webview only asks; VS Code then confirms):
- * https, http and mailto; no user:password part; a host name that is not this machine or the local
- * network (a model's link must not reach a local dev server); no control characters; bounded length.
+ * https and http only (VS Code's "open external website?" confirmation covers those; a mailto: link
+ * would open the mail client, prefilled by the model, without one); no user:password part; a host
+ * name that is not this machine or the local network (a model's link must not reach a local dev
+ * server); no control characters; bounded length.
  */
 export function isSafeLink(href: string): boolean {
   if (href.length > MAX_LINK_LENGTH || /[\u0000-\u001f\u007f\s]/.test(href)) return false;
   try {
     const u = new URL(href);
-    if (u.protocol === 'mailto:') return !u.username && !u.password;
     if (u.protocol !== 'https:' && u.protocol !== 'http:') return false;
     return !!u.hostname && !u.username && !u.password && !isLocalHost(u.hostname);
   } catch {

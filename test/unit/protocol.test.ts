@@ -77,9 +77,10 @@ test('host -> webview guards', () => {
   assert.ok(!isHostToWebview({ type: 'imageAdded', image: { id: 'i', bytes: [1] }, pending: true }));
 });
 
-test('only web and mail links may be opened from model text', () => {
-  for (const ok of ['https://example.com/a?b', 'http://example.org:8080/x', 'mailto:a@b.c', 'https://8.8.8.8/']) assert.ok(isSafeLink(ok), ok);
+test('only web links to other hosts may be opened from model text', () => {
+  for (const ok of ['https://example.com/a?b', 'http://example.org:8080/x', 'https://8.8.8.8/']) assert.ok(isSafeLink(ok), ok);
   for (const bad of [
+    'mailto:a@b.c',
     'http://localhost:8080/',
     'http://127.0.0.1:9/x',
     'http://[::1]/',

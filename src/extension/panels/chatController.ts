@@ -246,7 +246,7 @@ export class ChatController extends Disposable {
         if (isSafeLink(msg.href)) void vscode.env.openExternal(vscode.Uri.parse(msg.href, true));
         else {
           this.ctx.log.warn(`chat: refused to open ${JSON.stringify(msg.href.slice(0, 300))}`);
-          void vscode.window.showWarningMessage('LLaVA: that link was not opened (only web and mail links to other hosts are).');
+          void vscode.window.showWarningMessage('LLaVA: that link was not opened (only web links to other hosts are).');
         }
         return;
       case 'copy':
