@@ -17,7 +17,7 @@ import { isNoise, launchBrowser, Shots, waitForWorkbench, workbenchUrl } from '.
 import { makeSandbox } from './lib/workspace.mjs';
 import { llavaActivityItem, uiTests } from './ui/chat.mjs';
 import { overlayTests } from './ui/overlay.mjs';
-import { linkTests } from './ui/links.mjs';
+import { hostileUiTests } from './ui/hostile.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(E2E_DIR, '../..');
@@ -135,7 +135,7 @@ async function runUiTests({ context, server, sandbox, shots }) {
   console.log(`[e2e] workbench with the extension ready (${Date.now() - t0} ms)`);
   await shots.take(page, 'workbench-ready');
 
-  for (const [name, fn] of [...uiTests, ...overlayTests, ...linkTests]) {
+  for (const [name, fn] of [...uiTests, ...overlayTests, ...hostileUiTests]) {
     const started = Date.now();
     try {
       const detail = await withTimeout(fn({ page, shots, images: sandbox.images }), UI_TEST_LIMIT_MS, name);

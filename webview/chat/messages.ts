@@ -87,8 +87,8 @@ export class MessageList {
   readonly element: HTMLElement;
   private readonly items = new Map<string, { root: HTMLElement; body: HTMLElement; meta: HTMLElement; msg: ChatMessage }>();
   private renderPending = new Set<string>();
-  /** answers stopped in the UI, waiting for the host's final text */
-  private readonly stopped = new Set<string>();
+  /** answers stopped in the UI -> the text length shown at Stop (what stays, whatever the host sends after) */
+  private readonly stopped = new Map<string, number>();
   private frame = 0;
 
   constructor(private readonly actions: MessageActions) {
@@ -168,7 +168,7 @@ export class MessageList {
     let shown: { messageId: string; shownLength: number } | undefined;
     for (const [id, it] of this.items) {
       if (it.msg.state !== 'streaming') continue;
-      this.stopped.add(id);
+      this.stopped.set(id, it.msg.text.length);
       it.root.dataset.state = 'stopping';
       it.root.setAttribute('aria-busy', 'false');
       // a repaint may be pending: show everything received so far, and no more
@@ -187,8 +187,12 @@ export class MessageList {
 
   done(id: string, text: string, stats?: ChatMessage['stats']): void {
     const it = this.items.get(id);
+    // an answer that ended on its own while Stop was on its way: still no more than was shown at Stop
+    // (the host cuts its copy to the same length when the Stop arrives)
+    const shown = this.stopped.get(id);
     this.stopped.delete(id);
     if (!it) return;
+    if (shown !== undefined && text.length > shown) text = text.slice(0, shown);
     it.msg = { ...it.msg, text, state: 'done', stats };
     this.paint(id);
   }

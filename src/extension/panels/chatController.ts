@@ -215,7 +215,9 @@ export class ChatController extends Disposable {
         return reply(msg.requestId, () => this.regenerate());
       case 'stop':
         this.stoppedAt = msg.shown;
-        this.abort?.abort();
+        if (this.abort) this.abort.abort();
+        // the answer ended before the Stop arrived: keep what the webview showed at Stop, as it does
+        else if (msg.shown) this.cutStoppedAnswer(msg.shown.messageId, msg.shown.shownLength);
         return;
       case 'clear':
         this.abort?.abort();
@@ -365,6 +367,16 @@ export class ChatController extends Disposable {
       if (this.abort === abort) this.abort = undefined;
       this.post({ type: 'busy', busy: this.busy });
     }
+  }
+
+  /** Cuts a finished answer to what was shown when Stop was pressed (a Stop that arrived just after the end). */
+  private cutStoppedAnswer(messageId: string, shownLength: number): void {
+    const m = this.conversation.messages.find((x) => x.id === messageId);
+    if (!m || m.role !== 'assistant' || m.state !== 'done' || m.text.length <= shownLength) return;
+    const text = m.text.slice(0, shownLength);
+    const stats = m.stats ? { ...m.stats, stopReason: 'aborted' as const } : undefined;
+    this.conversation.finish(messageId, text, stats);
+    this.post({ type: 'messageDone', messageId, text, stats });
   }
 
   /** A stopped answer's text: what the webview showed at Stop when it said so, else what arrived. */

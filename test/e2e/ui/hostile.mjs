@@ -1,4 +1,5 @@
-// UI test of hostile links in an answer (issue 14, items 9-11): a KNOWN answer full of hostile links,
+// UI tests of hostile input in the chat (issue 14).
+// Links (items 9-11): a KNOWN answer full of hostile links,
 // Markdown images and bidi controls is injected (test-only `llava._test.injectAnswer`), then every link
 // in it is clicked. Nothing may open without the host's decision: no new browser tab, ever; links the
 // host refuses (javascript:, command:, file:, data:, vscode:, mailto:, loopback, private network,
@@ -148,4 +149,37 @@ export async function hostileLinksNeedTheHost({ page, shots }) {
   return `${results.length} links clicked, 0 tabs opened; ${results.filter((r) => r.startsWith('confirm')).length} reached VS Code's confirmation, the rest were refused by the host`;
 }
 
-export const linkTests = [['Links: every link of a hostile answer goes through the host; nothing opens on its own', hostileLinksNeedTheHost]];
+/**
+ * Two questions sent back to back (Enter, type, Enter at once) start ONE answer: the webview is busy from
+ * the first Enter, not from the host's reply, and the host refuses a second answer before its first await.
+ * The second question stays in the box, unsent.
+ */
+export async function quickEntersStartOneAnswer({ page }) {
+  const frame = await panelWithImage(page, IMAGE);
+  const answers = frame.locator('[data-testid="message"][data-role="assistant"]');
+  const users = frame.locator('[data-testid="message"][data-role="user"]');
+  const before = { answers: await answers.count(), users: await users.count() };
+  const box = frame.locator('[data-testid="question"]');
+  const input = (await box.evaluate((el) => el.tagName === 'TEXTAREA')) ? box : box.locator('textarea');
+  await input.fill('first question');
+  await input.press('Enter');
+  await input.fill('second question');
+  await input.press('Enter');
+  await answers.nth(before.answers).waitFor({ state: 'attached', timeout: 15_000 });
+  const deadline = Date.now() + 60_000;
+  while (!['done', 'error', 'stopping'].includes(await answers.nth(before.answers).getAttribute('data-state'))) {
+    assert.ok(Date.now() < deadline, 'the answer did not finish');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal(await answers.count(), before.answers + 1, 'two answers started');
+  assert.equal(await users.count(), before.users + 1, 'two questions sent');
+  assert.equal(await input.inputValue(), 'second question', 'the second question was lost instead of kept in the box');
+  await input.fill('');
+  return 'one answer; the second question stayed in the box';
+}
+
+export const hostileUiTests = [
+  ['Links: every link of a hostile answer goes through the host; nothing opens on its own', hostileLinksNeedTheHost],
+  ['Busy: two quick Enters start one answer', quickEntersStartOneAnswer],
+];
