@@ -166,7 +166,7 @@ export async function makeHostileCorpus(dir: string): Promise<{ ws: string; outs
   link('loop-b.png', 'loop-a.png', 'refused', 'link loop');
   link('inside-link.png', 'good.png', 'ok', 'link that stays inside');
   link('sub/up-link.jpg', '../good.jpg', 'ok', 'link to the parent folder, still inside');
-  link('root-dir.png', '/', 'refused', 'link to a folder');
+  link('dir-link.png', outside, 'refused', 'link to a folder outside');
   mkdirSync(path.join(ws, 'folder.png'));
   files.push({ name: 'folder.png', expect: 'refused', kind: 'folder named .png' });
   symlinkSync(outside, path.join(ws, 'outdir'));
