@@ -3,6 +3,7 @@
 import Mocha from 'mocha';
 import { defineActivationTests } from './activation.test';
 import { defineAskTests } from './ask.test';
+import { defineImageFileTests } from './images.test';
 
 /**
  * Reports through console.log: the extension host forwards console output to the test runner
@@ -29,6 +30,7 @@ export async function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'llava-integration', mocha);
   defineActivationTests();
   defineAskTests();
+  defineImageFileTests();
 
   const { passed, failed } = await new Promise<{ passed: number; failed: number }>((resolve) => {
     const runner = mocha.run(() => resolve({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
