@@ -12,6 +12,8 @@ export default defineConfig({
   files: 'dist/test/suite/tests.js',
   version: 'stable',
   extensionDevelopmentPath: '.',
+  // An empty workspace folder: the host's file checks are tested against one (images.test.ts).
+  workspaceFolder: mkdtempSync(join(tmpdir(), 'llava-vscode-test-ws-')),
   // A fresh user-data folder: the suite writes llava.model to the user settings.
   launchArgs: ['--disable-extensions', '--user-data-dir', mkdtempSync(join(tmpdir(), 'llava-vscode-test-'))],
   env: { LLAVA_TEST_MODEL: join(process.cwd(), 'test/fixtures/models/tiny-llava') },

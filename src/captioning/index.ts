@@ -6,7 +6,11 @@
 export {
   IMAGE_EXTENSIONS,
   PRESET_PROMPTS,
+  checkSidecarExt,
+  describeIgnored,
   expandImagePaths,
+  explicitRoot,
+  scanImagePaths,
   fillPrompt,
   finalCaption,
   promptFor,
@@ -22,7 +26,9 @@ export {
   type CaptionSummary,
   type ExistingPolicy,
   type ImageOutcome,
+  type ImageScan,
+  type SkippedFile,
 } from './jobs';
-export { CSV_COLUMNS, Manifest, csvField, csvLine, parseCsv, readSidecar, removeStaleTempFiles, sidecarPath, writeFileAtomic, type CaptionRecord, type ManifestFormat } from './outputs';
+export { CSV_COLUMNS, Manifest, csvField, csvLine, parseCsv, readCsvCell, readSidecar, removeStaleTempFiles, sidecarPath, writeFileAtomic, type CaptionRecord, type ManifestFormat } from './outputs';
 export { CaptionQueue } from './queue';
 export { modelCaptionBackend } from './modelBackend';

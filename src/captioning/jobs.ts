@@ -10,7 +10,8 @@
 
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { EngineError } from '../core';
+import { EngineError, FileRefusedError, oneLine, type FileRefusal } from '../core';
+import { checkRegularFile, isInside } from '../files';
 import { Manifest, readSidecar, removeStaleTempFiles, sidecarPath, writeFileAtomic, type CaptionRecord, type ManifestFormat } from './outputs';
 import { CaptionQueue } from './queue';
 import type { ImageInput } from '../core';
@@ -54,14 +55,23 @@ export interface CaptionBackend {
   /** recorded in manifests */
   readonly model: string;
   readonly variant: string;
-  /** decode/preprocess one image ahead of inference; throws ImageDecodeError / ImageTooLargeError */
-  prepare(imagePath: string, signal?: AbortSignal): Promise<ImageInput>;
+  /**
+   * decode/preprocess one image ahead of inference; `root`: the folder its real path must stay inside.
+   * Throws ImageDecodeError / ImageTooLargeError / FileRefusedError.
+   */
+  prepare(imagePath: string, signal?: AbortSignal, root?: string): Promise<ImageInput>;
   /** captions `items` (up to the job's batch size); one result per index, in any order */
   captionBatch(items: CaptionItem[], opts: CaptionSampling): AsyncIterable<CaptionResult>;
 }
 
 export interface CaptionJobOptions {
   images: string[];
+  /** image -> the folder it must stay inside (scanImagePaths); default: the image's own folder */
+  roots?: ReadonlyMap<string, string>;
+  /** explicit files that could not be read (scanImagePaths): each is recorded as failed */
+  refused?: readonly { path: string; code: string; error: string }[];
+  /** files the folder walk did not take (scanImagePaths): counted by reason in the summary */
+  skippedFiles?: readonly SkippedFile[];
   preset?: CaptionPreset;
   /** the custom prompt (preset 'custom'); placeholders allowed */
   prompt?: string;
@@ -112,6 +122,8 @@ export interface CaptionSummary {
   manifest?: string;
   /** bytes of a torn last record cut from the manifest when the run started */
   repairedBytes: number;
+  /** files met in the folders that are not images or cannot be read, by reason ('not an image': 12, ...) */
+  ignored: Record<string, number>;
 }
 
 /** What `{name}`, `{folder}` and `{existing}` become; unknown placeholders are left as typed. */
@@ -132,25 +144,114 @@ export function promptFor(preset: CaptionPreset, custom?: string): string {
   return PRESET_PROMPTS[preset];
 }
 
-/** Files and folders (recursive; hidden folders skipped) -> image files, sorted, without duplicates. */
-export async function expandImagePaths(inputs: string[]): Promise<string[]> {
-  const found = new Set<string>();
-  const walk = async (dir: string): Promise<void> => {
-    const entries = await fsp.readdir(dir, { withFileTypes: true });
+/** A file the folder walk did not take, and why (counted in the summary). */
+export interface SkippedFile {
+  path: string;
+  /** a short stable reason: 'not an image', 'link outside the folder', 'not a regular file', ... */
+  reason: string;
+}
+
+/** What a list of files and folders holds. */
+export interface ImageScan {
+  /** image files, absolute, sorted, without duplicates */
+  images: string[];
+  /** image -> the folder its real path must stay inside: the folder given, or an explicit file's own folder */
+  roots: Map<string, string>;
+  /** files named explicitly that cannot be read: each fails on its own line, the job goes on */
+  refused: { path: string; code: string; error: string }[];
+  /** files met in folders and not taken */
+  skipped: SkippedFile[];
+}
+
+const SKIP_REASON: Record<FileRefusal, string> = {
+  missing: 'missing',
+  'dangling-link': 'dangling link',
+  outside: 'link outside the folder',
+  'not-regular': 'not a regular file',
+  'too-large': 'too large',
+  unreadable: 'unreadable',
+};
+
+/**
+ * Files and folders -> image files. Folders are walked recursively (hidden folders and node_modules
+ * skipped); a symbolic link is followed when its target stays inside the folder given, refused
+ * otherwise; links to folders are not followed (no loops). A file named explicitly is tried whatever its
+ * extension, inside `explicitRoot`. Nothing is opened here: FIFOs and devices are decided by lstat/stat.
+ */
+export async function scanImagePaths(inputs: string[], cwd = process.cwd()): Promise<ImageScan> {
+  const scan: ImageScan = { images: [], roots: new Map(), refused: [], skipped: [] };
+  const take = (file: string, root: string) => {
+    if (!scan.roots.has(file)) scan.roots.set(file, root);
+  };
+  const walk = async (dir: string, root: string): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      scan.skipped.push({ path: dir, reason: `unreadable folder (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+      return;
+    }
     for (const e of entries) {
       const full = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (!e.name.startsWith('.') && e.name !== 'node_modules') await walk(full);
-      } else if (e.isFile() && IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) found.add(full);
+        if (!e.name.startsWith('.') && e.name !== 'node_modules') await walk(full, root);
+        continue;
+      }
+      if (!IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) {
+        scan.skipped.push({ path: full, reason: e.isFile() ? 'not an image' : e.isSymbolicLink() ? 'link, not an image name' : 'not a regular file' });
+        continue;
+      }
+      if (e.isFile()) take(full, root);
+      else if (e.isSymbolicLink()) {
+        try {
+          await checkRegularFile(full, { root, maxBytes: Number.MAX_SAFE_INTEGER });
+          take(full, root);
+        } catch (err) {
+          const reason = err instanceof FileRefusedError ? SKIP_REASON[err.reason] : 'unreadable';
+          scan.skipped.push({ path: full, reason: reason === 'not a regular file' ? 'link to a folder or device' : reason });
+        }
+      } else scan.skipped.push({ path: full, reason: 'not a regular file' });
     }
   };
   for (const input of inputs) {
     const abs = path.resolve(input);
-    const st = await fsp.stat(abs);
-    if (st.isDirectory()) await walk(abs);
-    else found.add(abs); // a file named explicitly is tried whatever its extension
+    const lst = await fsp.lstat(abs).catch(() => undefined);
+    if (lst?.isDirectory()) {
+      await walk(abs, abs);
+      continue;
+    }
+    try {
+      const root = explicitRoot(abs, cwd);
+      await checkRegularFile(abs, { root, maxBytes: Number.MAX_SAFE_INTEGER, name: input });
+      take(abs, root);
+    } catch (err) {
+      scan.refused.push({ path: abs, code: errorCode(err), error: err instanceof Error ? err.message : String(err) });
+    }
   }
-  return [...found].sort();
+  scan.images = [...scan.roots.keys()].sort();
+  return scan;
+}
+
+/** The summary's `ignored` counts in words: "12 not an image, 2 link outside the folder". */
+export function describeIgnored(ignored: Readonly<Record<string, number>>): string {
+  return Object.entries(ignored)
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${n} ${reason}`)
+    .join(', ');
+}
+
+/**
+ * The folder an explicitly named file (or the link it is) must stay inside: the current folder when the
+ * file is named inside it (the user's project, like a workspace), else the file's own folder.
+ */
+export function explicitRoot(file: string, cwd = process.cwd()): string {
+  const abs = path.resolve(cwd, file);
+  return isInside(path.resolve(cwd), abs) ? path.resolve(cwd) : path.dirname(abs);
+}
+
+/** Files and folders -> image files, sorted, without duplicates (see scanImagePaths). */
+export async function expandImagePaths(inputs: string[]): Promise<string[]> {
+  return (await scanImagePaths(inputs)).images;
 }
 
 interface Planned {
@@ -169,6 +270,19 @@ function isAbort(err: unknown, signal?: AbortSignal): boolean {
   return errorCode(err) === 'ABORTED' || !!signal?.aborted;
 }
 
+/**
+ * A sidecar extension must name a file next to the image, never the image or another place: '.txt',
+ * '.caption'... Refused: no leading dot, a path separator, '..', an image extension (it would overwrite
+ * the image when the names match), control characters. Throws an Error saying which.
+ */
+export function checkSidecarExt(ext: string): void {
+  if (!/^\.[^./\\]+$/.test(ext) || ext.length > 32) throw new Error(`--ext must be a dot and a name without separators, like .txt (got ${JSON.stringify(ext)})`);
+  if (/[\x00-\x1f\x7f:*?"<>|]/.test(ext)) throw new Error(`--ext ${JSON.stringify(ext)} has characters a file name cannot have`);
+  if (IMAGE_EXTENSIONS.includes(ext.toLowerCase()) || ['.svg', '.bmp', '.heic', '.heif', '.jxl'].includes(ext.toLowerCase())) {
+    throw new Error(`--ext ${ext} is an image extension: the caption would overwrite images`);
+  }
+}
+
 /** Runs one caption job to its end, or to cancellation. Per-image failures are recorded, not thrown. */
 export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOptions): Promise<CaptionSummary> {
   const started = performance.now();
@@ -177,6 +291,7 @@ export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOpt
   const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 1));
   const template = promptFor(opts.preset ?? 'short', opts.prompt);
   const ext = opts.ext ?? '.txt';
+  checkSidecarExt(ext);
   const separator = (opts.preset ?? 'short') === 'tags' ? ', ' : ' ';
   const signal = opts.signal;
 
@@ -188,8 +303,9 @@ export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOpt
   }
   const summary: CaptionSummary = {
     total: 0, captioned: 0, skipped: 0, failed: [], cancelled: false, seconds: 0, imagesPerMinute: 0,
-    manifest: manifest?.file, repairedBytes: manifest?.repairedBytes ?? 0,
+    manifest: manifest?.file, repairedBytes: manifest?.repairedBytes ?? 0, ignored: {},
   };
+  for (const f of opts.skippedFiles ?? []) summary.ignored[f.reason] = (summary.ignored[f.reason] ?? 0) + 1;
 
   try {
     // ---- plan ----------------------------------------------------------------------------
@@ -197,7 +313,7 @@ export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOpt
     const sidecarOwner = new Map<string, string>();
     const plan: Planned[] = [];
     const dirs = new Set<string>();
-    const earlyFailures: ImageOutcome[] = [];
+    const earlyFailures: ImageOutcome[] = (opts.refused ?? []).map((r) => ({ path: r.path, ok: false as const, code: r.code, error: r.error }));
     for (const imagePath of new Set(opts.images.map((p) => path.resolve(p)))) {
       dirs.add(path.dirname(imagePath));
       const record = manifest ? done.get(manifest.key(imagePath)) : undefined;
@@ -208,7 +324,14 @@ export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOpt
         continue;
       }
       sidecarOwner.set(sidecar, imagePath);
-      const sidecarText = await readSidecar(sidecar);
+      let sidecarText: string | undefined;
+      try {
+        sidecarText = await readSidecar(sidecar);
+      } catch (err) {
+        // a sidecar that is a FIFO, a link out, too large...: this image fails, the job goes on
+        earlyFailures.push({ path: imagePath, ok: false, code: errorCode(err), error: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
       const hasCaption = output === 'sidecar' ? sidecarText !== undefined : record !== undefined;
       if (hasCaption && existingPolicy === 'skip') {
         summary.skipped++;
@@ -248,7 +371,7 @@ export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOpt
       opts.onImage?.(outcome);
       progress();
     };
-    const fail = (p: Planned, err: unknown) => record(p, { path: p.path, ok: false, code: errorCode(err), error: err instanceof Error ? err.message : String(err) });
+    const fail = (p: Planned, err: unknown) => record(p, { path: p.path, ok: false, code: errorCode(err), error: oneLine(err instanceof Error ? err.message : String(err)) });
 
     for (const f of earlyFailures) await record({ path: f.path }, f);
     progress();
@@ -260,7 +383,7 @@ export async function runCaptionJob(backend: CaptionBackend, opts: CaptionJobOpt
         if (signal?.aborted) break;
         let entry: { item: Planned; image?: ImageInput; error?: unknown };
         try {
-          entry = { item, image: await backend.prepare(item.path, signal) };
+          entry = { item, image: await backend.prepare(item.path, signal, opts.roots?.get(item.path) ?? path.dirname(item.path)) };
         } catch (error) {
           entry = { item, error };
         }

@@ -12,8 +12,8 @@ export function modelCaptionBackend(model: LlavaModel, opts: { batched?: boolean
   return {
     model: path.basename(model.info.dir),
     variant: model.info.variants.decoder,
-    async prepare(imagePath: string): Promise<ImageInput> {
-      return { preprocessed: await model.preprocess({ path: imagePath }), name: imagePath };
+    async prepare(imagePath: string, _signal?: AbortSignal, root?: string): Promise<ImageInput> {
+      return { preprocessed: await model.preprocess({ path: imagePath, root }), name: imagePath };
     },
     async *captionBatch(items: CaptionItem[], s: CaptionSampling): AsyncIterable<CaptionResult> {
       const started = performance.now();

@@ -8,6 +8,8 @@
 
 import { promises as fsp, existsSync, readdirSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
+import { FileRefusedError } from '../core';
+import { readRegularFile } from '../files';
 
 const TMP_MARK = '.llava-tmp-';
 
@@ -86,11 +88,18 @@ export function sidecarPath(imagePath: string, ext = '.txt'): string {
   return path.join(parsed.dir, parsed.name + e);
 }
 
+/** Largest sidecar read back (for {existing} and append); a caption is a few lines of text. */
+export const MAX_SIDECAR_BYTES = 1024 * 1024;
+
+/**
+ * The caption already next to an image, or undefined when there is none. Read like every workspace
+ * file (src/files): a regular file inside the image's folder, bounded; a FIFO or a link out is refused.
+ */
 export async function readSidecar(file: string): Promise<string | undefined> {
   try {
-    return await fsp.readFile(file, 'utf8');
+    return (await readRegularFile(file, { maxBytes: MAX_SIDECAR_BYTES, root: path.dirname(file) })).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof FileRefusedError && err.reason === 'missing') return undefined;
     throw err;
   }
 }
@@ -115,9 +124,20 @@ export type ManifestFormat = 'jsonl' | 'csv';
 export const CSV_COLUMNS: readonly (keyof CaptionRecord)[] = ['path', 'caption', 'model', 'variant', 'prompt', 'seconds', 'error'];
 
 /** RFC 4180: quote a field holding a comma, quote, CR or LF (or leading/trailing space); double quotes. */
+/**
+ * One CSV field (RFC 4180 quoting). A text cell that a spreadsheet would run as a formula (starting
+ * with = + - @, or a tab / carriage return before one) gets a leading apostrophe: a model's caption of a
+ * hostile image must not become `=HYPERLINK(...)` in Excel. Numbers are written as they are.
+ */
 export function csvField(value: string | number): string {
-  const s = String(value);
+  // apostrophes already in front are counted in, so that readCsvCell gives back exactly what was written
+  const s = typeof value === 'number' ? String(value) : /^'*[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** A cell as read back from our CSV: the apostrophe csvField put before a formula-like text removed. */
+export function readCsvCell(cell: string): string {
+  return /^'+[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;
 }
 
 export function csvLine(fields: (string | number)[]): string {
@@ -240,7 +260,7 @@ export class Manifest {
     const columns = header ?? [...CSV_COLUMNS];
     for (const row of rows) {
       if (row.length !== columns.length) continue;
-      const r = toRecord(Object.fromEntries(columns.map((c, i) => [c, row[i]])));
+      const r = toRecord(Object.fromEntries(columns.map((c, i) => [c, readCsvCell(row[i])])));
       if (r) this.records.push(r);
     }
     return completeChars;

@@ -1,7 +1,9 @@
 // `llava ask`: one question about one or more images, the answer streamed to stdout.
 
-import { stat } from 'node:fs/promises';
+import { explicitRoot } from '../captioning';
+import { checkRegularFile } from '../files';
 import { num, int, parse, UsageError, type CliCommand } from './args';
+import { onInterrupt } from './interrupt';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model';
 
 const USAGE = `Usage: llava ask --model DIR|ID|OWNER/REPO --image PATH [--image PATH ...] [options] "question"
@@ -41,18 +43,17 @@ async function run(args: string[]): Promise<number> {
     repetitionPenalty: num('repetition-penalty', values['repetition-penalty'], USAGE),
     seed: int('seed', values.seed, 0, USAGE),
   };
-  // a missing image is said before the model spends seconds loading
-  for (const p of values.image) {
-    const s = await stat(p).catch(() => undefined);
-    if (!s) throw new Error(`${p}: no such file`);
-    if (!s.isFile()) throw new Error(`${p}: not a regular file`);
-  }
+  // a missing image, a FIFO, a device or a link leaving the image's folder is said before the model
+  // spends seconds loading (the engine checks again when it reads: the file may change meanwhile)
+  // (a link must stay inside the current folder when named inside it, else inside its own folder)
+  for (const p of values.image) await checkRegularFile(p, { root: explicitRoot(p), maxBytes: Number.MAX_SAFE_INTEGER, name: p });
 
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
+  const stopListening = onInterrupt(controller);
   const model = await openModel(values, USAGE);
   try {
-    const turns = [{ role: 'user' as const, text: question, images: values.image.map((p) => ({ path: p })) }];
+    const images = values.image.map((p) => ({ path: p, root: explicitRoot(p) }));
+    const turns = [{ role: 'user' as const, text: question, images }];
     for await (const ev of model.generate(turns, { ...sampling, signal: controller.signal })) {
       if (ev.type === 'delta' && !values.json) process.stdout.write(ev.text);
       if (ev.type !== 'done') continue;
@@ -66,9 +67,10 @@ async function run(args: string[]): Promise<number> {
       }
     }
   } finally {
+    stopListening();
     await model.dispose();
   }
-  return 0;
+  return controller.signal.aborted ? 130 : 0;
 }
 
 function help(): number {

@@ -3,8 +3,10 @@
 
 import * as path from 'node:path';
 import {
-  expandImagePaths,
+  checkSidecarExt,
+  describeIgnored,
   modelCaptionBackend,
+  scanImagePaths,
   runCaptionJob,
   type CaptionOutput,
   type CaptionPreset,
@@ -12,6 +14,7 @@ import {
   type ExistingPolicy,
 } from '../captioning';
 import { int, oneOf, parse, UsageError, type CliCommand } from './args';
+import { onInterrupt } from './interrupt';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model';
 
 const USAGE = `Usage: llava caption PATH... --model DIR|ID|OWNER/REPO [options]
@@ -69,18 +72,24 @@ async function run(args: string[]): Promise<number> {
   const batchSize = int('batch', values.batch, 1, USAGE);
   const maxNewTokens = int('max-new-tokens', values['max-new-tokens'], 1, USAGE);
   const seed = int('seed', values.seed, 0, USAGE);
+  try {
+    checkSidecarExt(values.ext!);
+  } catch (err) {
+    throw new UsageError((err as Error).message, USAGE);
+  }
 
-  const images = await expandImagePaths(positionals);
+  // nothing is opened here: FIFOs, devices, dangling links and links out of the folder are decided by stat
+  const scan = await scanImagePaths(positionals);
+  const images = scan.images;
   const tty = !!process.stdout.isTTY;
   const emit = (obj: Record<string, unknown>) => process.stdout.write(JSON.stringify(obj) + '\n');
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
-  process.once('SIGTERM', () => controller.abort());
+  const stopListening = onInterrupt(controller);
   const model = await openModel(values, USAGE);
   const progress = new ProgressLine();
   try {
     const summary = await runCaptionJob(modelCaptionBackend(model), {
-      images, preset, prompt: values.prompt, prefix: values.prefix, output: out, manifest, ext: values.ext, existing,
+      images, roots: scan.roots, refused: scan.refused, skippedFiles: scan.skipped, preset, prompt: values.prompt, prefix: values.prefix, output: out, manifest, ext: values.ext, existing,
       batchSize, maxNewTokens, temperature, seed, signal: controller.signal,
       onProgress: (p) => (tty ? progress.show(p) : emit({ event: 'progress', ...p, imagesPerMinute: Math.round(p.imagesPerMinute * 10) / 10 })),
       onImage: (r) => {
@@ -92,12 +101,14 @@ async function run(args: string[]): Promise<number> {
       progress.clear();
       process.stdout.write(
         `${summary.cancelled ? 'Cancelled' : 'Done'}: ${summary.captioned} captioned, ${summary.skipped} skipped, ${summary.failed.length} failed ` +
-          `of ${images.length} images in ${summary.seconds.toFixed(1)} s (${summary.imagesPerMinute.toFixed(1)} img/min)` +
-          `${summary.manifest ? `; manifest ${summary.manifest}` : ''}\n`,
+          `of ${images.length + scan.refused.length} images in ${summary.seconds.toFixed(1)} s (${summary.imagesPerMinute.toFixed(1)} img/min)` +
+          `${summary.manifest ? `; manifest ${summary.manifest}` : ''}\n` +
+          `${Object.keys(summary.ignored).length ? `Not taken from the folders: ${describeIgnored(summary.ignored)}\n` : ''}`,
       );
-    } else emit({ event: 'summary', images: images.length, ...summary });
+    } else emit({ event: 'summary', images: images.length + scan.refused.length, ...summary });
     return summary.cancelled ? 130 : summary.failed.length ? 1 : 0;
   } finally {
+    stopListening();
     await model.dispose();
   }
 }

@@ -6,7 +6,7 @@
 // unknown commands, and printing errors as one line (by their stable `code`, never a class name:
 // names are mangled in the minified build).
 
-import { EngineError } from '../core';
+import { EngineError, oneLine } from '../core';
 import { UsageError, type CliCommand } from './args';
 import { askCommand } from './ask';
 import { captionCommand } from './caption';
@@ -50,7 +50,7 @@ export function describeError(err: unknown): { text: string; exitCode: number } 
   if (err instanceof UsageError) return { text: `llava: ${err.message}\n\n${err.usage ?? overview()}`, exitCode: 2 };
   if (err instanceof EngineError) return { text: `llava: ${err.message} [${err.code}]\n`, exitCode: 1 };
   const message = err instanceof Error ? err.message : String(err);
-  return { text: `llava: ${message.split('\n')[0]}\n`, exitCode: 1 };
+  return { text: `llava: ${oneLine(message)}\n`, exitCode: 1 };
 }
 
 main(process.argv.slice(2)).then(

@@ -17,7 +17,17 @@ export type EngineErrorCode =
   | 'REMOTE'
   | 'EVAL_DATA'
   | 'JUDGE'
-  | 'CONVERT';
+  | 'CONVERT'
+  | 'FILE_REFUSED';
+
+/**
+ * A message as one line: libvips / libheif / libjpeg reasons come with newlines and runs of spaces; a
+ * user reads one line naming the file and the reason. Long ones are cut.
+ */
+export function oneLine(message: string, max = 500): string {
+  const s = message.replace(/\s*[\r\n]+\s*/g, '; ').replace(/[ \t]{2,}/g, ' ').replace(/(; )+$/, '').trim();
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
 
 export class EngineError extends Error {
   constructor(
@@ -25,7 +35,7 @@ export class EngineError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(oneLine(message), options);
     this.name = new.target.name;
   }
 }
@@ -130,6 +140,19 @@ export class JudgeError extends EngineError {
 export class ConvertError extends EngineError {
   constructor(readonly subject: string, message: string, options?: { cause?: unknown }) {
     super('CONVERT', `${subject}: ${message}`, options);
+  }
+}
+
+/** Why a workspace file was not read (see src/files/). */
+export type FileRefusal = 'missing' | 'dangling-link' | 'outside' | 'not-regular' | 'too-large' | 'unreadable';
+
+/**
+ * A file that is not read at all: missing, a dangling link, a link leaving the allowed folder, not a
+ * regular file (FIFO, device, socket, folder), over the size bound, or unreadable. `file` names it.
+ */
+export class FileRefusedError extends EngineError {
+  constructor(readonly file: string, readonly reason: FileRefusal, message: string, options?: { cause?: unknown }) {
+    super('FILE_REFUSED', `${file}: ${message}`, options);
   }
 }
 

@@ -79,7 +79,8 @@ export interface ChatTurn {
  * pixel values directly). `name` is used in error messages.
  */
 export type ImageInput =
-  | { path: string }
+  /** `root`: when given, the file's real path (symbolic links resolved) must stay inside this folder */
+  | { path: string; root?: string }
   | { bytes: Uint8Array; name: string }
   /** `key`: content identity of these pixels (same key, same pixels), so follow-ups can reuse their cache */
   | { preprocessed: PreprocessedImage; name?: string; key?: string };

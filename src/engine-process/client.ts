@@ -27,6 +27,8 @@ export interface EngineClientOptions {
   env?: Record<string, string>;
   /** stop the process after this long without requests; 0 = never */
   idleTimeoutMs?: number;
+  /** the Node that runs the engine (default: the host's own, VS Code's Node under Electron) */
+  execPath?: string;
 }
 
 type Listener<T> = (value: T) => void;
@@ -252,7 +254,7 @@ export class EngineClient {
     if (this.child) return;
     this.lastOutput = '';
     const child = fork(this.options.modulePath, [], {
-      execPath: process.execPath,
+      execPath: this.options.execPath ?? process.execPath,
       execArgv: this.options.execArgv ?? [],
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', LLAVA_ENGINE_PROCESS: '1', ...this.options.env },
       serialization: 'advanced',
@@ -267,7 +269,12 @@ export class EngineClient {
     child.stdout?.on('data', onOutput);
     child.stderr?.on('data', onOutput);
     child.on('message', (msg) => this.onMessage(child, msg));
-    child.on('error', (err) => this.logEmitter.fire(`engine: process error: ${err.message}`));
+    child.on('error', (err) => {
+      this.logEmitter.fire(`engine: process error: ${err.message}`);
+      // a process that never started (no executable, no permission, no memory) sends no 'exit':
+      // without this, every request waiting for it would hang forever
+      if (child.pid === undefined) this.onExit(child, null, null, err);
+    });
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
     this.logEmitter.fire(`engine: started process ${child.pid}`);
   }
@@ -303,7 +310,7 @@ export class EngineClient {
     }
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void {
     if (child !== this.child) return;
     this.child = undefined;
     const hadModel = this._modelInfo !== undefined;
@@ -313,8 +320,10 @@ export class EngineClient {
     this.pending.clear();
     const expected = this.stopping;
     this.stopping = false;
-    this.logEmitter.fire(`engine: process ${child.pid} ${signal ? `killed by ${signal}` : `exited with code ${code}`}`);
-    const err = new EngineExitedError(code, signal, this.lastOutput.trim());
+    this.logEmitter.fire(
+      spawnError ? `engine: the process could not be started (${spawnError.message})` : `engine: process ${child.pid} ${signal ? `killed by ${signal}` : `exited with code ${code}`}`,
+    );
+    const err = new EngineExitedError(code, signal, spawnError ? spawnError.message : this.lastOutput.trim());
     for (const p of inFlight) p.onError(err);
     this.setState(expected && inFlight.length === 0 ? 'stopped' : 'error');
   }

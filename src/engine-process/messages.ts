@@ -98,6 +98,7 @@ const ENGINE_CODES: ReadonlySet<string> = new Set<EngineErrorCode>([
   'DOWNLOAD_LOCKED',
   'DISK_SPACE',
   'CONTEXT_OVERFLOW',
+  'FILE_REFUSED',
 ]);
 
 export function serializeError(err: unknown): SerializedError {
@@ -138,7 +139,7 @@ export class EngineExitedError extends Error {
     readonly signal: string | null,
     readonly lastOutput: string,
   ) {
-    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    const how = signal ? `was killed by ${signal}` : exitCode === null ? 'could not be started' : `exited with code ${exitCode}`;
     super(`The LLaVA engine process ${how}.${lastOutput ? ` Last output: ${lastOutput}` : ''}`);
     this.name = 'EngineExitedError';
   }

@@ -64,6 +64,11 @@ export async function* decodeLoop(
       break;
     }
     const step = await lm.forward(embeds, mask, cache);
+    // a Stop that arrived during the step ends the answer now: that step's token is not shown
+    if (opts.signal?.aborted) {
+      stopReason = 'aborted';
+      break;
+    }
     cache = step.cache;
     const next = sampler.sample(step.logits, history);
     if (!firstTokenAt) firstTokenAt = performance.now();

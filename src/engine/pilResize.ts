@@ -96,20 +96,27 @@ const KERNELS: Record<number, Kernel> = {
   [Resample.LANCZOS]: { fn: lanczos, support: 3 },
 };
 
-/** Per output pixel: first input index, tap count, and `ksize` fixed-point weights. */
+/**
+ * Per output pixel of [first, first + n): first input index, tap count, and `ksize` fixed-point
+ * weights. Only the output window is computed: a full row of weights for a 64,000,000-row output
+ * (a 1-pixel-wide strip resized to a 336 short side) would not fit in memory.
+ */
 interface Coefficients {
   ksize: number;
-  /** [outSize] first input index */
+  /** the output index of entry 0 */
+  first: number;
+  /** [n] first input index */
   start: Int32Array;
-  /** [outSize] number of taps used */
+  /** [n] number of taps used */
   count: Int32Array;
-  /** [outSize, ksize] weights, fixed point with PRECISION_BITS fractional bits */
+  /** [n, ksize] weights, fixed point with PRECISION_BITS fractional bits */
   weights: Int32Array;
 }
 
 /**
  * Coefficients for resampling `inSize` samples spanning the input interval [in0, in1) into
- * `outSize` samples (Pillow's precompute_coeffs + normalize_coeffs_8bpc).
+ * `outSize` samples (Pillow's precompute_coeffs + normalize_coeffs_8bpc), for output samples
+ * [first, first + n) only: each one depends on its own centre alone, so a window is exact.
  */
 function precomputeCoefficients(
   inSize: number,
@@ -117,6 +124,8 @@ function precomputeCoefficients(
   in1: number,
   outSize: number,
   kernel: Kernel,
+  first = 0,
+  n = outSize,
 ): Coefficients {
   const scale = (in1 - in0) / outSize;
   const filterscale = scale < 1 ? 1 : scale;
@@ -124,12 +133,12 @@ function precomputeCoefficients(
   const ksize = Math.ceil(support) * 2 + 1;
   const invFilterscale = 1 / filterscale;
 
-  const start = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * ksize);
+  const start = new Int32Array(n);
+  const count = new Int32Array(n);
+  const weights = new Int32Array(n * ksize);
   const k = new Float64Array(ksize);
 
-  for (let xx = 0; xx < outSize; xx++) {
+  for (let xx = first; xx < first + n; xx++) {
     const center = in0 + (xx + 0.5) * scale;
     // C's (int) cast truncates toward zero; negative values are clamped to 0 just after.
     let xmin = Math.trunc(center - support + 0.5);
@@ -144,16 +153,16 @@ function precomputeCoefficients(
       k[x] = w;
       ww += w;
     }
-    const base = xx * ksize;
+    const base = (xx - first) * ksize;
     for (let x = 0; x < xmax; x++) {
       const w = ww !== 0 ? k[x] / ww : k[x];
       // Round half away from zero into fixed point, like Pillow's normalize_coeffs_8bpc.
       weights[base + x] = w < 0 ? Math.trunc(-0.5 + w * FIXED_ONE) : Math.trunc(0.5 + w * FIXED_ONE);
     }
-    start[xx] = xmin;
-    count[xx] = xmax;
+    start[xx - first] = xmin;
+    count[xx - first] = xmax;
   }
-  return { ksize, start, count, weights };
+  return { ksize, first, start, count, weights };
 }
 
 function clip8(acc: number): number {
@@ -236,7 +245,7 @@ function filterRows(
 ): void {
   const { ksize, start, count, weights } = c;
   // Pillow sizes PRECISION_BITS so that these sums never leave int32: |0 and imul are exact.
-  for (let xx = colFirst; xx < colFirst + cols; xx++) {
+  for (let xx = colFirst - c.first; xx < colFirst - c.first + cols; xx++) {
     const n = count[xx];
     const kBase = xx * ksize;
     let p = pa + start[xx] * 3;
@@ -334,7 +343,7 @@ function verticalPass(
   // Accumulate whole rows at a time so the inner loop walks memory contiguously.
   const acc = new Float64Array(stride);
   for (let y = 0; y < rows; y++) {
-    const yy = rowFirst + y;
+    const yy = rowFirst + y - c.first;
     const n = count[yy];
     const kBase = yy * ksize;
     acc.fill(ONE_HALF);
@@ -361,10 +370,11 @@ function nearestResize(rowsOf: CanvasRows, outW: number, outH: number, win: Outp
   const ax = width / outW;
   const ay = height / outH;
   // Pillow accumulates the source coordinate by repeated addition; do the same for equal rounding.
-  const xIndex = new Int32Array(outW);
+  // [win.width] source column per output column of the window (the sum runs from 0 for equal rounding)
+  const xIndex = new Int32Array(win.width);
   let xo = ax * 0.5;
-  for (let x = 0; x < outW; x++) {
-    xIndex[x] = Math.min(Math.trunc(xo), width - 1);
+  for (let x = 0; x < win.left + win.width; x++) {
+    if (x >= win.left) xIndex[x - win.left] = Math.min(Math.trunc(xo), width - 1);
     xo += ax;
   }
   const out = new Uint8Array(win.width * win.height * 3);
@@ -373,7 +383,7 @@ function nearestResize(rowsOf: CanvasRows, outW: number, outH: number, win: Outp
   for (let y = 0; y < win.height; y++) {
     const [buf, off] = rowsOf.row(Math.min(Math.trunc(yo), height - 1));
     let o = y * win.width * 3;
-    for (let x = win.left; x < win.left + win.width; x++) {
+    for (let x = 0; x < win.width; x++) {
       const p = off + xIndex[x] * 3;
       out[o++] = buf[p];
       out[o++] = buf[p + 1];
@@ -428,15 +438,15 @@ export function pilResize(
   const needHorizontal = outWidth !== cv.width;
   const needVertical = outHeight !== cv.height;
 
-  const vert = precomputeCoefficients(cv.height, 0, cv.height, outHeight, kernel);
+  const vert = precomputeCoefficients(cv.height, 0, cv.height, outHeight, kernel, win.top, win.height);
   // Canvas rows the vertical pass reads for the requested output rows.
-  const last = win.top + win.height - 1;
-  const r0 = needVertical ? vert.start[win.top] : win.top;
+  const last = win.height - 1;
+  const r0 = needVertical ? vert.start[0] : win.top;
   const rEnd = needVertical ? vert.start[last] + vert.count[last] : win.top + win.height;
 
   // [rEnd - r0, win.width, 3] u8: horizontally resampled rows (or the window's columns as they are)
   const stage = needHorizontal
-    ? horizontalPass(rowsOf, r0, rEnd - r0, win.left, win.width, precomputeCoefficients(cv.width, 0, cv.width, outWidth, kernel))
+    ? horizontalPass(rowsOf, r0, rEnd - r0, win.left, win.width, precomputeCoefficients(cv.width, 0, cv.width, outWidth, kernel, win.left, win.width))
     : copyWindow(rowsOf, { left: win.left, top: r0, width: win.width, height: rEnd - r0 });
   if (!needVertical) return out(stage);
   return out(verticalPass(stage, win.width, r0, win.top, win.height, vert));

@@ -2,9 +2,9 @@
 // Python processors the models were trained with (PIL arithmetic, see pilResize.ts) -> rescale and
 // normalise -> [3, H, W] f32 CHW, plus the geometry that maps model-input pixels back to the image.
 
-import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
-import { ImageDecodeError, ImageTooLargeError } from '../core';
+import { FileRefusedError, ImageDecodeError, ImageTooLargeError } from '../core';
+import { readRegularFile } from '../files';
 import { pilResize, Resample, type Canvas, type RgbImage } from './pilResize';
 import type { ImageGeometry, ImageInput, PreprocessConfig, PreprocessedImage, PreprocessMode } from '../core';
 
@@ -15,12 +15,18 @@ export interface ImageLimits {
   maxPixels?: number;
   /** longest side an SVG is rendered at (default 2048); small SVGs are scaled up towards it */
   svgMaxSide?: number;
+  /** longest accepted side of a raster image, from its header (default 32768) */
+  maxSide?: number;
+  /** largest accepted long side / short side, from the header (default 100): a 1 x 64,000,000 image is refused */
+  maxAspect?: number;
 }
 
 export const DEFAULT_IMAGE_LIMITS: Required<ImageLimits> = {
   maxBytes: 64 * 1024 * 1024,
   maxPixels: 64_000_000,
   svgMaxSide: 2048,
+  maxSide: 32768,
+  maxAspect: 100,
 };
 
 export interface DecodedImage {
@@ -45,21 +51,23 @@ async function readInput(input: ImageInput, name: string, maxBytes: number): Pro
     }
     return Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
   }
-  // Check the size before reading so a huge file is never loaded into memory.
-  let size: number;
+  // Regular files only, links kept inside `root`, a bounded read; FIFOs and devices are never opened.
   try {
-    size = (await stat(input.path)).size;
+    return await readRegularFile(input.path, { maxBytes, root: input.root, name });
   } catch (err) {
-    throw new ImageDecodeError(name, `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    if (err instanceof FileRefusedError && err.reason === 'too-large') throw new ImageTooLargeError(name, err.message.slice(name.length + 2));
+    throw err;
   }
-  if (size > maxBytes) {
-    throw new ImageTooLargeError(name, `file is ${size} bytes, over the limit of ${maxBytes} bytes`);
-  }
-  try {
-    return await readFile(input.path);
-  } catch (err) {
-    throw new ImageDecodeError(name, `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
-  }
+}
+
+/** The larger of the root <svg> element's width/height attributes when `bytes` is SVG text, else undefined. */
+function svgNominalSide(bytes: Buffer): number | undefined {
+  const head = bytes.subarray(0, 4096).toString('latin1');
+  const tag = /<svg\b[^>]*>/i.exec(head)?.[0];
+  if (!tag || !/^\s*(?:\ufeff|\xef\xbb\xbf)?\s*</.test(head)) return undefined;
+  const side = (attr: string) => Number(new RegExp(`\\s${attr}\\s*=\\s*["']\\s*([0-9.eE+]+)`).exec(tag)?.[1] ?? NaN);
+  const sides = [side('width'), side('height')].filter(Number.isFinite);
+  return sides.length ? Math.max(...sides) : undefined;
 }
 
 /** sharp/libvips messages that mean "too big to process" rather than "not a valid image". */
@@ -87,6 +95,14 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
   // libjpeg's "extraneous bytes before marker", which many real-world files trigger.
   const base = { failOn: 'truncated' as const, limitInputPixels: lim.maxPixels, pages: 1, page: 0 };
 
+  // librsvg takes an SVG's nominal size as a C int: a width of 1e9 is reported on stderr as
+  // GLib-CRITICAL noise before failing. Refuse from the text, before sharp sees it, any size that even
+  // at the lowest density (1 dpi, 72 units per pixel) would render past the longest-side bound.
+  const svgSide = svgNominalSide(bytes);
+  if (svgSide !== undefined && svgSide > lim.maxSide * 72) {
+    throw new ImageTooLargeError(name, `SVG claims a side of ${svgSide} units, beyond what can be rendered`);
+  }
+
   let meta: Metadata;
   try {
     // Header only, nothing is allocated: no pixel limit here so that an SVG with a huge nominal
@@ -105,12 +121,21 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
     // svgMaxSide (72 dpi is 1 user unit per pixel), never beyond it.
     const side = Math.max(meta.width, meta.height);
     density = Math.max(1, Math.min(100000, (72 * lim.svgMaxSide) / side));
-  } else if (meta.width * meta.height > lim.maxPixels) {
-    // Header-only check: refuse before any pixel buffer is allocated.
-    throw new ImageTooLargeError(
-      name,
-      `${meta.width}x${meta.height} (${meta.width * meta.height} pixels) exceeds the limit of ${lim.maxPixels} pixels`,
-    );
+  } else {
+    // Header-only checks: refuse before any pixel buffer is allocated. The shape too, not only the
+    // pixel count: a 1 x 64,000,000 strip passes the count but resizes to billions of rows.
+    if (meta.width * meta.height > lim.maxPixels) {
+      throw new ImageTooLargeError(
+        name,
+        `${meta.width}x${meta.height} (${meta.width * meta.height} pixels) exceeds the limit of ${lim.maxPixels} pixels`,
+      );
+    }
+    const long = Math.max(meta.width, meta.height);
+    const short = Math.min(meta.width, meta.height);
+    if (long > lim.maxSide) throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: a side longer than ${lim.maxSide} pixels`);
+    if (long / short > lim.maxAspect) {
+      throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: aspect ratio over ${lim.maxAspect}:1`);
+    }
   }
 
   try {

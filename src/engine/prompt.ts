@@ -58,19 +58,22 @@ const TEMPLATE_TOKEN_KEYS = ['bos_token', 'eos_token', 'unk_token', 'sep_token',
 type Message = { role: string; content: string | ({ type: 'image' } | { type: 'text'; text: string })[] };
 
 export function renderPrompt(
-  spec: Pick<ModelSpec, 'promptFormat' | 'chatTemplate' | 'tokenizerConfig' | 'imageToken'>,
+  spec: Pick<ModelSpec, 'promptFormat' | 'chatTemplate' | 'tokenizerConfig' | 'imageToken'> & Partial<Pick<ModelSpec, 'tokenizerJson'>>,
   turns: ChatTurn[],
   opts: RenderOptions = {},
 ): string {
   const addGenerationPrompt = opts.addGenerationPrompt ?? true;
-  const safeTurns = turns.map((t) => ({ ...t, text: neutralizeImageToken(t.text, spec.imageToken) }));
+  // Turn texts (what the user typed, a caption prompt's {name}, earlier answers) are text, never control:
+  // "<|im_end|>" or "</s>" typed there must not end a turn or the conversation.
+  const special = specialTokenStrings(spec);
+  const safeTurns = turns.map((t) => ({ ...t, text: neutralizeSpecialTokens(t.text, special) }));
   const render = (ts: ChatTurn[], withGenerationPrompt: boolean) =>
     spec.promptFormat === 'template'
       ? renderTemplate(spec, ts, withGenerationPrompt, opts.system)
       : renderFormat(PROMPT_FORMATS[spec.promptFormat], spec, ts, withGenerationPrompt, opts.system);
   const text = render(safeTurns, addGenerationPrompt);
   if (!opts.answerPrefix || !addGenerationPrompt) return text;
-  return text + answerSeparator(safeTurns, render, text) + neutralizeImageToken(opts.answerPrefix, spec.imageToken);
+  return text + answerSeparator(safeTurns, render, text) + neutralizeSpecialTokens(opts.answerPrefix, special);
 }
 
 /**
@@ -191,15 +194,40 @@ export function buildPromptIds(
   return { ids, imageSpans };
 }
 
+const specialCache = new WeakMap<object, string[]>();
+
 /**
- * The image token is a special token that tokenizers split out of any text, so a user asking about the HTML
- * tag "<image>" would add a placeholder without an image. A zero-width space after its first character keeps
- * the text readable and makes it ordinary text.
+ * The strings the tokenizer turns into control tokens wherever they appear: the image token, every added
+ * token marked special in tokenizer.json, and the tokenizer config's named tokens; longest first.
  */
-function neutralizeImageToken(text: string, imageToken: string): string {
-  if (!imageToken || !text.includes(imageToken)) return text;
-  const [first] = imageToken;
-  return text.split(imageToken).join(first + '\u200B' + imageToken.slice(first.length));
+export function specialTokenStrings(spec: Pick<ModelSpec, 'tokenizerConfig' | 'imageToken'> & Partial<Pick<ModelSpec, 'tokenizerJson'>>): string[] {
+  const cached = specialCache.get(spec);
+  if (cached) return cached;
+  const found = new Set<string>([spec.imageToken]);
+  const added = (spec.tokenizerJson as { added_tokens?: unknown } | undefined)?.added_tokens;
+  if (Array.isArray(added)) {
+    for (const t of added) if (t && typeof t === 'object' && (t as { special?: unknown }).special === true) found.add(tokenString(t) ?? '');
+  }
+  for (const key of TEMPLATE_TOKEN_KEYS) found.add(tokenString(spec.tokenizerConfig[key]) ?? '');
+  const extra = spec.tokenizerConfig.additional_special_tokens;
+  if (Array.isArray(extra)) for (const t of extra) found.add(tokenString(t) ?? '');
+  const list = [...found].filter((t) => t.length > 1).sort((a, b) => b.length - a.length);
+  specialCache.set(spec, list);
+  return list;
+}
+
+/**
+ * Special tokens are split out of any text by the tokenizer, so "<image>" typed by a user would add a
+ * placeholder without an image and "<|im_end|>" would end the turn. A zero-width space after the first
+ * character keeps the text readable and makes it ordinary text.
+ */
+export function neutralizeSpecialTokens(text: string, tokens: readonly string[]): string {
+  for (const token of tokens) {
+    if (!text.includes(token)) continue;
+    const [first] = token;
+    text = text.split(token).join(first + '\u200B' + token.slice(first.length));
+  }
+  return text;
 }
 
 function tokenString(v: unknown): string | undefined {

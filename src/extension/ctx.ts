@@ -4,6 +4,7 @@
 // process starts on the first question.
 
 import * as vscode from 'vscode';
+import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { EngineClient, type EngineState } from '../engine-process';
 import type { ChatTurn, GenerationStats, ImageGeometry, ImageInput, LoadedModelInfo } from '../core';
@@ -117,9 +118,11 @@ export class Ctx extends Disposable {
 
   /**
    * The one path from a question to an answer, shared by the chat UI and the test API: resolve the
-   * model (offering a download), then stream through the engine process.
+   * model (offering a download), then stream through the engine process (or the remote backend).
+   * `seed`: when sampling (temperature > 0) each answer gets a fresh random seed unless one is given, so
+   * that Regenerate gives another answer (the engine's default seed is fixed, for reproducible runs).
    */
-  async ask(turns: ChatTurn[], opts: { signal?: AbortSignal; onDelta?: (text: string) => void } = {}): Promise<AskResult> {
+  async ask(turns: ChatTurn[], opts: { signal?: AbortSignal; onDelta?: (text: string) => void; seed?: number } = {}): Promise<AskResult> {
     if (this.remote.enabled) return this.remote.ask(turns, opts);
     const params = await this.loadParams();
     if (opts.signal?.aborted) throw new AbortedError();
@@ -128,6 +131,7 @@ export class Ctx extends Disposable {
     for await (const ev of this.client.generate(params, turns, {
       maxNewTokens: config.maxNewTokens(),
       temperature: temperature > 0 ? temperature : undefined,
+      seed: temperature > 0 ? (opts.seed ?? randomInt(0x7fffffff)) : undefined,
       signal: opts.signal,
       // a long conversation leaves out its oldest turns (never the current question and its
       // images) rather than overflow the model's context window; when even the question does not

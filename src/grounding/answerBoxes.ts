@@ -25,7 +25,10 @@ export interface GroundingSpec {
 
 /**
  * A local folder that is not a catalog entry is taken to be LLaVA-1.5-like (the seed model): boxes
- * as [x1, y1, x2, y2] in 0..1 of the padded square, and LLaVA-1.5's own referring prompts
+ * as [x1, y1, x2, y2] in 0..1 of the model's input frame (norm1). Which region of the image that frame
+ * covers follows the preprocessing geometry the engine reports (the padded square in 'pad' mode, the
+ * centre crop in 'crop' mode, the stretched image in 'resize' mode), not an assumption made here.
+ * Prompts: LLaVA-1.5's own referring prompts
  * (LLaVA-1.5 paper, appendix: "Please provide the bounding box coordinate of the region this
  * sentence describes: ..." / "Please provide a short description for this region: [...]").
  * A folder can say otherwise in OVERRIDE_FILE.

@@ -101,15 +101,29 @@ function plausible(v: number, frame: BoxFrame): boolean {
 // Mapping
 
 /**
- * A box in the model's frame -> a rectangle in original-image pixels, clamped to the image.
+ * The part of the original image the model saw, in original pixels: the model input's window mapped
+ * back (a centre crop cuts the sides off), within the image (padding is not image).
+ */
+export function visibleRegion(g: ImageGeometry): { left: number; top: number; right: number; bottom: number } {
+  return {
+    left: clamp(g.cropLeft / g.scaleX - g.padLeft, 0, g.originalWidth),
+    top: clamp(g.cropTop / g.scaleY - g.padTop, 0, g.originalHeight),
+    right: clamp((g.inputWidth + g.cropLeft) / g.scaleX - g.padLeft, 0, g.originalWidth),
+    bottom: clamp((g.inputHeight + g.cropTop) / g.scaleY - g.padTop, 0, g.originalHeight),
+  };
+}
+
+/**
+ * A box in the model's frame -> a rectangle in original-image pixels, clamped to the region the model
+ * saw (`visibleRegion`: the image, less what a centre crop cut off): a model cannot point at what it
+ * was not shown, so an out-of-range value stops at the crop's edge, not at the image's.
  * A box that lies entirely in the padding (or outside a crop) collapses to zero width and/or
- * height at the nearest image edge; callers drop rectangles with `isEmptyRect`.
+ * height at the nearest visible edge; callers drop rectangles with `isEmptyRect`.
  */
 export function boxToImagePixels(box: Box, frame: BoxFrame, g: ImageGeometry): PixelRect {
-  const toX = (v: number) =>
-    clamp((frameToInput(v, g.inputWidth, frame) + g.cropLeft) / g.scaleX - g.padLeft, 0, g.originalWidth);
-  const toY = (v: number) =>
-    clamp((frameToInput(v, g.inputHeight, frame) + g.cropTop) / g.scaleY - g.padTop, 0, g.originalHeight);
+  const seen = visibleRegion(g);
+  const toX = (v: number) => clamp((frameToInput(v, g.inputWidth, frame) + g.cropLeft) / g.scaleX - g.padLeft, seen.left, seen.right);
+  const toY = (v: number) => clamp((frameToInput(v, g.inputHeight, frame) + g.cropTop) / g.scaleY - g.padTop, seen.top, seen.bottom);
   const x1 = toX(Math.min(box[0], box[2]));
   const x2 = toX(Math.max(box[0], box[2]));
   const y1 = toY(Math.min(box[1], box[3]));
@@ -353,6 +367,15 @@ function lastSentenceEnd(s: string): number {
   return at;
 }
 
+/** Trailing words that link a label to its box: verb, then a preposition and "the region" and the like. */
+const LINKING_WORDS = new RegExp(
+  String.raw`\s*(?:\b(?:is|are|was|were|can\s+be|could\s+be|appears?|seems?)\s+)?` +
+    String.raw`(?:\b(?:located|found|positioned|shown|seen|visible|situated|placed|present|depicted)\s+)?` +
+    String.raw`(?:\b(?:at|in|within|inside|around|near|with)\b(?:\s+(?:the\s+)?(?:(?:bounding\s+)?box|coordinates?|region|area|location|position)\b)?\s*)?` +
+    String.raw`(?:\bis\b|\bare\b|=)?\s*$`,
+  'i',
+);
+
 function cleanPhrase(s: string): string {
   let p = s
     .replace(/<[^>]*>/g, ' ') // special tokens, tags
@@ -361,8 +384,9 @@ function cleanPhrase(s: string): string {
     .replace(/\s+/g, ' ')
     .trim();
   p = trimPunct(p).replace(/^(?:and|or|then)(?:\s+|$)/i, ''); // "…, and the dog [..]"
-  // "The cat is at [..]" / "The box of the cup is [..]" / "x = [..]": drop the connector
-  p = p.replace(/\s*(?:\b(?:is|are)\s+)?(?:\b(?:located|found|positioned)\s+)?(?:\bat\b|\bis\b|\bare\b|=)\s*$/i, '');
+  // "The cat is at [..]" / "The cup is located in the region [..]" / "a dog can be seen at coordinates
+  // [..]" / "x = [..]": the linking words are not the label
+  p = p.replace(LINKING_WORDS, '');
   return trimPunct(p);
 }
 

@@ -120,7 +120,8 @@ export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'ask'; requestId: number; text: string }
   | { type: 'regenerate'; requestId: number }
-  | { type: 'stop' }
+  /** `shown`: the streaming answer's text length on screen when Stop was pressed (the host keeps that much) */
+  | { type: 'stop'; shown?: { messageId: string; shownLength: number } }
   | { type: 'clear' }
   /** files dropped from the Explorer (text/uri-list) or the OS */
   | { type: 'dropUris'; requestId: number; uris: string[] }
@@ -182,9 +183,13 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
   if (!isObject(v) || !isStr(v.type)) return false;
   switch (v.type) {
     case 'ready':
-    case 'stop':
     case 'clear':
       return true;
+    case 'stop':
+      return (
+        v.shown === undefined ||
+        (isObject(v.shown) && isStr(v.shown.messageId) && Number.isInteger(v.shown.shownLength) && (v.shown.shownLength as number) >= 0)
+      );
     case 'ask':
       return isId(v.requestId) && isStr(v.text);
     case 'regenerate':
@@ -298,11 +303,32 @@ export function standaloneBytes(b: Uint8Array): Uint8Array {
   return plain && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
-/** Links in model answers open through the host, and only these schemes. */
+/** Longest link the host opens from an answer. */
+export const MAX_LINK_LENGTH = 2048;
+
+/** 127.x, 10.x, 172.16-31.x, 192.168.x, 169.254.x, 0.x, localhost, ::1, fc00::/7, fe80::/10 */
+function isLocalHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || h === '::' || /^f[cd][0-9a-f]{2}:/.test(h) || /^fe[89ab][0-9a-f]:/.test(h)) return true;
+  const m = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(h);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a === 127 || a === 10 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+}
+
+/**
+ * The host's allow-list for links in model answers (the webview only asks; VS Code then confirms):
+ * https and http only (VS Code's "open external website?" confirmation covers those; a mailto: link
+ * would open the mail client, prefilled by the model, without one); no user:password part; a host
+ * name that is not this machine or the local network (a model's link must not reach a local dev
+ * server); no control characters; bounded length.
+ */
 export function isSafeLink(href: string): boolean {
+  if (href.length > MAX_LINK_LENGTH || /[\u0000-\u001f\u007f\s]/.test(href)) return false;
   try {
     const u = new URL(href);
-    return u.protocol === 'https:' || u.protocol === 'http:' || u.protocol === 'mailto:';
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return false;
+    return !!u.hostname && !u.username && !u.password && !isLocalHost(u.hostname);
   } catch {
     return false;
   }

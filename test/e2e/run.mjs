@@ -18,6 +18,7 @@ import { makeSandbox } from './lib/workspace.mjs';
 import { llavaActivityItem, uiTests } from './ui/chat.mjs';
 import { overlayTests } from './ui/overlay.mjs';
 import { altTextTests } from './ui/altText.mjs';
+import { hostileUiTests } from './ui/hostile.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(E2E_DIR, '../..');
@@ -135,7 +136,7 @@ async function runUiTests({ context, server, sandbox, shots }) {
   console.log(`[e2e] workbench with the extension ready (${Date.now() - t0} ms)`);
   await shots.take(page, 'workbench-ready');
 
-  for (const [name, fn] of [...uiTests, ...overlayTests, ...altTextTests]) {
+  for (const [name, fn] of [...uiTests, ...overlayTests, ...altTextTests, ...hostileUiTests]) {
     const started = Date.now();
     try {
       const detail = await withTimeout(fn({ page, shots, images: sandbox.images, workspace: sandbox.workspace }), UI_TEST_LIMIT_MS, name);

@@ -19,18 +19,19 @@ const SRC = path.join(ROOT, 'src');
  */
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: [],
-  engine: ['core'],
+  files: ['core'],
+  engine: ['core', 'files'],
   protocol: ['core'],
   grounding: ['core', 'protocol'],
   hub: ['core'],
-  captioning: ['core', 'engine'],
+  captioning: ['core', 'engine', 'files'],
   convert: ['core'],
   'engine-process': ['core', 'engine'],
   server: ['core', 'engine'],
   remote: ['core', 'captioning'],
   eval: ['core', 'engine', 'grounding'],
-  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert'],
-  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert', 'files'],
+  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote', 'files'],
 };
 
 /** Program entry points inside a folder (bundled by esbuild.mjs); nothing may import them. */

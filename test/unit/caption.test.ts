@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
-import { expandImagePaths, fillPrompt, finalCaption, PRESET_PROMPTS, runCaptionJob, type CaptionJobOptions } from '../../src/captioning/jobs';
+import { checkSidecarExt, expandImagePaths, fillPrompt, finalCaption, PRESET_PROMPTS, runCaptionJob, type CaptionJobOptions } from '../../src/captioning/jobs';
 import { modelCaptionBackend } from '../../src/captioning/modelBackend';
-import { csvLine, parseCsv, sidecarPath } from '../../src/captioning/outputs';
+import { csvLine, Manifest, parseCsv, readCsvCell, sidecarPath } from '../../src/captioning/outputs';
 import { ensureFixtures } from '../fixtures/index';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -105,6 +105,33 @@ describe('caption helpers', () => {
     const { records, completeChars } = parseCsv(line + 'torn,"unfinished');
     assert.deepEqual(records, [fields]);
     assert.equal(completeChars, line.length);
+  });
+
+  test('CSV: cells a spreadsheet would run as formulas are neutralised, and read back exactly', async () => {
+    const hostile = ['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\t=1', "'=already", 'fine', 'a=b'];
+    const line = csvLine(hostile);
+    const { records } = parseCsv(line);
+    for (const cell of records[0].slice(0, 6)) assert.ok(cell.startsWith("'"), `neutralised: ${cell}`);
+    assert.deepEqual(records[0].slice(6), ['fine', 'a=b'], 'other cells untouched');
+    assert.deepEqual(records[0].map(readCsvCell), hostile, 'round trip');
+    // through a real manifest: the caption and a path starting with '-' come back as written (resume works)
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llava-csv-'));
+    const file = path.join(dir, 'c.csv');
+    const m = await Manifest.open(file, 'csv');
+    await m.append({ path: '-dash.png', caption: '=cmd|calc', model: 'm', variant: 'v', prompt: '@p', seconds: 1, error: '' });
+    await m.close();
+    assert.match(readFileSync(file, 'utf8'), /'=cmd\|calc/);
+    const again = await Manifest.open(file, 'csv');
+    assert.equal(again.successes().get('-dash.png')?.caption, '=cmd|calc');
+    await again.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('--ext: a name next to the image only, never an image extension or a path', () => {
+    for (const ok of ['.txt', '.caption', '.md']) checkSidecarExt(ok);
+    for (const bad of ['.png', '.JPG', '.webp', 'txt', '../x.txt', '.a/b', '.a\\b', '..', '.', '', '.t\nx']) {
+      assert.throws(() => checkSidecarExt(bad), Error, JSON.stringify(bad));
+    }
   });
 });
 

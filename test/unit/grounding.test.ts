@@ -90,6 +90,13 @@ describe('parseBoxes', () => {
     assert.equal(t.slice(r[2].start, r[2].end), '[0.00, 0.00, 1.00, 0.35]');
   });
 
+  test('labels leave out the words that link them to the box', () => {
+    const t =
+      'The cat is located in the region [0.10, 0.20, 0.30, 0.40]. A dog can be seen at coordinates [0.50, 0.50, 1.20, 1.10]. ' +
+      'The lamp is positioned at [1.05, -0.10, 1.30, 0.20]; the red car = [0.1, 0.1, 0.2, 0.2]. The sign at the top left [0.0, 0.0, 0.1, 0.1]';
+    assert.deepEqual(parseBoxes(t, 'norm1').map((b) => b.phrase), ['The cat', 'A dog', 'The lamp', 'the red car', 'The sign at the top left']);
+  });
+
   test('norm1: a bare box (answer to the referring prompt) has an empty phrase', () => {
     const r = parseBoxes('[0.12, 0.30, 0.55, 0.81]', 'norm1');
     assert.equal(r.length, 1);
@@ -232,6 +239,20 @@ describe('boxToImagePixels', () => {
     const g = MAKERS.resize(1000, 1000);
     // 1000 bins over 1000 px: bin k covers [k, k+1), centre k + 0.5
     closeRect(boxToImagePixels([0, 10, 999, 20], 'loc_tokens', g), { x: 0.5, y: 10.5, width: 999, height: 10 });
+  });
+
+  test('out-of-range values clamp to the region the model saw (the crop), not to the whole image', () => {
+    const wide = MAKERS.crop(1600, 900); // the model saw x 350..1250
+    closeRect(boxToImagePixels([-0.3, 0.1, 1.4, 0.5], 'norm1', wide), { x: 350, y: 90, width: 900, height: 360 });
+    closeRect(boxToImagePixels([1.1, 0.2, 1.3, 0.4], 'norm1', wide), { x: 1250, y: 180, width: 0, height: 180 });
+    assert.ok(isEmptyRect(boxToImagePixels([1.1, 0.2, 1.3, 0.4], 'norm1', wide)), 'a box wholly right of the crop is dropped');
+    const tall = MAKERS.crop(500, 1400); // y 450..950
+    closeRect(boxToImagePixels([0, -500, 1000, 2000], 'norm1000', tall), { x: 0, y: 450, width: 500, height: 500 });
+    for (const g of [wide, tall, MAKERS.pad(1600, 900), MAKERS.resize(1600, 900)]) {
+      const seen = visibleArea(g);
+      const r = boxToImagePixels([-1, -1, 2, 2], 'norm1', g);
+      closeRect(r, seen, 1e-6);
+    }
   });
 
   test('out-of-range values clamp to the image', () => {

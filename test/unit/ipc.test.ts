@@ -229,6 +229,22 @@ if (process.env.LLAVA_FAKE_ENGINE === '1') {
     await assert.rejects(p, EngineExitedError);
   });
 
+  test('an engine that cannot be spawned rejects its pending requests instead of leaving them hanging', async (t) => {
+    const c = new EngineClient({ modulePath: SELF, execPath: '/nonexistent/llava-test/node' });
+    t.after(() => c.dispose());
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('still pending after 5 s')), 5000)));
+    await assert.rejects(Promise.race([collect(c.generate(MODEL, [{ role: 'user', text: 'hi' }])), hang]), (err: unknown) => {
+      assert.ok(err instanceof EngineExitedError, String(err));
+      assert.match(err.message, /could not be started/);
+      return true;
+    });
+    await assert.rejects(Promise.race([c.load(MODEL), hang]), EngineExitedError);
+    clearTimeout(timer);
+    assert.ok(Date.now() - started < 5000);
+  });
+
   test('the idle timeout stops the process and the next request restarts it', async (t) => {
     const c = newClient(150);
     t.after(() => c.dispose());

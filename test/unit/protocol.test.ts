@@ -77,9 +77,22 @@ test('host -> webview guards', () => {
   assert.ok(!isHostToWebview({ type: 'imageAdded', image: { id: 'i', bytes: [1] }, pending: true }));
 });
 
-test('only web and mail links may be opened from model text', () => {
-  for (const ok of ['https://example.com/a?b', 'http://localhost:8080/', 'mailto:a@b.c']) assert.ok(isSafeLink(ok), ok);
+test('only web links to other hosts may be opened from model text', () => {
+  for (const ok of ['https://example.com/a?b', 'http://example.org:8080/x', 'https://8.8.8.8/']) assert.ok(isSafeLink(ok), ok);
   for (const bad of [
+    'mailto:a@b.c',
+    'http://localhost:8080/',
+    'http://127.0.0.1:9/x',
+    'http://[::1]/',
+    'http://192.168.1.1/admin',
+    'http://10.0.0.2/',
+    'http://172.20.0.1/',
+    'http://169.254.169.254/latest/meta-data',
+    'https://user:pw@example.com/',
+    'java\tscript:alert(1)',
+    'java%09script:alert(1)',
+    ' https://example.com/',
+    'https://example.com/' + 'a'.repeat(3000),
     'javascript:alert(1)',
     'JaVaScRiPt:alert(1)',
     'command:workbench.action.terminal.new',

@@ -91,7 +91,11 @@ imageView.element.append(thumbs);
 
 const messages = new MessageList({
   copy: (text) => vscode.postMessage({ type: 'copy', text }),
-  regenerate: () => void request({ type: 'regenerate' }).catch(showError),
+  regenerate: () => {
+    if (busy) return;
+    setBusyNow();
+    void request({ type: 'regenerate' }).catch(requestFailed);
+  },
   openLink: (href) => vscode.postMessage({ type: 'openLink', href }),
   imageName: (id) => conversation.images.find((i) => i.id === id)?.name ?? 'image',
   hoverBox: (messageId, index) => {
@@ -304,19 +308,41 @@ function handle(msg: HostToWebview): void {
 
 // ---- user actions ---------------------------------------------------------------------------
 
+/**
+ * Busy from the moment the user asks, not from the host's reply: two quick Enters start one answer.
+ * The host's `busy` messages (and `init`) stay the authority.
+ */
+function setBusyNow(): void {
+  busy = true;
+  renderBusy();
+}
+
+function requestFailed(err: Error): void {
+  busy = false;
+  renderBusy();
+  showError(err);
+}
+
 function submit(): void {
   const text = question.value.trim();
   if (!text || busy) return;
   question.value = '';
+  setBusyNow();
   // errors show in the failed message itself; the status line repeats request-level ones
   void request({ type: 'ask', text }).catch((err: Error) => {
     if (!question.value) question.value = text;
-    showError(err);
+    requestFailed(err);
   });
 }
 
+/** Stop: the answer stops changing at once; the host aborts the engine within one step. */
+function stopNow(): void {
+  const shown = messages.stopStreaming();
+  vscode.postMessage(shown ? { type: 'stop', shown } : { type: 'stop' });
+}
+
 send.addEventListener('click', submit);
-stop.addEventListener('click', () => vscode.postMessage({ type: 'stop' }));
+stop.addEventListener('click', stopNow);
 question.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
@@ -326,7 +352,7 @@ question.addEventListener('keydown', (e) => {
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && busy) {
     e.preventDefault();
-    vscode.postMessage({ type: 'stop' });
+    stopNow();
   }
 });
 

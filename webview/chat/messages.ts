@@ -1,6 +1,13 @@
 // The conversation list. User text is shown as text; assistant text is Markdown rendered by
 // markdown-it with raw HTML off and then sanitised by DOMPurify, so model output can never inject
-// markup or script. Links are not followed by the webview: the host opens them (http/https/mailto).
+// markup or script. Model output is hostile input (issue 14), so on top of that:
+// - links are rendered WITHOUT an href (the target is in data-href): VS Code's own webview link handler
+//   (which opens any <a href> at once, without our allow-list) has nothing to follow; a click or Enter
+//   asks the host, which checks its allow-list and opens through VS Code, with its confirmation;
+// - Markdown images become links with their alt text: no <img> (remote fetches, CSP noise) from output;
+// - bidi controls (U+202A-202E, U+2066-2069) are shown as visible [U+202E] text and every block is its
+//   own bidi context (dir="auto"): an unterminated RLO cannot reverse the lines after it;
+// - single line breaks are kept (breaks: true): the model's layout is what the user reads.
 
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
@@ -8,10 +15,45 @@ import type { AnswerBox, ChatMessage } from '../../src/protocol/index';
 import { el, iconButton } from './imageView';
 import { BOX_COLOURS } from './overlay';
 
-const md = new MarkdownIt({ html: false, linkify: true, breaks: false, typographer: false });
+const md = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
+
+/** Explicit bidi embeddings, overrides and isolates: visible as text, never acting. */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+export function neutraliseBidi(text: string): string {
+  return text.replace(BIDI_CONTROLS, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase()}]`);
+}
+
+// every block opens its own bidi context
+const BLOCKS = new Set(['paragraph_open', 'heading_open', 'list_item_open', 'blockquote_open', 'th_open', 'td_open', 'bullet_list_open', 'ordered_list_open']);
+md.core.ruler.push('llava_dir_auto', (state) => {
+  for (const t of state.tokens) if (BLOCKS.has(t.type)) t.attrSet('dir', 'auto');
+});
+
+md.renderer.rules.link_open = (tokens, i) => {
+  const href = String(tokens[i].attrGet('href') ?? '');
+  const e = md.utils.escapeHtml(href);
+  return `<a data-href="${e}" title="${e}" role="link" tabindex="0" class="answer-link">`;
+};
+md.renderer.rules.image = (tokens, i) => {
+  const t = tokens[i];
+  const src = md.utils.escapeHtml(String(t.attrGet('src') ?? ''));
+  const alt = md.utils.escapeHtml(t.content || String(t.attrGet('src') ?? '') || 'image');
+  return `<a data-href="${src}" title="${src}" role="link" tabindex="0" class="answer-link image-link">[image: ${alt}]</a>`;
+};
+
+/** Markdown -> HTML before sanitising (no DOM needed: unit-tested directly). */
+export function markdownHtml(text: string): string {
+  return md.render(neutraliseBidi(text));
+}
 
 export function renderMarkdown(text: string): string {
-  return DOMPurify.sanitize(md.render(text), { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input'] });
+  return DOMPurify.sanitize(markdownHtml(text), {
+    USE_PROFILES: { html: true },
+    FORBID_TAGS: ['style', 'form', 'input', 'img', 'picture', 'source', 'video', 'audio', 'iframe', 'object', 'embed', 'svg', 'math'],
+    FORBID_ATTR: ['href', 'src', 'srcset', 'xlink:href', 'action', 'formaction', 'background', 'poster'],
+    ADD_ATTR: ['data-href', 'role', 'tabindex', 'dir'],
+  });
 }
 
 export interface MessageActions {
@@ -45,6 +87,8 @@ export class MessageList {
   readonly element: HTMLElement;
   private readonly items = new Map<string, { root: HTMLElement; body: HTMLElement; meta: HTMLElement; msg: ChatMessage }>();
   private renderPending = new Set<string>();
+  /** answers stopped in the UI -> the text length shown at Stop (what stays, whatever the host sends after) */
+  private readonly stopped = new Map<string, number>();
   private frame = 0;
 
   constructor(private readonly actions: MessageActions) {
@@ -52,12 +96,22 @@ export class MessageList {
     this.element.setAttribute('role', 'log');
     this.element.setAttribute('aria-label', 'Conversation');
     this.element.setAttribute('aria-live', 'polite');
-    this.element.addEventListener('click', (e) => {
+    // Capture phase, stopped here: the click never reaches VS Code's webview link handler (it listens on
+    // the window and would open the link itself, without our allow-list). Middle clicks too.
+    const open = (e: Event) => {
       const a = (e.target as Element | null)?.closest?.('a');
       if (!a) return;
       e.preventDefault();
-      const href = a.getAttribute('href');
-      if (href) this.actions.openLink(href);
+      e.stopPropagation();
+      const href = a.getAttribute('data-href');
+      if (href && e.type !== 'auxclick') this.actions.openLink(href);
+    };
+    this.element.addEventListener('click', open, true);
+    this.element.addEventListener('auxclick', open, true);
+    this.element.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      if (!(e.target as Element | null)?.matches?.('a[data-href]')) return;
+      open(e);
     });
   }
 
@@ -106,16 +160,39 @@ export class MessageList {
     this.scrollToEnd();
   }
 
+  /**
+   * Stop pressed: the answer being written stops changing now, before the host confirms (deltas still
+   * in flight are not shown; the host's final text follows with `done`).
+   */
+  stopStreaming(): { messageId: string; shownLength: number } | undefined {
+    let shown: { messageId: string; shownLength: number } | undefined;
+    for (const [id, it] of this.items) {
+      if (it.msg.state !== 'streaming') continue;
+      this.stopped.set(id, it.msg.text.length);
+      it.root.dataset.state = 'stopping';
+      it.root.setAttribute('aria-busy', 'false');
+      // a repaint may be pending: show everything received so far, and no more
+      this.paint(id);
+      shown = { messageId: id, shownLength: it.msg.text.length };
+    }
+    return shown;
+  }
+
   delta(id: string, text: string): void {
     const it = this.items.get(id);
-    if (!it) return;
+    if (!it || this.stopped.has(id)) return;
     it.msg.text += text;
     this.schedule(id);
   }
 
   done(id: string, text: string, stats?: ChatMessage['stats']): void {
     const it = this.items.get(id);
+    // an answer that ended on its own while Stop was on its way: still no more than was shown at Stop
+    // (the host cuts its copy to the same length when the Stop arrives)
+    const shown = this.stopped.get(id);
+    this.stopped.delete(id);
     if (!it) return;
+    if (shown !== undefined && text.length > shown) text = text.slice(0, shown);
     it.msg = { ...it.msg, text, state: 'done', stats };
     this.paint(id);
   }
@@ -176,9 +253,10 @@ export class MessageList {
     if (!it) return;
     const m = it.msg;
     const stick = this.nearEnd();
-    it.root.dataset.state = m.state;
-    it.root.setAttribute('aria-busy', String(m.state === 'streaming'));
-    if (m.role === 'user') it.body.textContent = m.text;
+    const stopping = this.stopped.has(id);
+    it.root.dataset.state = stopping ? 'stopping' : m.state;
+    it.root.setAttribute('aria-busy', String(m.state === 'streaming' && !stopping));
+    if (m.role === 'user') it.body.textContent = neutraliseBidi(m.text);
     else {
       const boxes = m.boxes ?? [];
       it.body.innerHTML = renderMarkdown(boxes.length ? markBoxes(m.text, boxes) : m.text) || (m.state === 'streaming' ? '<p class="thinking">…</p>' : '');

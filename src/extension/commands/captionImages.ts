@@ -13,7 +13,8 @@ import { config, remoteConfig } from '../config';
 import type { LoadParams } from '../../engine-process';
 import { formatVariantChoice } from '../../core';
 import {
-  expandImagePaths,
+  describeIgnored,
+  scanImagePaths,
   IMAGE_EXTENSIONS,
   PRESET_PROMPTS,
   runCaptionJob,
@@ -37,8 +38,8 @@ function engineBackend(ctx: Ctx, params: LoadParams): CaptionBackend {
     model: path.basename(params.modelDir),
     variant: formatVariantChoice(params.variant),
     // The engine process decodes the file itself; a missing file is found here, the rest comes back typed.
-    async prepare(imagePath) {
-      return { path: imagePath };
+    async prepare(imagePath, _signal, root) {
+      return { path: imagePath, root };
     },
     async *captionBatch(items, s): AsyncIterable<CaptionResult> {
       for (let i = 0; i < items.length; i++) {
@@ -104,7 +105,10 @@ function formatEta(seconds: number | undefined): string {
 export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unknown): Promise<void> {
   const targets = fromExplorer(clicked, selected) ?? (await pickTargets());
   if (!targets?.length) return;
-  const images = await expandImagePaths(targets);
+  // explicit files may follow links only within their workspace folder (the host's cwd means nothing)
+  const workspaceRoot = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(targets[0]))?.uri.fsPath ?? path.dirname(targets[0]);
+  const scan = await scanImagePaths(targets, workspaceRoot);
+  const images = scan.images;
   if (!images.length) {
     void vscode.window.showWarningMessage('LLaVA: no images found there.');
     return;
@@ -168,7 +172,7 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
       token.onCancellationRequested(() => controller.abort());
       let reported = 0;
       return runCaptionJob(backend, {
-        images, preset: preset.id, prompt, prefix: prefix || undefined, output: output.id, manifest, existing,
+        images, roots: scan.roots, refused: scan.refused, skippedFiles: scan.skipped, preset: preset.id, prompt, prefix: prefix || undefined, output: output.id, manifest, existing,
         batchSize: remote ? remoteConfig.concurrency() : 1, maxNewTokens: maxTokensFor(preset.id), temperature: config.temperature(), signal: controller.signal,
         onProgress: (p) => {
           const fraction = p.total ? p.done / p.total : 1;
@@ -190,7 +194,8 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
   const text =
     `LLaVA: ${summary.cancelled ? 'cancelled after' : 'captioned'} ${summary.captioned} image(s)` +
     `${summary.skipped ? `, ${summary.skipped} already had captions` : ''}` +
-    `${summary.failed.length ? `, ${summary.failed.length} failed` : ''} (${summary.imagesPerMinute.toFixed(1)} img/min).`;
+    `${summary.failed.length ? `, ${summary.failed.length} failed` : ''} (${summary.imagesPerMinute.toFixed(1)} img/min)` +
+    `${Object.keys(summary.ignored).length ? `; not taken: ${describeIgnored(summary.ignored)}` : ''}.`;
   const actions = [summary.manifest ? (output.id === 'sidecar' ? 'Open Report' : 'Open Manifest') : undefined, summary.failed.length ? 'Show Failures' : undefined].filter(
     (a): a is string => !!a,
   );

@@ -29,13 +29,16 @@ import { groundingForCurrentModel } from '../../grounding';
 import type { ImageGeometry } from '../../core';
 import type { AnswerBox, ImageRect } from '../../protocol';
 import { Conversation } from './conversation';
+import { DeltaCoalescer } from './deltaCoalescer';
 import { newId } from '../ids';
-import { readImage } from '../images';
+import { MAX_IMAGES_PER_ATTACH, readImage, type ReadImageOptions } from '../images';
 import { Disposable } from '../disposable';
 
 export class ChatController extends Disposable {
   private ready = false;
   private abort: AbortController | undefined;
+  /** what the webview showed of the answer when Stop was pressed: that is the answer kept */
+  private stoppedAt: { messageId: string; shownLength: number } | undefined;
   private readonly titleEmitter = this._register(new vscode.EventEmitter<string>());
   /** the conversation's title changed (the panel shows it) */
   readonly onDidChangeTitle = this.titleEmitter.event;
@@ -71,13 +74,21 @@ export class ChatController extends Disposable {
     return this.conversation;
   }
 
-  /** Adds images to the next question (from a command, a drop, a picker). */
-  async attach(uris: readonly vscode.Uri[]): Promise<void> {
+  /**
+   * Adds images to the next question (from a command, a drop, a picker). `untrusted`: the URIs came
+   * from the webview (a drop): only workspace files are read (see images.ts); at most
+   * MAX_IMAGES_PER_ATTACH at once.
+   */
+  async attach(uris: readonly vscode.Uri[], opts: ReadImageOptions = {}): Promise<void> {
     const errors: string[] = [];
+    if (uris.length > MAX_IMAGES_PER_ATTACH) {
+      errors.push(`${uris.length} images at once: only the first ${MAX_IMAGES_PER_ATTACH} are attached.`);
+      uris = uris.slice(0, MAX_IMAGES_PER_ATTACH);
+    }
     for (const uri of uris) {
       try {
         if (this.conversation.isPendingUri(uri.toString())) continue;
-        this.addImage(await readImage(uri));
+        this.addImage(await readImage(uri, opts));
       } catch (err) {
         errors.push(err instanceof Error ? err.message : String(err));
       }
@@ -203,7 +214,10 @@ export class ChatController extends Disposable {
       case 'regenerate':
         return reply(msg.requestId, () => this.regenerate());
       case 'stop':
-        this.abort?.abort();
+        this.stoppedAt = msg.shown;
+        if (this.abort) this.abort.abort();
+        // the answer ended before the Stop arrived: keep what the webview showed at Stop, as it does
+        else if (msg.shown) this.cutStoppedAnswer(msg.shown.messageId, msg.shown.shownLength);
         return;
       case 'clear':
         this.abort?.abort();
@@ -212,7 +226,7 @@ export class ChatController extends Disposable {
         this.sendInit();
         return;
       case 'dropUris':
-        return reply(msg.requestId, () => this.attach(parseUris(msg.uris)));
+        return reply(msg.requestId, () => this.attach(parseUris(msg.uris), { untrusted: true }));
       case 'addImageBytes':
         return reply(msg.requestId, async () => {
           this.addImage({ id: newId('i'), name: msg.name || 'pasted image', mime: msg.mime, bytes: msg.bytes });
@@ -230,8 +244,12 @@ export class ChatController extends Disposable {
         if (this.conversation.removePending(msg.imageId)) this.post({ type: 'imageRemoved', imageId: msg.imageId });
         return;
       case 'openLink':
-        if (isSafeLink(msg.href)) void vscode.env.openExternal(vscode.Uri.parse(msg.href));
-        else this.ctx.log.warn(`chat: refused to open ${msg.href}`);
+        // the webview only asks (its links have no href); the host decides, then VS Code confirms
+        if (isSafeLink(msg.href)) void vscode.env.openExternal(vscode.Uri.parse(msg.href, true));
+        else {
+          this.ctx.log.warn(`chat: refused to open ${JSON.stringify(msg.href.slice(0, 300))}`);
+          void vscode.window.showWarningMessage('LLaVA: that link was not opened (only web links to other hosts are).');
+        }
         return;
       case 'copy':
         await vscode.env.clipboard.writeText(msg.text);
@@ -274,31 +292,47 @@ export class ChatController extends Disposable {
   }
 
   private async answer(boxImageId?: string): Promise<void> {
+    // busy before the first await: a second Enter (or Regenerate) arriving meanwhile is refused
+    const abort = new AbortController();
+    this.abort = abort;
+    this.stoppedAt = undefined;
+    this.post({ type: 'busy', busy: true });
     const turns = this.conversation.toTurns();
     const conversation = this.conversation;
     // the engine's geometries come back parallel to these ids; boxes go on one of them
     const imageIds = conversation.turnImageIds();
     const target = boxTarget(imageIds, boxImageId);
-    const spec = await this.grounding();
+    let spec: GroundingSpec;
+    try {
+      spec = await this.grounding();
+    } catch (err) {
+      if (this.abort === abort) this.abort = undefined;
+      this.post({ type: 'busy', busy: this.busy });
+      throw err;
+    }
     // boxes appear while streaming when this image's geometry is already known (an earlier answer)
     const streaming = new StreamingBoxes(spec.frame, conversation.geometry(target));
     const msg = conversation.startAssistant();
-    const abort = new AbortController();
-    this.abort = abort;
     this.post({ type: 'messageAdded', message: msg });
-    this.post({ type: 'busy', busy: true });
     // posts for a conversation that is no longer shown would land in the wrong one
     const visible = () => conversation === this.conversation;
+    // one post per ~30 ms, not per token; after Stop nothing more is shown or kept
+    const deltas = new DeltaCoalescer((text) => {
+      if (visible()) this.post({ type: 'delta', messageId: msg.id, text });
+    });
+    abort.signal.addEventListener('abort', () => deltas.discard(), { once: true });
     try {
       const r = await this.ctx.ask(turns, {
         signal: abort.signal,
         onDelta: (text) => {
+          if (abort.signal.aborted) return;
           conversation.appendDelta(msg.id, text);
-          if (visible()) this.post({ type: 'delta', messageId: msg.id, text });
+          deltas.push(text);
           const boxes = target ? streaming.push(text) : undefined;
           if (boxes && target) this.publishBoxes(conversation, msg.id, target, boxes);
         },
       });
+      deltas.flush();
       if (r.images && r.images.length === imageIds.length) r.images.forEach((g, i) => conversation.setGeometry(imageIds[i], g));
       else if (r.images) this.ctx.log.warn(`chat: the engine reported ${r.images.length} image geometries for ${imageIds.length} images; boxes not drawn`);
       const s = r.stats;
@@ -309,12 +343,15 @@ export class ChatController extends Disposable {
         stopReason: s.stopReason,
         provider: r.provider,
       };
-      conversation.finish(msg.id, r.text, stats);
-      if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: r.text, stats });
+      // stopped: the answer is what was shown when Stop was pressed, not what the engine wrote after
+      const text = abort.signal.aborted ? this.stoppedText(conversation, msg.id) : r.text;
+      conversation.finish(msg.id, text, stats);
+      if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text, stats });
       const g = conversation.geometry(target);
-      if (target && g) this.publishBoxes(conversation, msg.id, target, answerBoxes(r.text, spec.frame, g));
+      if (target && g) this.publishBoxes(conversation, msg.id, target, answerBoxes(text, spec.frame, g));
     } catch (err) {
-      const partial = conversation.messages.find((m) => m.id === msg.id)?.text ?? '';
+      deltas.discard();
+      const partial = this.stoppedText(conversation, msg.id);
       if (err instanceof AbortedError || abort.signal.aborted) {
         // a stopped answer keeps what was written so far
         conversation.finish(msg.id, partial);
@@ -330,6 +367,23 @@ export class ChatController extends Disposable {
       if (this.abort === abort) this.abort = undefined;
       this.post({ type: 'busy', busy: this.busy });
     }
+  }
+
+  /** Cuts a finished answer to what was shown when Stop was pressed (a Stop that arrived just after the end). */
+  private cutStoppedAnswer(messageId: string, shownLength: number): void {
+    const m = this.conversation.messages.find((x) => x.id === messageId);
+    if (!m || m.role !== 'assistant' || m.state !== 'done' || m.text.length <= shownLength) return;
+    const text = m.text.slice(0, shownLength);
+    const stats = m.stats ? { ...m.stats, stopReason: 'aborted' as const } : undefined;
+    this.conversation.finish(messageId, text, stats);
+    this.post({ type: 'messageDone', messageId, text, stats });
+  }
+
+  /** A stopped answer's text: what the webview showed at Stop when it said so, else what arrived. */
+  private stoppedText(conversation: Conversation, messageId: string): string {
+    const text = conversation.messages.find((m) => m.id === messageId)?.text ?? '';
+    const at = this.stoppedAt?.messageId === messageId ? this.stoppedAt.shownLength : undefined;
+    return at !== undefined && at <= text.length ? text.slice(0, at) : text;
   }
 
   // ---- to the webview -----------------------------------------------------------------------

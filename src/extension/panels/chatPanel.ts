@@ -102,10 +102,12 @@ function titleFor(conversationTitle: string): string {
 /** Images of a restored conversation, read again from their URIs; unreadable ones are skipped. */
 export async function rereadImages(metas: readonly { id: string; uri?: string }[]): Promise<ChatImageData[]> {
   const out: ChatImageData[] = [];
-  for (const m of metas) {
+  // a restored state is bounded like a drop: at most 100 images are re-read
+  for (const m of metas.slice(0, 100)) {
     if (!m.uri) continue;
     try {
-      const img = await readImage(vscode.Uri.parse(m.uri, true));
+      // the state comes from the webview: only workspace files (or ones the user chose this session)
+      const img = await readImage(vscode.Uri.parse(m.uri, true), { untrusted: true });
       out.push({ ...img, id: m.id });
     } catch {
       // moved or deleted since: the conversation shows without it

@@ -29,6 +29,20 @@ export function defineAskTests(): void {
       assert.equal(provider, 'cpu', 'llava.executionProvider is "cpu" but another provider answered');
     });
 
+    it('when sampling, each answer gets a fresh seed (Regenerate gives another answer)', async () => {
+      const config = vscode.workspace.getConfiguration('llava');
+      const previous = config.inspect<number>('temperature')?.workspaceValue;
+      await config.update('temperature', 1.5, vscode.ConfigurationTarget.Workspace);
+      try {
+        const texts = new Set<string>();
+        for (let i = 0; i < 3; i++) texts.add((await askCollecting(QUESTION)).text);
+        // the same question three times: with a fixed seed (the engine's default) all three were identical
+        assert.ok(texts.size > 1, 'three sampled answers to the same question were identical: the seed is not fresh');
+      } finally {
+        await config.update('temperature', previous, vscode.ConfigurationTarget.Workspace);
+      }
+    });
+
     it('restarts the engine after it is killed, with a new process', async () => {
       const api = await activatedApi();
       if (api.engine.pid() === undefined) await askCollecting(QUESTION);

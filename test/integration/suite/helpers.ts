@@ -11,6 +11,7 @@ export const EXTENSION_ID = 'llava-vscode.llava-vscode';
 /** The API `activate()` returns (the contract in the test brief; kept structural so the suite builds alone). */
 export interface LlavaTestApi {
   ask(image: vscode.Uri, question: string, onDelta?: (t: string) => void): Promise<{ text: string; provider: string }>;
+  readImage(image: vscode.Uri, untrusted?: boolean): Promise<{ name: string; bytes: number }>;
   engine: { pid(): number | undefined; kill(): void };
   chatHandler: (request: vscode.ChatRequest, context: vscode.ChatContext, stream: vscode.ChatResponseStream, token: vscode.CancellationToken) => vscode.ProviderResult<vscode.ChatResult | void>;
 }

@@ -5,6 +5,7 @@ import { defineActivationTests } from './activation.test';
 import { defineAskTests } from './ask.test';
 import { defineToolTests } from './tools.test';
 import { defineAltTextTests } from './altText.test';
+import { defineImageFileTests } from './images.test';
 
 /**
  * Reports through console.log: the extension host forwards console output to the test runner
@@ -33,6 +34,7 @@ export async function run(): Promise<void> {
   defineAskTests();
   defineToolTests();
   defineAltTextTests();
+  defineImageFileTests();
 
   const { passed, failed } = await new Promise<{ passed: number; failed: number }>((resolve) => {
     const runner = mocha.run(() => resolve({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
