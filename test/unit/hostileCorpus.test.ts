@@ -163,7 +163,8 @@ test('llava ask: hostile files refused in one line before the model loads; a goo
 
 test('Ctrl+C stops `llava ask` and SIGTERM stops `llava caption` promptly', { timeout: 120_000 }, async () => {
   let sentAt = 0;
-  const ask = await run(['ask', '--model', modelDir, '--provider', 'cpu', '--threads', '1', '--image', path.join(ws, 'good.png'), '--max-new-tokens', '100000', '--temperature', '1', '--seed', '1', 'talk'], {
+  // a long answer (within tiny-llava's 4096-token window) that is still streaming when the signal arrives
+  const ask = await run(['ask', '--model', modelDir, '--provider', 'cpu', '--threads', '1', '--image', path.join(ws, 'good.png'), '--max-new-tokens', '4000', '--temperature', '1', '--seed', '1', 'talk'], {
     timeoutMs: 60_000,
     onStdout: (_, child) => {
       if (!sentAt) {
