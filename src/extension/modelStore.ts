@@ -10,6 +10,8 @@ import { config } from './config';
 import { loadCatalog, type Catalog, type CatalogEntry } from '../hub';
 import { downloadModel } from '../hub';
 import { AbortedError, ChecksumError, DownloadError } from '../core';
+import { downloadFailureGuidance, noModelGuidance, type NoModelSituation } from './guidance';
+import { plainText, runSettingAction } from './guidanceActions';
 import {
   checkLocalModelFolder,
   formatModelSetting,
@@ -26,9 +28,17 @@ import {
 } from '../hub';
 
 const RECENT_FOLDERS_KEY = 'llava.recentModelFolders';
-const USE_LOCAL_FOLDER = 'Use Local Folder…';
 /** ms between progress notifications: often enough to look alive, rarely enough to stay cheap */
 const PROGRESS_INTERVAL_MS = 250;
+
+/** What a download would fetch, and the words for offering it. */
+export interface ModelOfferInfo {
+  entry: CatalogEntry;
+  variant: string;
+  /** the setting names something else (or nothing usable): point it at the download once done */
+  setsSetting: boolean;
+  situation: NoModelSituation;
+}
 
 /** What `llava.model` currently points at, as the pickers and the status bar describe it. */
 export type CurrentModel =
@@ -86,37 +96,78 @@ export class ModelStore {
   }
 
   /**
-   * The folder to load; when there is none, offers exactly "Download <label> (<size>)" and "Use
-   * Local Folder…". Undefined when the user dismisses, cancels or a download fails.
+   * What a download would fetch when the setting names nothing usable yet (the model the setting
+   * names, else the catalog's default), with the words for the inline choice; undefined when the
+   * configured model can be loaded. No UI.
    */
-  async ensureModel(): Promise<string | undefined> {
+  async offer(): Promise<ModelOfferInfo | undefined> {
     const cur = await this.current();
-    if (cur.kind === 'folder' && !cur.problem) return cur.path;
-    if (cur.kind === 'catalog' && cur.missing.length === 0) return cur.folder;
-
-    // What to offer for download: the model the setting names, else the catalog's default.
-    const offer =
+    if (cur.kind === 'folder' && !cur.problem) return undefined;
+    if (cur.kind === 'catalog' && cur.missing.length === 0) return undefined;
+    const { entry, variant } =
       cur.kind === 'catalog'
         ? { entry: cur.entry, variant: cur.variant }
         : (() => {
-            const entry = this.catalog().models.find((m) => m.id === this.catalog().defaultModel)!;
-            return { entry, variant: entry.defaultVariant };
+            const e = this.catalog().models.find((m) => m.id === this.catalog().defaultModel)!;
+            return { entry: e, variant: e.defaultVariant };
           })();
-    const message =
-      cur.kind === 'catalog'
-        ? `${cur.label} is not downloaded yet (${cur.missing.length} file${cur.missing.length === 1 ? '' : 's'} missing).`
-        : `The model in the llava.model setting cannot be used: ${cur.problem}`;
-    this.log.info(`[models] ${message}`);
+    const builtin = await this.builtinModel();
+    return {
+      entry,
+      variant,
+      setsSetting: cur.kind !== 'catalog',
+      situation: {
+        offer: { label: entry.label, size: knownSize(variantSizeBytes(entry, variant)), licence: entry.licence },
+        problem: cur.kind === 'catalog' ? undefined : cur.problem,
+        builtin: builtin ? { label: path.basename(builtin) } : undefined,
+      },
+    };
+  }
 
-    const download = `Download ${offer.entry.label} (${formatSize(variantSizeBytes(offer.entry, offer.variant))})`;
-    const choice = await vscode.window.showInformationMessage(message, download, USE_LOCAL_FOLDER);
-    if (choice === download) {
-      const folder = await this.download(offer.entry, offer.variant);
-      if (folder && cur.kind !== 'catalog') await this.setModelSetting(formatModelSetting(offer.entry, offer.variant));
-      return folder;
-    }
-    if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
+  /**
+   * A model folder shipped inside the extension (`models/builtin/`, Hub layout), when the package
+   * carries one: the inline choice then offers it as the no-download option.
+   */
+  async builtinModel(): Promise<string | undefined> {
+    const dir = vscode.Uri.joinPath(this.context.extensionUri, 'models', 'builtin').fsPath;
+    return (await checkLocalModelFolder(dir)) ? undefined : dir;
+  }
+
+  /** Downloads what offer() names (with progress) and points the setting at it. Throws on failure. */
+  async downloadOffered(signal?: AbortSignal): Promise<string | undefined> {
+    const o = await this.offer();
+    if (!o) return this.resolveModelDir();
+    const folder = await this.downloadWithProgress(o.entry, o.variant, signal);
+    if (o.setsSetting) await this.setModelSetting(formatModelSetting(o.entry, o.variant));
+    return folder;
+  }
+
+  /**
+   * The folder to load; when there is none, offers Download <label> (<size>) and Use Local Folder…
+   * in a notification (for commands outside the chat, which asks inline). Undefined when the user
+   * dismisses, cancels or a download fails.
+   */
+  async ensureModel(): Promise<string | undefined> {
+    const dir = await this.resolveModelDir();
+    if (dir) return dir;
+    const o = await this.offer();
+    if (!o) return this.resolveModelDir();
+    const g = noModelGuidance(o.situation);
+    this.log.info(`[models] ${plainText(g.text)}`);
+    const picked = await vscode.window.showInformationMessage(plainText(g.text), ...g.actions.map((a) => a.label));
+    const choice = g.actions.find((a) => a.label === picked);
+    if (!choice) return undefined;
+    if (choice.id === 'download') return this.download(o.entry, o.variant, o.setsSetting);
+    if (choice.id === 'localFolder') return this.pickLocalFolder();
+    if (choice.id === 'builtin') return this.useBuiltin();
     return undefined;
+  }
+
+  /** Points `llava.model` at the built-in model folder. */
+  async useBuiltin(): Promise<string | undefined> {
+    const dir = await this.builtinModel();
+    if (dir) await this.setModelSetting(dir);
+    return dir;
   }
 
   /**
@@ -173,16 +224,45 @@ export class ModelStore {
   }
 
   /**
-   * Downloads one variant with a cancellable progress notification. Cancelling keeps the `.part`
-   * file, so the next download resumes. On failure offers Retry and Show Logs. Returns the folder,
-   * or undefined when cancelled or failed.
+   * Downloads one variant with a cancellable progress notification and, on failure, says why in
+   * words with what to do next (Retry / Proxy Settings / Use Local Folder…). Cancelling keeps the
+   * `.part` file, so the next download resumes. Returns the folder, or undefined when cancelled or
+   * failed. `setsSetting`: point `llava.model` at it once downloaded.
+   */
+  async download(entry: CatalogEntry, variant: string, setsSetting = false): Promise<string | undefined> {
+    try {
+      const folder = await this.downloadWithProgress(entry, variant);
+      if (setsSetting) await this.setModelSetting(formatModelSetting(entry, variant));
+      return folder;
+    } catch (err) {
+      if (err instanceof AbortedError) {
+        void vscode.window.showInformationMessage(
+          `Download of ${entry.label} cancelled. Downloading again resumes where it stopped.`,
+        );
+        return undefined;
+      }
+      const g = downloadFailureGuidance(err, entry.label);
+      const choice = await vscode.window.showErrorMessage(plainText(g.text), ...g.actions.map((a) => a.label));
+      const action = g.actions.find((a) => a.label === choice);
+      if (!action) return undefined;
+      if (action.id === 'download') return this.download(entry, variant, setsSetting);
+      if (action.id === 'localFolder') return this.pickLocalFolder();
+      await runSettingAction(action.id, this.log);
+      return undefined;
+    }
+  }
+
+  /**
+   * The download itself, with a cancellable progress notification; `signal` (the chat's Stop)
+   * cancels it too. Throws AbortedError when cancelled, the hub's typed errors when it fails (the
+   * technical detail goes to the log here; callers word it with guidance.ts).
    *
    * Proxies: nothing to pass. The extension host patches Node's http/https modules to follow the
    * user's `http.proxy` / `http.proxyStrictSSL` settings (and the system proxy), and
    * download.ts uses those modules' default agents, so the Hub is reached the way VS Code itself
    * reaches the network. (The forked engine process does not get that patch; it never downloads.)
    */
-  async download(entry: CatalogEntry, variant: string): Promise<string | undefined> {
+  async downloadWithProgress(entry: CatalogEntry, variant: string, signal?: AbortSignal): Promise<string> {
     const root = this.modelsRoot();
     const size = formatSize(variantSizeBytes(entry, variant));
     this.log.info(`[models] downloading ${entry.repo}@${entry.revision} (${variant}, ${size}) into ${root}`);
@@ -191,7 +271,10 @@ export class ModelStore {
         { location: vscode.ProgressLocation.Notification, title: `Downloading ${entry.label} (${variant})`, cancellable: true },
         async (progress, token) => {
           const abort = new AbortController();
-          const sub = token.onCancellationRequested(() => abort.abort());
+          const subs = [token.onCancellationRequested(() => abort.abort())];
+          const onStop = () => abort.abort();
+          signal?.addEventListener('abort', onStop, { once: true });
+          if (signal?.aborted) abort.abort();
           let shownPercent = 0;
           let lastReport = 0;
           try {
@@ -207,7 +290,8 @@ export class ModelStore {
               },
             });
           } finally {
-            sub.dispose();
+            subs.forEach((s) => s.dispose());
+            signal?.removeEventListener('abort', onStop);
           }
         },
       );
@@ -215,11 +299,8 @@ export class ModelStore {
       return folder;
     } catch (err) {
       if (err instanceof AbortedError) {
-        this.log.info(`[models] download of ${entry.label} cancelled; partial files kept in ${root}`);
-        void vscode.window.showInformationMessage(
-          `Download of ${entry.label} cancelled. The part already downloaded is kept: downloading again resumes where it stopped.`,
-        );
-        return undefined;
+        this.log.info(`[models] download of ${entry.label} cancelled; what was downloaded is kept in ${root}`);
+        throw err;
       }
       const what =
         err instanceof ChecksumError
@@ -229,12 +310,14 @@ export class ModelStore {
             : `unexpected error: ${(err as Error).message ?? String(err)}`;
       this.log.error(`[models] download of ${entry.label} (${variant}) failed: ${what}`);
       if (err instanceof Error && err.stack && !(err instanceof DownloadError || err instanceof ChecksumError)) this.log.error(err.stack);
-      const choice = await vscode.window.showErrorMessage(`Could not download ${entry.label}: ${what}`, 'Retry', 'Show Logs');
-      if (choice === 'Retry') return this.download(entry, variant);
-      if (choice === 'Show Logs') this.log.show(true);
-      return undefined;
+      throw err;
     }
   }
+}
+
+/** A size for the offer, or undefined when the catalog does not know it (no "size unknown" on a button). */
+function knownSize(bytes: number | undefined): string | undefined {
+  return bytes ? formatSize(bytes) : undefined;
 }
 
 /** The `llava` settings section, for the one write config.ts has no setter for (`llava.model`). */

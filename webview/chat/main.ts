@@ -45,6 +45,8 @@ const blobUrls = new Map<string, string>();
 let selectedImageId: string | undefined;
 let busy = false;
 let followActive = false;
+/** the image a Describe-region draft is about: its answer's boxes go there */
+let draftBoxImageId: string | undefined;
 
 function persist(): void {
   conversation.messages = messages.snapshot();
@@ -80,8 +82,34 @@ toolbar.append(
   ...(surface === 'view' ? [follow] : []),
   spacer,
   iconButton('file-media', 'Attach images…', () => void request({ type: 'pickImages' }).catch(showError)),
-  iconButton('clear-all', 'Clear conversation', () => vscode.postMessage({ type: 'clear' })),
+  iconButton('clear-all', 'Clear conversation (can be undone)', () => vscode.postMessage({ type: 'clear' })),
 );
+
+// Nothing here yet: say what to do, with buttons (the side view follows the active image preview).
+const emptyState = el('section', 'empty-state');
+emptyState.dataset.testid = 'empty-state';
+emptyState.setAttribute('aria-label', 'Getting started');
+{
+  const title = el('p', 'empty-title');
+  title.textContent = 'Open an image or drop one here';
+  const hint = el('p', 'empty-hint');
+  hint.textContent =
+    surface === 'view'
+      ? 'Open an image in the editor and this chat follows it; or attach one, paste a screenshot, or Shift+drop files from the Explorer. Then ask a question below.'
+      : 'Attach an image, paste a screenshot, or Shift+drop files from the Explorer. Then ask a question below.';
+  const open = document.createElement('vscode-button');
+  open.textContent = 'Open Image…';
+  open.setAttribute('icon', 'file-media');
+  open.dataset.testid = 'empty-open-image';
+  open.addEventListener('click', () => void request({ type: 'pickImages' }).catch(showError));
+  const start = document.createElement('vscode-button');
+  start.textContent = 'Get Started';
+  start.setAttribute('secondary', '');
+  start.addEventListener('click', () => vscode.postMessage({ type: 'openWalkthrough' }));
+  const row = el('div', 'empty-buttons');
+  row.append(open, start);
+  emptyState.append(title, hint, row);
+}
 
 const imageView = new ImageView();
 const thumbs = el('div', 'thumbs');
@@ -94,6 +122,7 @@ const messages = new MessageList({
   regenerate: () => void request({ type: 'regenerate' }).catch(showError),
   openLink: (href) => vscode.postMessage({ type: 'openLink', href }),
   imageName: (id) => conversation.images.find((i) => i.id === id)?.name ?? 'image',
+  action: (messageId, actionId) => request({ type: 'messageAction', messageId, actionId }).catch(showError),
   hoverBox: (messageId, index) => {
     // pointing at coordinates in an older answer (or about another image) brings its boxes up
     if (index !== undefined) {
@@ -140,10 +169,26 @@ status.dataset.testid = 'status';
 status.setAttribute('role', 'status');
 status.setAttribute('aria-live', 'polite');
 const buttons = el('div', 'composer-buttons');
-buttons.append(status, stop, send);
+// after Clear: one button brings the conversation back (until something new is added)
+const undo = document.createElement('vscode-button');
+undo.dataset.testid = 'undo-clear';
+undo.textContent = 'Undo Clear';
+undo.setAttribute('secondary', '');
+undo.setAttribute('icon', 'discard');
+undo.hidden = true;
+undo.addEventListener('click', () => {
+  undo.hidden = true;
+  vscode.postMessage({ type: 'undoClear' });
+  question.focus();
+});
+buttons.append(status, undo, stop, send);
 composer.append(pendingChips, question, buttons);
 
-app.append(toolbar, imageView.element, messages.element, composer);
+app.append(toolbar, imageView.element, emptyState, messages.element, composer);
+
+function renderEmpty(): void {
+  emptyState.hidden = conversation.images.length > 0 || messages.snapshot().length > 0;
+}
 
 // ---- rendering ------------------------------------------------------------------------------
 
@@ -194,6 +239,7 @@ function renderImages(): void {
     );
     pendingChips.append(chip);
   }
+  renderEmpty();
 }
 
 function renderBusy(): void {
@@ -229,6 +275,7 @@ function handle(msg: HostToWebview): void {
       followActive = msg.followActive;
       (follow as unknown as { checked: boolean }).checked = followActive;
       busy = msg.busy;
+      undo.hidden = true;
       messages.reset(conversation.messages);
       overlay.reset(conversation.messages);
       renderImages();
@@ -236,6 +283,7 @@ function handle(msg: HostToWebview): void {
       persist();
       return;
     case 'imageAdded':
+      undo.hidden = true;
       addImageBytes(msg.image);
       conversation.images.push({ id: msg.image.id, name: msg.image.name, mime: msg.image.mime, uri: msg.image.uri });
       if (msg.pending) conversation.pendingImageIds.push(msg.image.id);
@@ -251,11 +299,10 @@ function handle(msg: HostToWebview): void {
       persist();
       return;
     case 'messageAdded':
-      if (msg.message.role === 'user') {
-        conversation.pendingImageIds = [];
-        renderImages();
-      }
+      undo.hidden = true;
       messages.add(msg.message);
+      if (msg.message.role === 'user') conversation.pendingImageIds = [];
+      renderImages();
       persist();
       return;
     case 'delta':
@@ -263,16 +310,29 @@ function handle(msg: HostToWebview): void {
       persistSoon();
       return;
     case 'messageDone':
-      messages.done(msg.messageId, msg.text, msg.stats);
+      messages.done(msg.messageId, msg.text, msg.stats, msg.actions);
       persist();
       return;
     case 'messageError':
-      messages.error(msg.messageId, msg.error);
+      messages.error(msg.messageId, msg.error, msg.actions);
       persist();
+      return;
+    case 'draft':
+      // Describe region: the question is the user's to edit before it is sent
+      draftBoxImageId = msg.boxImageId;
+      question.value = msg.text;
+      question.focus();
+      question.setSelectionRange(question.value.length, question.value.length);
+      setStatus('Edit the question about the region if you like, then press Enter to ask.');
+      return;
+    case 'cleared':
+      undo.hidden = !msg.canUndo;
+      if (msg.canUndo) setStatus('Conversation cleared.');
       return;
     case 'messagesRemoved':
       messages.removeFrom(msg.fromMessageId);
       overlay.reset(messages.snapshot());
+      renderEmpty();
       persist();
       return;
     case 'boxes':
@@ -308,8 +368,11 @@ function submit(): void {
   const text = question.value.trim();
   if (!text || busy) return;
   question.value = '';
-  // errors show in the failed message itself; the status line repeats request-level ones
-  void request({ type: 'ask', text }).catch((err: Error) => {
+  const boxImageId = draftBoxImageId;
+  draftBoxImageId = undefined;
+  undo.hidden = true;
+  // errors show in the failed message itself; the status line shows only request-level ones
+  void request({ type: 'ask', text, ...(boxImageId ? { boxImageId } : {}) }).catch((err: Error) => {
     if (!question.value) question.value = text;
     showError(err);
   });
@@ -378,6 +441,12 @@ if (saved?.conversation) {
   renderImages();
 }
 renderBusy();
+renderEmpty();
 setStatus('Connecting…');
 vscode.postMessage({ type: 'ready' });
 question.focus();
+// "Focus on Chat View" (and any other way VS Code focuses this webview) lands in the question box,
+// unless the user was somewhere inside already.
+window.addEventListener('focus', () => {
+  if (!document.activeElement || document.activeElement === document.body) question.focus();
+});

@@ -4,7 +4,7 @@
 
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
-import type { AnswerBox, ChatMessage } from '../../src/protocol/index';
+import type { AnswerBox, ChatMessage, MessageAction } from '../../src/protocol/index';
 import { el, iconButton } from './imageView';
 import { BOX_COLOURS } from './overlay';
 
@@ -21,6 +21,8 @@ export interface MessageActions {
   imageName(id: string): string;
   /** pointer over (or focus on) the coordinates of box `index` in an answer; undefined on leave */
   hoverBox(messageId: string, index: number | undefined): void;
+  /** one of a message's buttons (download a model, switch the provider, ...); settles when done */
+  action(messageId: string, actionId: string): Promise<void>;
 }
 
 // Private-use characters mark where a box's coordinates were: Markdown and the sanitiser pass them
@@ -43,7 +45,10 @@ export function markBoxes(text: string, boxes: readonly AnswerBox[]): string {
 
 export class MessageList {
   readonly element: HTMLElement;
-  private readonly items = new Map<string, { root: HTMLElement; body: HTMLElement; meta: HTMLElement; msg: ChatMessage }>();
+  private readonly items = new Map<
+    string,
+    { root: HTMLElement; body: HTMLElement; meta: HTMLElement; buttons: HTMLElement; msg: ChatMessage }
+  >();
   private renderPending = new Set<string>();
   private frame = 0;
 
@@ -88,6 +93,9 @@ export class MessageList {
     }
     const body = el('div', 'message-body');
     const meta = el('footer', 'message-meta');
+    const buttons = el('div', 'message-actions');
+    buttons.setAttribute('role', 'group');
+    buttons.setAttribute('aria-label', 'What to do next');
     root.append(head);
     if (m.imageIds.length) {
       const att = el('div', 'message-images');
@@ -98,8 +106,8 @@ export class MessageList {
       }
       root.append(att);
     }
-    root.append(body, meta);
-    this.items.set(m.id, { root, body, meta, msg: { ...m } });
+    root.append(body, meta, buttons);
+    this.items.set(m.id, { root, body, meta, buttons, msg: { ...m } });
     this.element.append(root);
     this.paint(m.id);
     this.updateLastAssistant();
@@ -113,10 +121,10 @@ export class MessageList {
     this.schedule(id);
   }
 
-  done(id: string, text: string, stats?: ChatMessage['stats']): void {
+  done(id: string, text: string, stats?: ChatMessage['stats'], actions?: MessageAction[]): void {
     const it = this.items.get(id);
     if (!it) return;
-    it.msg = { ...it.msg, text, state: 'done', stats };
+    it.msg = { ...it.msg, text, state: 'done', stats, actions };
     this.paint(id);
   }
 
@@ -136,10 +144,10 @@ export class MessageList {
     this.items.get(id)?.body.querySelector(`.box-ref[data-index="${index}"]`)?.classList.add('hover');
   }
 
-  error(id: string, error: string): void {
+  error(id: string, error: string, actions?: MessageAction[]): void {
     const it = this.items.get(id);
     if (!it) return;
-    it.msg = { ...it.msg, state: 'error', error };
+    it.msg = { ...it.msg, state: 'error', error, actions };
     this.paint(id);
   }
 
@@ -188,7 +196,8 @@ export class MessageList {
     if (m.state === 'error' && m.error) {
       const err = el('div', 'message-error');
       err.setAttribute('role', 'alert');
-      err.textContent = m.error;
+      // host-written words (with **emphasis**), sanitised like any answer
+      err.innerHTML = renderMarkdown(m.error);
       it.meta.append(err);
     } else if (m.stats) {
       const s = m.stats;
@@ -200,7 +209,30 @@ export class MessageList {
       if (s.stopReason === 'aborted') parts.push('stopped');
       it.meta.textContent = parts.join(' · ');
     }
+    this.paintActions(m.id, it.buttons, m.actions ?? []);
     if (stick) this.scrollToEnd();
+  }
+
+  /** The message's buttons; while one runs, all are disabled (a download takes a while). */
+  private paintActions(messageId: string, host: HTMLElement, actions: readonly MessageAction[]): void {
+    host.replaceChildren();
+    host.hidden = actions.length === 0;
+    for (const a of actions) {
+      const b = document.createElement('vscode-button');
+      b.textContent = a.label;
+      b.dataset.testid = 'message-action';
+      b.dataset.action = a.id;
+      if (!a.primary) b.setAttribute('secondary', '');
+      b.addEventListener('click', () => {
+        if (b.hasAttribute('disabled')) return;
+        const all = [...host.children];
+        for (const c of all) c.setAttribute('disabled', '');
+        void this.actions.action(messageId, a.id).finally(() => {
+          for (const c of all) c.removeAttribute('disabled');
+        });
+      });
+      host.append(b);
+    }
   }
 
   /** Replaces the markers with focusable chips showing the original coordinates (as text nodes). */
