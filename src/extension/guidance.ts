@@ -211,10 +211,15 @@ export function askFailureGuidance(err: unknown, providerChoice: string, nvidiaG
         actions: [{ id: 'selectModel', label: 'Choose Another Model', primary: true }, { id: 'showLogs', label: 'Show Logs' }],
         modelProblem: 'model failed to load',
       };
-    case 'IMAGE_DECODE':
-      return { text: `**This image cannot be read** (${message}). Try another file or format (PNG, JPEG, WebP).`, actions: [] };
+    case 'IMAGE_DECODE': {
+      const { name } = splitSource(message);
+      return {
+        text: `**${name ? `${name} cannot be read as an image`: 'This image cannot be read'}**: the file is damaged or not in a supported format. Try another file, or save it as PNG or JPEG.`,
+        actions: [],
+      };
+    }
     case 'IMAGE_TOO_LARGE':
-      return { text: `**This image is too large.** ${message}`, actions: [] };
+      return { text: imageTooLargeInWords(message), actions: [] };
     case 'ENGINE_EXITED':
       return {
         text: `**The engine stopped unexpectedly** (out of memory or a crash); it starts again with the next question.`,
@@ -262,6 +267,35 @@ export function cpuReasonInWords(fallbackReason: string, nvidiaGpu: boolean): st
 export function nvidiaGpuPresent(platform: NodeJS.Platform = process.platform, exists: (p: string) => boolean = fs.existsSync): boolean {
   if (platform !== 'linux') return true;
   return exists('/proc/driver/nvidia/version') || exists('/dev/nvidia0');
+}
+
+/** "name.png: what" -> its parts (the engine prefixes image errors with the image's name). */
+function splitSource(message: string): { name?: string; what: string } {
+  const i = message.indexOf(': ');
+  return i > 0 && i < 200 ? { name: message.slice(0, i), what: message.slice(i + 2) } : { what: message };
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const megapixels = (n: number) => `${Number((n / 1e6).toFixed(n < 1e7 ? 1 : 0))} MP`;
+const megabytes = (n: number) => `${Number((n / 1024 / 1024).toFixed(n < 10 * 1024 * 1024 ? 1 : 0))} MB`;
+
+/**
+ * The engine's size limits in user words with formatted numbers: "9,000 × 8,000 px (72 MP) is over
+ * the 64 MP limit", "80 MB is over the 64 MB limit".
+ */
+export function imageTooLargeInWords(message: string): string {
+  const { name, what } = splitSource(message);
+  const who = name ?? 'This image';
+  const px = /(\d+)x(\d+)(?: \(\d+ pixels\))? exceeds the limit of (\d+) pixels/.exec(what);
+  if (px) {
+    const [w, h, max] = [Number(px[1]), Number(px[2]), Number(px[3])];
+    return `**${who} is too large:** ${int(w)} × ${int(h)} px (${megapixels(w * h)}) is over the ${megapixels(max)} limit. Scale it down and ask again.`;
+  }
+  const bytes = /(\d+) bytes(?:,)? (?:exceeds|over) the limit of (\d+) bytes/.exec(what);
+  if (bytes) {
+    return `**${who} is too large:** ${megabytes(Number(bytes[1]))} is over the ${megabytes(Number(bytes[2]))} limit. Save it smaller (e.g. as JPEG) and ask again.`;
+  }
+  return `**${who} is too large:** ${what}`;
 }
 
 function firstSentence(message: string): string {

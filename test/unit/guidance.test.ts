@@ -12,6 +12,7 @@ import {
   noModelGuidance,
   nvidiaGpuPresent,
   shortModelName,
+  imageTooLargeInWords,
 } from '../../src/extension/guidance';
 import { ChecksumError, DownloadError, EngineError, ProviderError } from '../../src/core';
 
@@ -102,13 +103,25 @@ test('an explicit provider that cannot load: Switch to Auto / Open Setting / How
 });
 
 test('an unreadable image is that question’s problem, not the model’s', () => {
-  const g = askFailureGuidance(new EngineError('IMAGE_DECODE', 'broken.png: Input buffer contains unsupported image format'), 'auto');
-  assert.match(g.text, /cannot be read.*broken\.png/);
+  const g = askFailureGuidance(new EngineError('IMAGE_DECODE', 'broken.png: not a supported image (Input buffer contains unsupported image format)'), 'auto');
+  assert.match(g.text, /^\*\*broken\.png cannot be read as an image\*\*/);
+  assert.doesNotMatch(g.text, /Input buffer/);
   assert.equal(g.modelProblem, undefined);
   assert.equal(askFailureGuidance(new EngineError('IMAGE_TOO_LARGE', 'big.png: too large'), 'auto').modelProblem, undefined);
   assert.ok(askFailureGuidance(new EngineError('MODEL_LOAD', 'bad onnx'), 'auto').modelProblem);
   const crash = Object.assign(new Error('The LLaVA engine process was killed by SIGKILL.'), { code: 'ENGINE_EXITED' });
   assert.match(askFailureGuidance(crash, 'auto').text, /stopped unexpectedly/);
+});
+
+test('image size limits in words, numbers formatted', () => {
+  assert.equal(
+    imageTooLargeInWords('big.png: 9000x8000 (72000000 pixels) exceeds the limit of 64000000 pixels'),
+    '**big.png is too large:** 9,000 × 8,000 px (72 MP) is over the 64 MP limit. Scale it down and ask again.',
+  );
+  assert.match(imageTooLargeInWords('huge.tif: file is 83886080 bytes, over the limit of 67108864 bytes'), /80 MB is over the 64 MB limit/);
+  assert.match(imageTooLargeInWords('x.png: 5x5 exceeds the limit of 4 pixels'), /5 × 5 px/);
+  // an unknown shape keeps the engine's words
+  assert.equal(imageTooLargeInWords('odd.png: something else'), '**odd.png is too large:** something else');
 });
 
 test('CPU on auto, in words: no GPU, no CUDA provider, CUDA that failed to start', () => {
