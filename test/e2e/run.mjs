@@ -142,8 +142,16 @@ async function runInWindow({ context, server, sandbox, shots, hub }, tests, labe
   const t0 = Date.now();
   await page.goto(workbenchUrl(server.url, { folder: sandbox.workspace, extensionPath }), { timeout: 60_000 });
   await waitForWorkbench(page);
-  // Menus built before the workbench has read our manifest lack our items: wait for our activity-bar entry.
+  // Menus built before the workbench has read our manifest lack our items: wait for our activity-bar entry,
+  // then for our commands (a later window may show the activity-bar entry from cached state before its
+  // extension host has the extension; it is reloaded once if the commands never come).
   await llavaActivityItem(page).waitFor({ state: 'visible', timeout: 60_000 });
+  if (!(await extensionRegistered(page, 30_000))) {
+    console.log(`[e2e] ${label} window: the extension's commands did not appear; reloading the window`);
+    await page.reload({ timeout: 60_000 });
+    await waitForWorkbench(page);
+    if (!(await extensionRegistered(page, 60_000))) throw new Error(`${label} window: the extension never registered its commands`);
+  }
   console.log(`[e2e] ${label} window: workbench with the extension ready (${Date.now() - t0} ms)`);
   await shots.take(page, `${label}-workbench-ready`);
 
@@ -159,6 +167,24 @@ async function runInWindow({ context, server, sandbox, shots, hub }, tests, labe
     }
   }
   await page.close().catch(() => {});
+}
+
+/** Whether the palette lists our commands (the extension host of this window has the extension). */
+async function extensionRegistered(page, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  const input = page.locator('.quick-input-widget input[type="text"]').first();
+  while (Date.now() < deadline) {
+    await page.keyboard.press('F1');
+    if (await input.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false)) {
+      await input.fill('>LLaVA: Ask About Image');
+      const found = await page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'LLaVA: Ask About Image' }).first()
+        .waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
+      await page.keyboard.press('Escape');
+      if (found) return true;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
 }
 
 /** On failure: every frame's URL and the start of its body, to tell "webview never loaded" from "wrong content". */

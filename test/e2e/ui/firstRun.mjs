@@ -58,16 +58,17 @@ async function openPalette(page, text) {
   const input = page.locator('.quick-input-widget input[type="text"]').first();
   // a key press can land while focus moves between a webview and the workbench: try again
   for (let i = 0; ; i++) {
-    await page.keyboard.press('F1');
     try {
+      await page.keyboard.press('F1');
       await input.waitFor({ state: 'visible', timeout: 3_000 });
-      break;
+      await input.fill(text, { timeout: 5_000 });
+      return input;
     } catch (e) {
       if (i === 3) throw e;
+      await page.keyboard.press('Escape');
+      await sleep(500);
     }
   }
-  await input.fill(text);
-  return input;
 }
 
 async function runCommand(page, title) {
@@ -217,6 +218,55 @@ export async function firstQuestionOffersChoiceInline({ page, shots }) {
   return `inline choice after ${ms} ms: ${a.actions.join(' / ')}`;
 }
 
+export async function clearCanBeUndone({ page, shots }) {
+  const frame = viewFrame(page);
+  const messages = frame.locator('[data-testid="message"]');
+  const before = await messages.count();
+  assert.ok(before > 0, 'nothing to clear');
+  await frame.locator('vscode-icon[label^="Clear conversation"]').click();
+  await frame.locator('[data-testid="empty-state"]').waitFor({ state: 'visible', timeout: 5_000 });
+  assert.equal(await messages.count(), 0, 'Clear left messages');
+  const undo = frame.locator('[data-testid="undo-clear"]');
+  await undo.waitFor({ state: 'visible', timeout: 5_000 });
+  await shots.take(page, 'cleared-undo');
+  await undo.click();
+  await waitFor('Undo Clear did not bring the conversation back', async () => ({ ok: (await messages.count()) === before }), 5_000);
+  assert.ok(await frame.locator('[data-testid="empty-state"]').isHidden(), 'the empty state stayed after Undo');
+  // the guidance message came back with its buttons
+  assert.ok((await frame.locator('[data-testid="message-action"][data-action="download"]').count()) > 0);
+  return `${before} messages cleared and restored`;
+}
+
+export async function getStartedOpensWalkthrough({ page, shots }) {
+  const frame = viewFrame(page);
+  await frame.locator('[data-testid="empty-state"] vscode-button', { hasText: 'Get Started' }).click();
+  const title = page.locator('.part.editor').getByText('Get Started with LLaVA').first();
+  await title.waitFor({ state: 'visible', timeout: 15_000 });
+  const steps = ['Pick or download a model', 'Ask about an image', 'Find something in an image', 'Caption a folder of images'];
+  for (const step of steps) assert.ok(await page.locator('.part.editor').getByText(step).first().isVisible(), `walkthrough step "${step}" missing`);
+  await shots.take(page, 'walkthrough');
+  await runCommand(page, 'View: Close All Editors');
+  return `${steps.length} steps`;
+}
+
+export async function settingsExplainedInUserTab({ page, shots }) {
+  await runCommand(page, 'Preferences: Open User Settings');
+  const editor = page.locator('.settings-editor');
+  await editor.waitFor({ state: 'visible', timeout: 15_000 });
+  await sleep(500);
+  await page.keyboard.type('llava');
+  const model = editor.locator('.setting-item').filter({ hasText: 'Select Model' }).first();
+  await model.waitFor({ state: 'visible', timeout: 15_000 });
+  await shots.take(page, 'settings-user-tab');
+  const titles = (await editor.locator('.setting-item .setting-item-label').allTextContents()).map((t) => t.trim());
+  for (const s of ['Model', 'Execution Provider', 'Models Folder']) assert.ok(titles.includes(s), `the User tab does not show "${s}": ${titles.join(', ')}`);
+  // command names in descriptions are links
+  const links = await editor.locator('.setting-item a').allTextContents();
+  assert.ok(links.some((l) => /Select Model/.test(l)), `no command link in the descriptions: ${links.join(', ')}`);
+  await runCommand(page, 'View: Close All Editors');
+  return `links: ${[...new Set(links)].filter((l) => /LLaVA/.test(l)).join(', ')}`;
+}
+
 export async function stopEndsHangingDownload({ page, shots, hub }) {
   await hub.mode('hang');
   const frame = viewFrame(page);
@@ -356,8 +406,11 @@ export async function badImageLeavesStatusAlone({ page, shots, sandbox, modelDir
 export const firstRunTests = [
   ['First run: the palette lists every LLaVA command', paletteListsEveryCommand],
   ['First run: the status bar says the model is not downloaded (no "Ready")', statusSaysNotDownloaded],
+  ['Empty state: Get Started opens the walkthrough', getStartedOpensWalkthrough],
+  ['Settings: model, execution provider and models folder shown under User, with command links', settingsExplainedInUserTab],
   ['Keyboard: Focus on Chat View puts the cursor in the question box; every Tab stop is visible and named', focusOnChatViewFocusesQuestion],
   ['First run: the first question without a model ends at once with an inline choice', firstQuestionOffersChoiceInline],
+  ['Clear empties the chat and Undo Clear brings it back', clearCanBeUndone],
   ['First run: Stop ends the turn at once while a download hangs', stopEndsHangingDownload],
   ['First run: an offline download says so in words, once, with Retry / Proxy Settings / Use Local Folder', offlineDownloadInWords],
   ['CPU on auto: plain "CPU" without warning colour; the reason in the tooltip', cpuOnAutoIsPlain],
