@@ -356,6 +356,15 @@ export async function explicitCudaOneMessage({ page, shots, sandbox, modelDir })
   assert.deepEqual(a.actions, ['Switch to Auto', 'Open Setting', 'How to Enable CUDA']);
   const toasts = await notificationTexts(page);
   assert.ok(!toasts.some((t) => /CUDA/i.test(t)), `also a notification: ${toasts}`);
+  // How to Enable CUDA opens the user guide's GPU section (rendered: works offline)
+  await frame.locator('[data-testid="message-action"][data-action="cudaHelp"]').last().click();
+  const preview = page.locator('.tabs-container .tab').filter({ hasText: 'README' }).first();
+  await preview.waitFor({ state: 'visible', timeout: 15_000 });
+  const md = page.locator('iframe.webview.ready[src*="extensionId=vscode.markdown-language-features"]').last()
+    .contentFrame().locator('#active-frame').contentFrame();
+  await md.getByText('Use an NVIDIA GPU (CUDA)').first().waitFor({ state: 'visible', timeout: 15_000 });
+  await shots.take(page, 'cuda-help');
+  await runCommand(page, 'View: Close All Editors');
   // Switch to Auto fixes the setting and answers the question
   const n = await assistants(frame).count();
   await frame.locator('[data-testid="message-action"][data-action="switchToAuto"]').last().click();
@@ -389,6 +398,8 @@ export async function badImageLeavesStatusAlone({ page, shots, sandbox, modelDir
   await sleep(500);
   const look = await statusLook(page);
   await shots.take(page, 'bad-image');
+  // the panel says it cannot show the file, instead of a broken-image icon
+  assert.ok(await frame.locator('.image-area.broken').count() === 1, 'the panel shows a broken image without a word');
   assert.equal(a.state, 'error');
   assert.ok(/cannot be read/.test(a.text), a.text);
   assert.ok(!/error|not working/i.test(look.text + look.aria), `the status bar turned to error: ${look.text} / ${look.aria}`);
