@@ -189,7 +189,14 @@ export class MessageList {
     if (m.role === 'user') it.body.textContent = m.text;
     else {
       const boxes = m.boxes ?? [];
-      it.body.innerHTML = renderMarkdown(boxes.length ? markBoxes(m.text, boxes) : m.text) || (m.state === 'streaming' ? '<p class="thinking">…</p>' : '');
+      it.body.innerHTML =
+        renderMarkdown(boxes.length ? markBoxes(m.text, boxes) : m.text) ||
+        (m.state === 'streaming'
+          ? '<p class="thinking">…</p>'
+          : m.state === 'done' && !m.actions?.length
+            ? // an answer stopped before its first word says so (a finished one has stats)
+              `<p class="thinking">${m.stats ? '(empty answer)' : 'Stopped before any text.'}</p>`
+            : '');
       if (boxes.length) this.insertBoxRefs(m.id, it.body, m.text, boxes);
     }
     it.meta.replaceChildren();

@@ -83,7 +83,8 @@ export async function stopEndsStreaming({ page, shots }) {
   for (;;) {
     const state = await answer.getAttribute('data-state');
     assert.equal(state, 'streaming', `the answer left "streaming" (now "${state}") before Stop could be clicked`);
-    if ((await messageText(answer)).length > 0) break;
+    // real text, not the "…" shown before the first token
+    if ((await messageText(answer)).replace(/^…$/, '').length > 0) break;
     assert.ok(Date.now() < deadline, 'no text streamed within 30 s');
     await new Promise((r) => setTimeout(r, 50));
   }
