@@ -46,14 +46,16 @@ export async function runSettingAction(id: GuidanceActionId, log: vscode.LogOutp
 async function openHelp(extensionUri: vscode.Uri | undefined, anchor: string): Promise<void> {
   const ext = extensionUri ?? vscode.extensions.getExtension('llava-vscode.llava-vscode')?.extensionUri;
   if (!ext) return;
-  // the user guide: README.md in the package; docs/marketplace/README.md in a development checkout
-  let doc = vscode.Uri.joinPath(ext, 'docs', 'marketplace', 'README.md');
-  try {
-    await vscode.workspace.fs.stat(doc);
-  } catch {
-    doc = vscode.Uri.joinPath(ext, 'README.md');
+  // the user guide: docs/marketplace/README.md in a development checkout; in an installed VSIX the same
+  // text is the extension's README (vsce stores it as readme.md)
+  const candidates = [['docs', 'marketplace', 'README.md'], ['readme.md'], ['README.md']].map((p) => vscode.Uri.joinPath(ext, ...p));
+  for (const doc of candidates) {
+    const found = await vscode.workspace.fs.stat(doc).then(() => true, () => false);
+    if (found) {
+      await vscode.commands.executeCommand('markdown.showPreview', doc.with({ fragment: anchor }));
+      return;
+    }
   }
-  await vscode.commands.executeCommand('markdown.showPreview', doc.with({ fragment: anchor }));
 }
 
 /** Guidance Markdown as a notification's plain sentence (notifications show no bold). */
