@@ -12,6 +12,7 @@ import { asBytes, isHostToWebview } from '../../src/protocol/index';
 import { ImageView, el, iconButton } from './imageView';
 import { MessageList } from './messages';
 import { Overlay } from './overlay';
+import { createEmptyState, createUndoClear } from './emptyState';
 
 interface VsCodeApi {
   postMessage(msg: WebviewToHost): void;
@@ -86,30 +87,10 @@ toolbar.append(
 );
 
 // Nothing here yet: say what to do, with buttons (the side view follows the active image preview).
-const emptyState = el('section', 'empty-state');
-emptyState.dataset.testid = 'empty-state';
-emptyState.setAttribute('aria-label', 'Getting started');
-{
-  const title = el('p', 'empty-title');
-  title.textContent = 'Open an image or drop one here';
-  const hint = el('p', 'empty-hint');
-  hint.textContent =
-    surface === 'view'
-      ? 'Open an image in the editor and this chat follows it; or attach one, paste a screenshot, or Shift+drop files from the Explorer. Then ask a question below.'
-      : 'Attach an image, paste a screenshot, or Shift+drop files from the Explorer. Then ask a question below.';
-  const open = document.createElement('vscode-button');
-  open.textContent = 'Open Image…';
-  open.setAttribute('icon', 'file-media');
-  open.dataset.testid = 'empty-open-image';
-  open.addEventListener('click', () => void request({ type: 'pickImages' }).catch(showError));
-  const start = document.createElement('vscode-button');
-  start.textContent = 'Get Started';
-  start.setAttribute('secondary', '');
-  start.addEventListener('click', () => vscode.postMessage({ type: 'openWalkthrough' }));
-  const row = el('div', 'empty-buttons');
-  row.append(open, start);
-  emptyState.append(title, hint, row);
-}
+const emptyState = createEmptyState(surface, {
+  openImage: () => void request({ type: 'pickImages' }).catch(showError),
+  getStarted: () => vscode.postMessage({ type: 'openWalkthrough' }),
+});
 
 const imageView = new ImageView();
 const thumbs = el('div', 'thumbs');
@@ -170,14 +151,7 @@ status.setAttribute('role', 'status');
 status.setAttribute('aria-live', 'polite');
 const buttons = el('div', 'composer-buttons');
 // after Clear: one button brings the conversation back (until something new is added)
-const undo = document.createElement('vscode-button');
-undo.dataset.testid = 'undo-clear';
-undo.textContent = 'Undo Clear';
-undo.setAttribute('secondary', '');
-undo.setAttribute('icon', 'discard');
-undo.hidden = true;
-undo.addEventListener('click', () => {
-  undo.hidden = true;
+const undo = createUndoClear(() => {
   vscode.postMessage({ type: 'undoClear' });
   question.focus();
 });
