@@ -19,6 +19,7 @@ import { makeSandbox } from './lib/workspace.mjs';
 import { llavaActivityItem, uiTests } from './ui/chat.mjs';
 import { overlayTests } from './ui/overlay.mjs';
 import { firstRunTests } from './ui/firstRun.mjs';
+import { captionTests } from './ui/captions.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(E2E_DIR, '../..');
@@ -131,7 +132,7 @@ async function runUiTests({ context, server, sandbox, shots, hub }) {
   // The first-run tests get a window of their own (its own extension host and webviews): they start from the
   // fresh profile with no model and leave the tiny model configured; the other tests then start clean.
   await runInWindow({ context, server, sandbox, shots, hub }, firstRunTests, 'first-run');
-  if (!args['first-run-only']) await runInWindow({ context, server, sandbox, shots, hub }, [...uiTests, ...overlayTests], 'workbench');
+  if (!args['first-run-only']) await runInWindow({ context, server, sandbox, shots, hub }, [...uiTests, ...overlayTests, ...captionTests], 'workbench');
 }
 
 async function runInWindow({ context, server, sandbox, shots, hub }, tests, label) {
