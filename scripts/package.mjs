@@ -41,6 +41,8 @@ const OUT = path.join(ROOT, 'out');
 const STAGING_ROOT = path.join(OUT, 'package');
 const NATIVE_CACHE = path.join(OUT, 'native-cache');
 const VSIX_DIR = path.join(OUT, 'vsix');
+/** The README users see (the Marketplace page): shipped as the VSIX's README.md. */
+const USER_README = 'docs/marketplace/README.md';
 const SIZE_LIMIT_MB = { 'linux-x64': 40 };
 
 /** vsce target -> Node's process.platform / process.arch on it. */
@@ -241,6 +243,9 @@ function stageExtension(target, rootPkg, testHooks) {
   for (const f of ['README.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt', 'CHANGELOG.md', '.vscodeignore']) {
     if (fs.existsSync(path.join(ROOT, f))) fs.copyFileSync(path.join(ROOT, f), path.join(stage, f));
   }
+  // users get the user guide as the extension's README (the Marketplace page); the repository's README.md opens
+  // with the developer set-up commands
+  if (fs.existsSync(path.join(ROOT, USER_README))) fs.copyFileSync(path.join(ROOT, USER_README), path.join(stage, 'README.md'));
   // the README's screenshots, so the extension's details page shows them from inside the VSIX
   if (fs.existsSync(path.join(ROOT, 'docs/images'))) copyTree(path.join(ROOT, 'docs/images'), path.join(stage, 'docs/images'), () => true);
   const noMaps = (p, ent) => ent.isDirectory() || !p.endsWith('.map');

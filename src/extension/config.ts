@@ -57,6 +57,19 @@ export const config = {
   affects(e: vscode.ConfigurationChangeEvent, key: string): boolean {
     return e.affectsConfiguration(`${SECTION}.${key}`);
   },
+  /**
+   * Sets the execution provider wherever it is set (folder, workspace, user), so the new value is
+   * the one that applies here; the user level when it is set nowhere.
+   */
+  async setExecutionProvider(value: ExecutionProviderChoice): Promise<void> {
+    const c = cfg();
+    const i = c.inspect<string>('executionProvider');
+    const targets: vscode.ConfigurationTarget[] = [];
+    if (i?.workspaceFolderValue !== undefined) targets.push(vscode.ConfigurationTarget.WorkspaceFolder);
+    if (i?.workspaceValue !== undefined) targets.push(vscode.ConfigurationTarget.Workspace);
+    if (i?.globalValue !== undefined || targets.length === 0) targets.push(vscode.ConfigurationTarget.Global);
+    for (const t of targets) await c.update('executionProvider', value, t);
+  },
 };
 
 /** The remote (OpenAI-compatible) backend's settings; the API key is in SecretStorage, not here. */

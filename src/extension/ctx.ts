@@ -12,17 +12,20 @@ import type { LoadParams } from '../engine-process';
 import { AbortedError, formatVariantChoice } from '../core';
 import { config } from './config';
 import { Disposable, disposeAll } from './disposable';
-import { EngineStatusBar } from './statusBar';
+import { EngineStatusBar, PROVIDER_NAMES } from './statusBar';
+import { cpuReasonInWords, nvidiaGpuPresent } from './guidance';
 import { ModelStore } from './modelStore';
 import { RemoteBackend } from './remoteBackend';
 import type { GroundingModelSource } from '../grounding';
 
 export interface EngineStatusInfo {
+  /** what the user should see: a failed request (one bad image) leaves the engine 'idle', not 'error' */
   state: EngineState;
   /** one line for the webviews' status line */
   text: string;
   model?: string;
   provider?: string;
+  /** why the engine runs on the CPU on `auto`, in words (a normal state, not a warning) */
   fallbackReason?: string;
 }
 
@@ -54,7 +57,13 @@ export class Ctx extends Disposable {
   private readonly statusEmitter = this._register(new vscode.EventEmitter<EngineStatusInfo>());
   /** engine state for status lines (webviews, status bar) */
   readonly onDidChangeEngineStatus = this.statusEmitter.event;
-  private _status: EngineStatusInfo = { state: 'stopped', text: 'Ready (the model loads on the first question)' };
+  private _status: EngineStatusInfo = { state: 'stopped', text: 'Checking the model…' };
+  /** whether the configured model is on disk (undefined until checked): no "Ready" before it is */
+  private modelAvailable: boolean | undefined;
+  /** why the configured model could not load (a provider or model error), until settings change */
+  private modelProblem: string | undefined;
+  /** the fallback reason already written to the log in words (once per load, not per status change) */
+  private loggedFallback: string | undefined;
 
   constructor(readonly context: vscode.ExtensionContext, log: vscode.LogOutputChannel) {
     super();
@@ -70,10 +79,32 @@ export class Ctx extends Disposable {
           this.log.info('engine settings changed: unloading the current model');
           void this._client.unload().catch(() => undefined);
         }
+        if (config.affectsEngine(e)) {
+          this.modelProblem = undefined;
+          void this.refreshModelAvailability();
+        }
       }),
     );
     this._register({ dispose: () => disposeAll(this.engineScope) });
-    // Show the configured model at once (cheap: no engine, no disk access); the engine starts on the first question.
+    // Show the configured model at once (cheap: no engine); whether it is downloaded follows from a
+    // few stat calls. The engine starts on the first question.
+    this.publishStatus();
+    void this.refreshModelAvailability();
+  }
+
+  /** Re-reads whether the configured model is on disk (after a download, a folder pick, a setting change). */
+  async refreshModelAvailability(): Promise<void> {
+    try {
+      this.modelAvailable = (await this.models.resolveModelDir()) !== undefined;
+    } catch {
+      this.modelAvailable = false;
+    }
+    if (!this._isDisposed) this.publishStatus();
+  }
+
+  /** A question failed because the model cannot load (provider, model files): shown until settings change. */
+  setModelProblem(problem: string | undefined): void {
+    this.modelProblem = problem;
     this.publishStatus();
   }
 
@@ -122,9 +153,12 @@ export class Ctx extends Disposable {
    * `seed`: when sampling (temperature > 0) each answer gets a fresh random seed unless one is given, so
    * that Regenerate gives another answer (the engine's default seed is fixed, for reproducible runs).
    */
-  async ask(turns: ChatTurn[], opts: { signal?: AbortSignal; onDelta?: (text: string) => void; seed?: number } = {}): Promise<AskResult> {
+  async ask(
+    turns: ChatTurn[],
+    opts: { signal?: AbortSignal; onDelta?: (text: string) => void; seed?: number; offerDownload?: boolean } = {},
+  ): Promise<AskResult> {
     if (this.remote.enabled) return this.remote.ask(turns, opts);
-    const params = await this.loadParams();
+    const params = await this.loadParams(opts.offerDownload ?? true);
     if (opts.signal?.aborted) throw new AbortedError();
     const temperature = config.temperature();
     let result: { text: string; stats: GenerationStats; images?: ImageGeometry[] } | undefined;
@@ -142,6 +176,7 @@ export class Ctx extends Disposable {
       else result = { text: ev.text, stats: ev.stats, images: ev.images };
     }
     if (!result) throw new Error('the engine ended without an answer');
+    if (this.modelProblem) this.setModelProblem(undefined);
     const s = result.stats;
     if (s.droppedTurns) {
       const note = `This conversation is longer than the model's context window${this.client.modelInfo?.contextLength ? ` (${this.client.modelInfo.contextLength} tokens)` : ''}: its ${s.droppedTurns} oldest turns were left out of this answer.`;
@@ -155,10 +190,14 @@ export class Ctx extends Disposable {
     return { ...result, provider: this.client.modelInfo?.provider ?? 'unknown' };
   }
 
-  /** What the engine loads for the configured model (offering a download when it is missing). */
-  async loadParams(): Promise<LoadParams> {
-    const modelDir = await this.models.ensureModel();
+  /**
+   * What the engine loads for the configured model. When it is missing: offers a download in a
+   * notification (`offerDownload`, for commands), else throws NoModelError at once (the chat asks inline).
+   */
+  async loadParams(offerDownload = true): Promise<LoadParams> {
+    const modelDir = offerDownload ? await this.models.ensureModel() : await this.models.resolveModelDir();
     if (!modelDir) throw new NoModelError();
+    if (this.modelAvailable !== true) void this.refreshModelAvailability();
     // a Hub model loads what the user pinned (`id:vision=fp16,decoder=q4`), else what was downloaded;
     // a local folder lets the engine choose among its files
     const variant = await this.models.variantsToLoad();
@@ -177,33 +216,54 @@ export class Ctx extends Disposable {
 
   private publishStatus(): void {
     const c = this._client;
-    const state = c?.state ?? 'stopped';
     const info: LoadedModelInfo | undefined = c?.modelInfo;
     const model = info ? path.basename(info.dir) : undefined;
+    const raw = c?.state ?? 'stopped';
+    // The client reports 'error' after any failed request; while its process lives the engine is
+    // fine (one unreadable image is that question's error, shown in its message, not the engine's).
+    const processAlive = c?.pid !== undefined;
+    let state: EngineState = raw === 'error' && processAlive ? (info ? 'idle' : 'stopped') : raw;
+    const busy = state === 'loading' || state === 'generating';
+    if (this.modelProblem && !busy) state = 'error';
+    const provider = info ? providerName(info.provider) : undefined;
+    const cpuReason = info?.fallbackReason ? cpuReasonInWords(info.fallbackReason, nvidiaGpuPresent()) : undefined;
+    if (info?.fallbackReason && this.loggedFallback !== info.fallbackReason) {
+      this.loggedFallback = info.fallbackReason;
+      this.log.info(`running on the ${provider}: ${cpuReason}`);
+    }
+    const notDownloaded = !info && this.modelAvailable === false;
     const text =
       state === 'loading'
         ? 'Loading the model…'
         : state === 'generating'
-          ? `Generating on ${info?.provider ?? '…'}`
+          ? `Generating on ${provider ?? '…'}`
           : state === 'error'
-            ? 'The engine reported an error (see LLaVA: Show Logs)'
-            : state === 'stopped'
-              ? c
-                ? 'Engine stopped (starts on the next question)'
-                : 'Ready (the model loads on the first question)'
-              : info
-                ? `${model} (${formatVariantChoice(info.variants)}) on ${info.provider}${info.fallbackReason ? ` (${info.fallbackReason})` : ''}`
-                : 'Ready';
-    this._status = { state, text, model, provider: info?.provider, fallbackReason: info?.fallbackReason || undefined };
+            ? this.modelProblem
+              ? `Model not loaded: ${this.modelProblem}`
+              : 'The engine stopped unexpectedly; it starts again with the next question'
+            : info
+              ? `${model} on ${provider}`
+              : notDownloaded
+                ? 'No model yet: ask a question to choose one'
+                : this.modelAvailable === undefined
+                  ? 'Checking the model…'
+                  : c
+                    ? 'Ready (the model loads again on the next question)'
+                    : 'Ready (the model loads on the first question)';
+    this._status = { state, text, model, provider: info?.provider, fallbackReason: cpuReason };
     this.statusBar.update({
       state,
       model: model ?? this.configuredModelName(),
       provider: info?.provider,
-      fallbackReason: info?.fallbackReason || undefined,
-      detail: info
-        ? `${formatVariantChoice(info.variants)}${info.contextLength ? ` · context ${info.contextLength} tokens` : ''} · loaded in ${Math.round(info.loadMs)} ms`
-        : undefined,
+      cpuReason,
+      notDownloaded,
+      problem: state === 'error' ? (this.modelProblem ?? 'engine stopped') : undefined,
+      detail: info ? `loaded in ${Math.round(info.loadMs)} ms` : undefined,
     });
     this.statusEmitter.fire(this._status);
   }
+}
+
+function providerName(p: string): string {
+  return PROVIDER_NAMES[p] ?? p;
 }

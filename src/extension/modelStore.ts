@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { config } from './config';
+import { downloadFailureGuidance, noModelGuidance, type NoModelSituation } from './guidance';
+import { plainText, runSettingAction } from './guidanceActions';
 import {
   checkLocalModelFolder,
   diskSpaceProblem,
@@ -34,9 +36,17 @@ import {
 import { AbortedError, EngineError, type VariantChoice } from '../core';
 
 const RECENT_FOLDERS_KEY = 'llava.recentModelFolders';
-const USE_LOCAL_FOLDER = 'Use Local Folder…';
 /** ms between progress notifications: often enough to look alive, rarely enough to stay cheap */
 const PROGRESS_INTERVAL_MS = 250;
+
+/** The model a download would fetch when none can be loaded, and the words for offering it. */
+export interface MissingModel {
+  model: ResolvedHubModel;
+  label: string;
+  /** the setting names something else (or nothing usable): point it at the download once done */
+  setsSetting: boolean;
+  situation: NoModelSituation;
+}
 
 /** What `llava.model` currently points at, as the pickers and the status bar describe it. */
 export type CurrentModel =
@@ -123,50 +133,91 @@ export class ModelStore {
   }
 
   /**
-   * The folder to load; when there is none, offers exactly "Download <label> (<size>)" and "Use
-   * Local Folder…". Undefined when the user dismisses, cancels or a download fails.
+   * What a download would fetch when the setting names nothing usable yet (the model the setting
+   * names, else the catalog's default), with the words for the inline choice; undefined when the
+   * configured model can be loaded. No UI, no network: the exact size is known once the Hub is
+   * listed (offer()), so the inline choice names the model and its licence.
+   */
+  async missingModel(): Promise<MissingModel | undefined> {
+    const cur = await this.current();
+    if (cur.kind === 'folder' && !cur.problem) return undefined;
+    if (cur.kind === 'hub' && cur.missing.length === 0) return undefined;
+    const model = await this.modelToOffer();
+    const label = model.entry?.label ?? model.repo;
+    const builtin = await this.builtinModel();
+    return {
+      model,
+      label,
+      setsSetting: cur.kind !== 'hub',
+      situation: {
+        offer: { label, licence: model.entry?.licence },
+        problem: cur.kind === 'hub' ? undefined : cur.problem,
+        builtin: builtin ? { label: path.basename(builtin) } : undefined,
+      },
+    };
+  }
+
+  /**
+   * A model folder shipped inside the extension (`models/builtin/`, Hub layout), when the package
+   * carries one: the inline choice then offers it as the no-download option.
+   */
+  async builtinModel(): Promise<string | undefined> {
+    const dir = vscode.Uri.joinPath(this.context.extensionUri, 'models', 'builtin').fsPath;
+    return (await checkLocalModelFolder(dir)) ? undefined : dir;
+  }
+
+  /**
+   * Downloads what missingModel() names and points the setting at it: lists the Hub, chooses each
+   * part's files, reports the exact size (`onPlan`), then downloads with progress; `signal` (the
+   * chat's Stop) cancels. Throws on failure (AbortedError when stopped, the hub's typed errors).
+   */
+  async downloadMissing(signal?: AbortSignal, onPlan?: (offer: DownloadOffer) => void): Promise<string | undefined> {
+    const missing = await this.missingModel();
+    if (!missing) return this.resolveModelDir();
+    const { plan, offer } = await this.offer(missing.model);
+    onPlan?.(offer);
+    const folder = await this.downloadWithProgress(plan, signal);
+    if (missing.setsSetting) await this.setModelSetting(formatModelSetting(missing.model, missing.model.choice));
+    return folder;
+  }
+
+  /**
+   * The folder to load; when there is none, offers Download / Use Local Folder… in a notification
+   * (for commands outside the chat, which asks inline). Download lists the Hub and confirms with
+   * the exact size, licence and variants first. Undefined when the user dismisses, cancels or a
+   * download fails.
    */
   async ensureModel(): Promise<string | undefined> {
-    const cur = await this.current();
-    if (cur.kind === 'folder' && !cur.problem) return cur.path;
-    if (cur.kind === 'hub' && cur.missing.length === 0) return cur.folder;
-
-    const why =
-      cur.kind === 'hub'
-        ? `${cur.label} is not downloaded yet.`
-        : `The model in the llava.model setting cannot be used: ${cur.problem}`;
-    this.log.info(`[models] ${why}`);
+    const dir = await this.resolveModelDir();
+    if (dir) return dir;
+    const missing = await this.missingModel();
+    if (!missing) return this.resolveModelDir();
+    const g = noModelGuidance(missing.situation);
+    this.log.info(`[models] ${plainText(g.text)}`);
+    const picked = await vscode.window.showInformationMessage(plainText(g.text), ...g.actions.map((a) => a.label));
+    const choice = g.actions.find((a) => a.label === picked);
+    if (!choice) return undefined;
+    if (choice.id === 'localFolder') return this.pickLocalFolder();
+    if (choice.id === 'builtin') return this.useBuiltin();
+    if (choice.id !== 'download') return undefined;
     let offered: { plan: DownloadPlan; offer: DownloadOffer };
     try {
-      offered = await this.offer();
+      offered = await this.offer(missing.model);
     } catch (err) {
-      const message = err instanceof EngineError ? err.message : String((err as Error).message ?? err);
-      this.log.error(`[models] cannot list the model on the Hub: ${message}`);
-      const choice = await vscode.window.showErrorMessage(`${why} The Hub could not be asked for its files: ${message}`, USE_LOCAL_FOLDER, 'Show Logs');
-      if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
-      if (choice === 'Show Logs') this.log.show(true);
-      return undefined;
+      return this.downloadFailed(err, missing.label, () => this.ensureModel());
     }
-    const { plan, offer } = offered;
-    // free space is checked before the offer, so "Download" is never a button that cannot work
-    const short = await diskSpaceProblem(plan, this.modelsRoot()).catch(() => undefined);
-    if (short) {
-      this.log.error(`[models] ${short.message}`);
-      const choice = await vscode.window.showErrorMessage(`${why} ${short.message}.`, USE_LOCAL_FOLDER, 'Show Logs');
-      if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
-      if (choice === 'Show Logs') this.log.show(true);
-      return undefined;
-    }
-    const download = 'Download';
-    // a notification shows no `detail`: licence, variants and commit go in the message itself
-    const choice = await vscode.window.showInformationMessage(`${why} ${offer.question} (${offer.detail})`, download, USE_LOCAL_FOLDER);
-    if (choice === download) {
-      const folder = await this.download(plan);
-      if (folder && cur.kind !== 'hub') await this.setModelSetting(formatModelSetting({ entry: (await this.modelToOffer()).entry, repo: plan.repo }));
-      return folder;
-    }
-    if (choice === USE_LOCAL_FOLDER) return this.pickLocalFolder();
-    return undefined;
+    const go = await vscode.window.showInformationMessage(offered.offer.question, { modal: true, detail: offered.offer.detail }, 'Download');
+    if (go !== 'Download') return undefined;
+    const folder = await this.download(offered.plan);
+    if (folder && missing.setsSetting) await this.setModelSetting(formatModelSetting(missing.model, missing.model.choice));
+    return folder;
+  }
+
+  /** Points `llava.model` at the built-in model folder. */
+  async useBuiltin(): Promise<string | undefined> {
+    const dir = await this.builtinModel();
+    if (dir) await this.setModelSetting(dir);
+    return dir;
   }
 
   /**
@@ -230,16 +281,46 @@ export class ModelStore {
   }
 
   /**
-   * Downloads a plan with a cancellable progress notification. Free disk space is checked first
-   * (DISK_SPACE names the numbers); a second window downloading the same model waits for the first
-   * (the folder lock) and says so. Cancelling keeps the `.part` files, so the next download
-   * resumes. On failure offers Retry and Show Logs. Returns the folder, or undefined.
+   * Downloads a plan with a cancellable progress notification and, on failure, says why in words
+   * with what to do next (Retry / Proxy Settings / Use Local Folder…). Cancelling keeps the `.part`
+   * files, so the next download resumes. Returns the folder, or undefined when cancelled or failed.
+   */
+  async download(plan: DownloadPlan): Promise<string | undefined> {
+    try {
+      return await this.downloadWithProgress(plan);
+    } catch (err) {
+      if (err instanceof AbortedError) {
+        void vscode.window.showInformationMessage(`Download of ${plan.label} cancelled. Downloading again resumes where it stopped.`);
+        return undefined;
+      }
+      return this.downloadFailed(err, plan.label, () => this.download(plan));
+    }
+  }
+
+  /** A failed download (or Hub listing) in words, with its buttons; `retry` runs again on Retry. */
+  private async downloadFailed(err: unknown, label: string, retry: () => Promise<string | undefined>): Promise<string | undefined> {
+    const g = downloadFailureGuidance(err, label);
+    const choice = await vscode.window.showErrorMessage(plainText(g.text), ...g.actions.map((a) => a.label));
+    const action = g.actions.find((a) => a.label === choice);
+    if (!action) return undefined;
+    if (action.id === 'download') return retry();
+    if (action.id === 'localFolder') return this.pickLocalFolder();
+    await runSettingAction(action.id, this.log);
+    return undefined;
+  }
+
+  /**
+   * The download itself, with a cancellable progress notification; `signal` (the chat's Stop)
+   * cancels it too. Free disk space is checked before the first byte (DISK_SPACE names the
+   * numbers); a second window downloading the same model waits for the first (the folder lock) and
+   * says so. Throws AbortedError when cancelled, the hub's typed errors when it fails (the
+   * technical detail goes to the log here; callers word it with guidance.ts).
    *
    * Proxies: nothing to pass. The extension host patches Node's http/https modules to follow the
    * user's `http.proxy` / `http.proxyStrictSSL` settings (and the system proxy), and the hub uses
    * those modules' default agents. HF_ENDPOINT and HF_TOKEN from the environment are honoured.
    */
-  async download(plan: DownloadPlan): Promise<string | undefined> {
+  async downloadWithProgress(plan: DownloadPlan, signal?: AbortSignal): Promise<string> {
     const root = this.modelsRoot();
     const offer = downloadOffer(plan);
     this.log.info(`[models] downloading ${plan.repo}@${plan.revision} (commit ${plan.commit}, ${offer.detail}, ${offer.sizeText}) into ${root}`);
@@ -248,7 +329,10 @@ export class ModelStore {
         { location: vscode.ProgressLocation.Notification, title: `Downloading ${plan.label} (${offer.sizeText})`, cancellable: true },
         async (progress, token) => {
           const abort = new AbortController();
-          const sub = token.onCancellationRequested(() => abort.abort());
+          const subs = [token.onCancellationRequested(() => abort.abort())];
+          const onStop = () => abort.abort();
+          signal?.addEventListener('abort', onStop, { once: true });
+          if (signal?.aborted) abort.abort();
           let shownPercent = 0;
           let lastReport = 0;
           try {
@@ -270,7 +354,8 @@ export class ModelStore {
               },
             });
           } finally {
-            sub.dispose();
+            subs.forEach((s) => s.dispose());
+            signal?.removeEventListener('abort', onStop);
           }
         },
       );
@@ -278,11 +363,8 @@ export class ModelStore {
       return folder;
     } catch (err) {
       if (err instanceof AbortedError) {
-        this.log.info(`[models] download of ${plan.label} cancelled; partial files kept in ${root}`);
-        void vscode.window.showInformationMessage(
-          `Download of ${plan.label} cancelled. The part already downloaded is kept: downloading again resumes where it stopped.`,
-        );
-        return undefined;
+        this.log.info(`[models] download of ${plan.label} cancelled; what was downloaded is kept in ${root}`);
+        throw err;
       }
       const what =
         err instanceof EngineError
@@ -292,10 +374,7 @@ export class ModelStore {
           : `unexpected error: ${(err as Error).message ?? String(err)}`;
       this.log.error(`[models] download of ${plan.label} failed: ${what}`);
       if (err instanceof Error && err.stack && !(err instanceof EngineError)) this.log.error(err.stack);
-      const choice = await vscode.window.showErrorMessage(`Could not download ${plan.label}: ${what}`, 'Retry', 'Show Logs');
-      if (choice === 'Retry') return this.download(plan);
-      if (choice === 'Show Logs') this.log.show(true);
-      return undefined;
+      throw err;
     }
   }
 }

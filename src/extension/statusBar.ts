@@ -8,9 +8,13 @@ export interface EngineStatus {
   /** execution provider in use: 'cpu', 'cuda', 'dml', 'coreml' */
   provider?: string;
   state: EngineState;
-  /** why the engine is not on the provider it tried first; '' or undefined when it is */
-  fallbackReason?: string;
-  /** one line for the tooltip: the error message, load time, tokens/s, ... */
+  /** on `auto`, why the CPU runs and not a GPU, in words: a normal state, kept to the tooltip */
+  cpuReason?: string;
+  /** the configured model is not on disk yet */
+  notDownloaded?: boolean;
+  /** state 'error': what is wrong, in words */
+  problem?: string;
+  /** one line for the tooltip: load time, ... */
   detail?: string;
 }
 
@@ -19,20 +23,20 @@ const ICONS: Record<EngineState, string> = {
   loading: '$(loading~spin)',
   generating: '$(loading~spin)',
   error: '$(error)',
-  stopped: '$(circle-slash)',
+  stopped: '$(eye)',
 };
 
 const STATE_WORDS: Record<EngineState, string> = {
   idle: 'ready',
   loading: 'loading the model…',
   generating: 'generating…',
-  error: 'error',
-  stopped: 'not running (loads on the next question)',
+  error: 'not working',
+  stopped: 'ready (the model loads on the next question)',
 };
 
-const PROVIDER_NAMES: Record<string, string> = { cpu: 'CPU', cuda: 'CUDA', dml: 'DirectML', coreml: 'CoreML' };
+export const PROVIDER_NAMES: Record<string, string> = { cpu: 'CPU', cuda: 'CUDA', dml: 'DirectML', coreml: 'CoreML' };
 
-/** The status-bar entry that says which model runs where, and whether it had to fall back. */
+/** The status-bar entry that says which model runs where; warning colour only when something is wrong. */
 export class EngineStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
 
@@ -47,27 +51,31 @@ export class EngineStatusBar implements vscode.Disposable {
 
   update(s: EngineStatus): void {
     const provider = s.provider ? (PROVIDER_NAMES[s.provider] ?? s.provider) : undefined;
-    const label = [s.model ?? 'no model', provider].filter(Boolean).join(' · ');
-    this.item.text = `${ICONS[s.state]} LLaVA: ${label}`;
+    const where = s.state === 'error' && s.problem ? s.problem : s.notDownloaded ? 'not downloaded' : provider;
+    const label = [s.model ?? 'no model', where].filter(Boolean).join(' · ');
+    const icon = s.notDownloaded && s.state === 'stopped' ? '$(cloud-download)' : ICONS[s.state];
+    this.item.text = `${icon} LLaVA: ${label}`;
+    const stateWords = s.state === 'error' && s.problem ? s.problem : s.notDownloaded && s.state === 'stopped' ? 'not downloaded yet' : STATE_WORDS[s.state];
 
     const md = new vscode.MarkdownString(undefined, true);
-    md.isTrusted = { enabledCommands: ['llava.selectModel', 'llava.manageModels', 'llava.showLogs'] };
+    md.isTrusted = { enabledCommands: ['llava.selectModel', 'llava.manageModels', 'llava.showLogs', 'llava.downloadModel'] };
     // appendText escapes Markdown and $(icon) syntax: paths and error messages render literally.
     md.appendMarkdown('**LLaVA**\n\n');
     line(md, 'Model: ', s.model ?? 'none selected');
-    line(md, 'Execution provider: ', provider ?? 'not loaded yet');
-    line(md, 'State: ', STATE_WORDS[s.state]);
-    if (s.fallbackReason) line(md, `$(warning) Fell back to ${provider ?? 'another provider'}: `, s.fallbackReason);
+    line(md, 'Runs on: ', provider ?? 'decided when the model loads');
+    line(md, 'State: ', stateWords);
+    if (s.cpuReason) line(md, '', s.cpuReason);
     if (s.detail) line(md, '', s.detail);
-    md.appendMarkdown('[Select Model](command:llava.selectModel) · [Manage Models](command:llava.manageModels) · [Show Logs](command:llava.showLogs)');
+    md.appendMarkdown(
+      s.notDownloaded
+        ? '[Download Model](command:llava.downloadModel) · [Select Model](command:llava.selectModel) · [Manage Models](command:llava.manageModels) · [Show Logs](command:llava.showLogs)'
+        : '[Select Model](command:llava.selectModel) · [Manage Models](command:llava.manageModels) · [Show Logs](command:llava.showLogs)',
+    );
     this.item.tooltip = md;
 
-    // Warning colour for anything the user should know about: a provider fallback or an error.
-    const warn = s.state === 'error' || !!s.fallbackReason;
-    this.item.backgroundColor = warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
-    this.item.accessibilityInformation = {
-      label: `LLaVA: ${label}, ${STATE_WORDS[s.state]}${s.fallbackReason ? `, fell back: ${s.fallbackReason}` : ''}`,
-    };
+    // CPU on `auto` is a normal state: no colour. Colour means the user has something to fix.
+    this.item.backgroundColor = s.state === 'error' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    this.item.accessibilityInformation = { label: `LLaVA: ${label}, ${stateWords}` };
   }
 
   dispose(): void {

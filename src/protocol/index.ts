@@ -57,6 +57,17 @@ export interface ImageRect {
   height: number;
 }
 
+/**
+ * A button under a message: what the user can do next (download a model, switch the provider, ...).
+ * `id` names the action for the host, which decides what it does; the webview only shows `label`.
+ */
+export interface MessageAction {
+  id: string;
+  label: string;
+  /** the recommended choice (shown as the primary button) */
+  primary?: boolean;
+}
+
 export interface ChatMessage {
   id: string;
   role: Role;
@@ -69,6 +80,8 @@ export interface ChatMessage {
   /** assistant: boxes found in the answer so far, drawn over `boxImageId` */
   boxes?: AnswerBox[];
   boxImageId?: string;
+  /** assistant: what to do next (a missing model, a failed download, a provider that cannot load) */
+  actions?: MessageAction[];
 }
 
 /** Everything needed to redraw (and, with image bytes, to resume) a conversation. */
@@ -103,8 +116,12 @@ export type HostToWebview =
   | { type: 'imageRemoved'; imageId: string }
   | { type: 'messageAdded'; message: ChatMessage }
   | { type: 'delta'; messageId: string; text: string }
-  | { type: 'messageDone'; messageId: string; text: string; stats?: AnswerStats }
-  | { type: 'messageError'; messageId: string; error: string }
+  | { type: 'messageDone'; messageId: string; text: string; stats?: AnswerStats; actions?: MessageAction[] }
+  | { type: 'messageError'; messageId: string; error: string; actions?: MessageAction[] }
+  /** a question prepared by the host (Describe region) for the user to edit and send */
+  | { type: 'draft'; text: string; boxImageId?: string }
+  /** the conversation was cleared and can be brought back with `undoClear` */
+  | { type: 'cleared'; canUndo: boolean }
   /** drop this message and every later one (regenerate) */
   | { type: 'messagesRemoved'; fromMessageId: string }
   | { type: 'busy'; busy: boolean }
@@ -118,11 +135,17 @@ export type HostToWebview =
 
 export type WebviewToHost =
   | { type: 'ready' }
-  | { type: 'ask'; requestId: number; text: string }
+  /** `boxImageId`: the image the answer's boxes belong to (a Describe-region draft the user edited) */
+  | { type: 'ask'; requestId: number; text: string; boxImageId?: string }
   | { type: 'regenerate'; requestId: number }
   /** `shown`: the streaming answer's text length on screen when Stop was pressed (the host keeps that much) */
   | { type: 'stop'; shown?: { messageId: string; shownLength: number } }
   | { type: 'clear' }
+  | { type: 'undoClear' }
+  /** the empty state's "Get Started": the extension's walkthrough */
+  | { type: 'openWalkthrough' }
+  /** the user chose one of a message's actions */
+  | { type: 'messageAction'; requestId: number; messageId: string; actionId: string }
   /** files dropped from the Explorer (text/uri-list) or the OS */
   | { type: 'dropUris'; requestId: number; uris: string[] }
   /** a pasted screenshot or a dropped file without a URI */
@@ -184,6 +207,8 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
   switch (v.type) {
     case 'ready':
     case 'clear':
+    case 'undoClear':
+    case 'openWalkthrough':
       return true;
     case 'stop':
       return (
@@ -191,7 +216,9 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
         (isObject(v.shown) && isStr(v.shown.messageId) && Number.isInteger(v.shown.shownLength) && (v.shown.shownLength as number) >= 0)
       );
     case 'ask':
-      return isId(v.requestId) && isStr(v.text);
+      return isId(v.requestId) && isStr(v.text) && (v.boxImageId === undefined || isStr(v.boxImageId));
+    case 'messageAction':
+      return isId(v.requestId) && isStr(v.messageId) && isStr(v.actionId) && v.actionId.length <= 100;
     case 'regenerate':
     case 'pickImages':
       return isId(v.requestId);
@@ -232,6 +259,14 @@ export function isRect(v: unknown): v is ImageRect {
   return isObject(v) && isFiniteNum(v.x) && isFiniteNum(v.y) && isFiniteNum(v.width) && isFiniteNum(v.height) && v.width > 0 && v.height > 0;
 }
 
+export function isActions(v: unknown): v is MessageAction[] {
+  return (
+    Array.isArray(v) &&
+    v.length <= 8 &&
+    v.every((a) => isObject(a) && isStr(a.id) && isStr(a.label) && (a.primary === undefined || typeof a.primary === 'boolean'))
+  );
+}
+
 export function isAnswerBox(v: unknown): v is AnswerBox {
   return (
     isObject(v) &&
@@ -260,9 +295,13 @@ export function isHostToWebview(v: unknown): v is HostToWebview {
     case 'delta':
       return isStr(v.messageId) && isStr(v.text);
     case 'messageDone':
-      return isStr(v.messageId) && isStr(v.text);
+      return isStr(v.messageId) && isStr(v.text) && (v.actions === undefined || isActions(v.actions));
     case 'messageError':
-      return isStr(v.messageId) && isStr(v.error);
+      return isStr(v.messageId) && isStr(v.error) && (v.actions === undefined || isActions(v.actions));
+    case 'draft':
+      return isStr(v.text) && (v.boxImageId === undefined || isStr(v.boxImageId));
+    case 'cleared':
+      return typeof v.canUndo === 'boolean';
     case 'messagesRemoved':
       return isStr(v.fromMessageId);
     case 'busy':

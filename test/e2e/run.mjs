@@ -3,7 +3,7 @@
 // Debian's Chromium. (a) the extension-host mocha suite (test/integration), (b) Playwright UI tests.
 // Prints one line per test and a closing `N passed, N failed`; exits non-zero on any failure.
 //
-//   node test/e2e/run.mjs [--only=host|ui] [--keep] [--extension=DIR] [--model=DIR]
+//   node test/e2e/run.mjs [--only=host|ui] [--first-run-only] [--keep] [--extension=DIR] [--model=DIR]
 //
 // Needs: test/e2e/setup.sh done, `npm run build` (dist/extension.js), `npm run fixtures` (the tiny model).
 // Artifacts (screenshots, code-server and suite logs, VS Code's logs) go to test/e2e/artifacts/.
@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCodeServer } from './lib/codeServer.mjs';
+import { freePort, startCodeServer } from './lib/codeServer.mjs';
+import { stubHub } from './lib/stubHub.mjs';
 import { runHostSuite } from './lib/hostSuite.mjs';
 import { isNoise, launchBrowser, Shots, waitForWorkbench, workbenchUrl } from './lib/workbench.mjs';
 import { makeSandbox } from './lib/workspace.mjs';
@@ -19,6 +20,8 @@ import { llavaActivityItem, uiTests } from './ui/chat.mjs';
 import { overlayTests } from './ui/overlay.mjs';
 import { altTextTests } from './ui/altText.mjs';
 import { hostileUiTests } from './ui/hostile.mjs';
+import { firstRunTests } from './ui/firstRun.mjs';
+import { captionTests } from './ui/captions.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(E2E_DIR, '../..');
@@ -69,11 +72,15 @@ async function main() {
 
   let server;
   let context;
+  // the Hugging Face Hub as the extension sees it (HF_ENDPOINT): a loopback port the first-run tests
+  // close (offline) or hold open without answering (a hanging download)
+  const hub = stubHub(await freePort());
   const stopAll = async () => {
     await context?.close().catch(() => {});
     context = undefined;
     await server?.stop();
     server = undefined;
+    await hub.mode('closed');
   };
   // Whatever happens (Ctrl+C, a hung step), code-server's process group is stopped before we exit.
   const onSignal = async (sig) => { console.error(`[e2e] ${sig}: stopping`); await stopAll(); process.exit(130); };
@@ -89,7 +96,7 @@ async function main() {
     const t0 = Date.now();
     server = await startCodeServer({
       e2eDir: E2E_DIR, sandbox, logFile: path.join(ARTIFACTS, 'code-server.log'),
-      env: { LLAVA_TEST_MODEL: modelDir, LLAVA_TEST_HOOKS: '1' },
+      env: { LLAVA_TEST_MODEL: modelDir, LLAVA_TEST_HOOKS: '1', HF_ENDPOINT: hub.url },
     });
     console.log(`[e2e] code-server on ${server.url} (${Date.now() - t0} ms)`);
     context = await launchBrowser(sandbox.browserProfile);
@@ -106,7 +113,7 @@ async function main() {
       console.log(`${r.failed === 0 ? 'ok  ' : 'FAIL'} extension-host suite — ${r.passed} passed, ${r.failed} failed, exit code ${r.exitCode}`);
     }
 
-    if (only !== 'host') await runUiTests({ context, server, sandbox, shots });
+    if (only !== 'host') await runUiTests({ context, server, sandbox, shots, hub });
   } catch (e) {
     record('e2e harness', false, e?.stack ?? String(e));
   } finally {
@@ -123,7 +130,14 @@ async function main() {
   process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
 }
 
-async function runUiTests({ context, server, sandbox, shots }) {
+async function runUiTests({ context, server, sandbox, shots, hub }) {
+  // The first-run tests get a window of their own (its own extension host and webviews): they start from the
+  // fresh profile with no model and leave the tiny model configured; the other tests then start clean.
+  await runInWindow({ context, server, sandbox, shots, hub }, firstRunTests, 'first-run');
+  if (!args['first-run-only']) await runInWindow({ context, server, sandbox, shots, hub }, [...uiTests, ...overlayTests, ...captionTests, ...altTextTests, ...hostileUiTests], 'workbench');
+}
+
+async function runInWindow({ context, server, sandbox, shots, hub }, tests, label) {
   const page = await context.newPage();
   const consoleLog = path.join(ARTIFACTS, 'browser-console.log');
   page.on('console', (m) => { if (!isNoise(m.text())) fs.appendFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`); });
@@ -131,15 +145,23 @@ async function runUiTests({ context, server, sandbox, shots }) {
   const t0 = Date.now();
   await page.goto(workbenchUrl(server.url, { folder: sandbox.workspace, extensionPath }), { timeout: 60_000 });
   await waitForWorkbench(page);
-  // Menus built before the workbench has read our manifest lack our items: wait for our activity-bar entry.
+  // Menus built before the workbench has read our manifest lack our items: wait for our activity-bar entry,
+  // then for our commands (a later window may show the activity-bar entry from cached state before its
+  // extension host has the extension; it is reloaded once if the commands never come).
   await llavaActivityItem(page).waitFor({ state: 'visible', timeout: 60_000 });
-  console.log(`[e2e] workbench with the extension ready (${Date.now() - t0} ms)`);
-  await shots.take(page, 'workbench-ready');
+  if (!(await extensionRegistered(page, 30_000))) {
+    console.log(`[e2e] ${label} window: the extension's commands did not appear; reloading the window`);
+    await page.reload({ timeout: 60_000 });
+    await waitForWorkbench(page);
+    if (!(await extensionRegistered(page, 60_000))) throw new Error(`${label} window: the extension never registered its commands`);
+  }
+  console.log(`[e2e] ${label} window: workbench with the extension ready (${Date.now() - t0} ms)`);
+  await shots.take(page, `${label}-workbench-ready`);
 
-  for (const [name, fn] of [...uiTests, ...overlayTests, ...altTextTests, ...hostileUiTests]) {
+  for (const [name, fn] of tests) {
     const started = Date.now();
     try {
-      const detail = await withTimeout(fn({ page, shots, images: sandbox.images, workspace: sandbox.workspace }), UI_TEST_LIMIT_MS, name);
+      const detail = await withTimeout(fn({ page, shots, images: sandbox.images, workspace: sandbox.workspace, sandbox, hub, modelDir }), UI_TEST_LIMIT_MS, name);
       record(name, true, `${detail} (${Date.now() - started} ms)`);
     } catch (e) {
       await shots.take(page, 'FAILED');
@@ -148,6 +170,24 @@ async function runUiTests({ context, server, sandbox, shots }) {
     }
   }
   await page.close().catch(() => {});
+}
+
+/** Whether the palette lists our commands (the extension host of this window has the extension). */
+async function extensionRegistered(page, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  const input = page.locator('.quick-input-widget input[type="text"]').first();
+  while (Date.now() < deadline) {
+    await page.keyboard.press('F1');
+    if (await input.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false)) {
+      await input.fill('>LLaVA: Ask About Image');
+      const found = await page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'LLaVA: Ask About Image' }).first()
+        .waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
+      await page.keyboard.press('Escape');
+      if (found) return true;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
 }
 
 /** On failure: every frame's URL and the start of its body, to tell "webview never loaded" from "wrong content". */

@@ -224,3 +224,48 @@ test('image bytes: views into larger buffers are copied exactly; foreign shapes 
   assert.equal(asBytes({ 0: 137, 1: 80 }), undefined);
   assert.equal(asBytes([137, 80]), undefined);
 });
+
+test('guidance messages: buttons travel both ways and are checked', () => {
+  const ok: unknown[] = [
+    { type: 'messageAction', requestId: 7, messageId: 'm-1', actionId: 'download' },
+    { type: 'undoClear' },
+    { type: 'openWalkthrough' },
+    { type: 'ask', requestId: 8, text: 'what is here?', boxImageId: 'i-1' },
+  ];
+  for (const m of ok) assert.ok(isWebviewToHost(m), JSON.stringify(m));
+  const bad: unknown[] = [
+    { type: 'messageAction', requestId: 7, messageId: 'm-1' },
+    { type: 'messageAction', requestId: 7, messageId: 'm-1', actionId: 'x'.repeat(101) },
+    { type: 'ask', requestId: 8, text: 'q', boxImageId: 3 },
+  ];
+  for (const m of bad) assert.ok(!isWebviewToHost(m), JSON.stringify(m));
+  const actions = [{ id: 'download', label: 'Download nanoLLaVA 1.5 (1.1 GB)', primary: true }, { id: 'localFolder', label: 'Use Local Folder…' }];
+  assert.ok(isHostToWebview({ type: 'messageDone', messageId: 'm', text: 'A model is needed', actions }));
+  assert.ok(isHostToWebview({ type: 'messageError', messageId: 'm', error: 'offline', actions }));
+  assert.ok(isHostToWebview({ type: 'draft', text: 'Describe [0.1, 0.2, 0.3, 0.4]', boxImageId: 'i-1' }));
+  assert.ok(isHostToWebview({ type: 'cleared', canUndo: true }));
+  assert.ok(!isHostToWebview({ type: 'messageDone', messageId: 'm', text: 't', actions: [{ id: 'x' }] }));
+  assert.ok(!isHostToWebview({ type: 'messageDone', messageId: 'm', text: 't', actions: 'download' }));
+});
+
+test('conversation: guidance answers are never sent to the model; clear can be undone', () => {
+  const c = new Conversation();
+  c.addImage({ id: 'i1', name: 'a.png', mime: 'image/png', bytes: new Uint8Array([1, 2, 3]) });
+  c.addUserMessage('what is this?');
+  const g = c.startAssistant();
+  c.finish(g.id, 'A model is needed to answer.', undefined, [{ id: 'download', label: 'Download' }]);
+  assert.ok(c.isGuidance(g.id));
+  assert.deepEqual(c.toTurns().map((t) => t.role), ['user'], 'the guidance text reached the model');
+  // a real answer has no buttons (finish without actions removes them)
+  c.finish(g.id, 'a cat');
+  assert.ok(!c.isGuidance(g.id));
+  assert.deepEqual(c.toTurns().map((t) => t.role), ['user', 'assistant']);
+
+  const snap = c.snapshot();
+  const images = c.imageData();
+  c.clear();
+  assert.ok(c.isEmpty);
+  c.restore(snap, images);
+  assert.equal(c.messages.length, 2);
+  assert.deepEqual([...(c.toTurns()[0].images![0] as { bytes: Uint8Array }).bytes], [1, 2, 3], 'Undo Clear lost the image bytes');
+});

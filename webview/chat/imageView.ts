@@ -55,7 +55,10 @@ export class ImageView {
     );
     this.element.append(this.viewport, controls);
 
+    // a file the browser cannot show (damaged, or a format it lacks): say so instead of a broken-image icon
+    this.img.addEventListener('error', () => this.element.classList.toggle('broken', !!this.currentUrl));
     this.img.addEventListener('load', () => {
+      this.element.classList.remove('broken');
       this.overlay.setAttribute('viewBox', `0 0 ${this.img.naturalWidth} ${this.img.naturalHeight}`);
       this.layout();
     });
@@ -102,6 +105,7 @@ export class ImageView {
       return;
     }
     if (url === this.currentUrl) return;
+    this.element.classList.remove('broken');
     this.currentUrl = url;
     this.zoom = null;
     this.img.alt = name;

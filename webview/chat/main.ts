@@ -12,6 +12,7 @@ import { asBytes, isHostToWebview } from '../../src/protocol/index';
 import { ImageView, el, iconButton } from './imageView';
 import { MessageList } from './messages';
 import { Overlay } from './overlay';
+import { createEmptyState, createUndoClear } from './emptyState';
 
 interface VsCodeApi {
   postMessage(msg: WebviewToHost): void;
@@ -45,6 +46,8 @@ const blobUrls = new Map<string, string>();
 let selectedImageId: string | undefined;
 let busy = false;
 let followActive = false;
+/** the image a Describe-region draft is about: its answer's boxes go there */
+let draftBoxImageId: string | undefined;
 
 function persist(): void {
   conversation.messages = messages.snapshot();
@@ -80,8 +83,14 @@ toolbar.append(
   ...(surface === 'view' ? [follow] : []),
   spacer,
   iconButton('file-media', 'Attach images…', () => void request({ type: 'pickImages' }).catch(showError)),
-  iconButton('clear-all', 'Clear conversation', () => vscode.postMessage({ type: 'clear' })),
+  iconButton('clear-all', 'Clear conversation (can be undone)', () => vscode.postMessage({ type: 'clear' })),
 );
+
+// Nothing here yet: say what to do, with buttons (the side view follows the active image preview).
+const emptyState = createEmptyState(surface, {
+  openImage: () => void request({ type: 'pickImages' }).catch(showError),
+  getStarted: () => vscode.postMessage({ type: 'openWalkthrough' }),
+});
 
 const imageView = new ImageView();
 const thumbs = el('div', 'thumbs');
@@ -98,6 +107,7 @@ const messages = new MessageList({
   },
   openLink: (href) => vscode.postMessage({ type: 'openLink', href }),
   imageName: (id) => conversation.images.find((i) => i.id === id)?.name ?? 'image',
+  action: (messageId, actionId) => request({ type: 'messageAction', messageId, actionId }).catch(showError),
   hoverBox: (messageId, index) => {
     // pointing at coordinates in an older answer (or about another image) brings its boxes up
     if (index !== undefined) {
@@ -144,10 +154,19 @@ status.dataset.testid = 'status';
 status.setAttribute('role', 'status');
 status.setAttribute('aria-live', 'polite');
 const buttons = el('div', 'composer-buttons');
-buttons.append(status, stop, send);
+// after Clear: one button brings the conversation back (until something new is added)
+const undo = createUndoClear(() => {
+  vscode.postMessage({ type: 'undoClear' });
+  question.focus();
+});
+buttons.append(status, undo, stop, send);
 composer.append(pendingChips, question, buttons);
 
-app.append(toolbar, imageView.element, messages.element, composer);
+app.append(toolbar, imageView.element, emptyState, messages.element, composer);
+
+function renderEmpty(): void {
+  emptyState.hidden = conversation.images.length > 0 || messages.snapshot().length > 0;
+}
 
 // ---- rendering ------------------------------------------------------------------------------
 
@@ -198,6 +217,7 @@ function renderImages(): void {
     );
     pendingChips.append(chip);
   }
+  renderEmpty();
 }
 
 function renderBusy(): void {
@@ -233,6 +253,7 @@ function handle(msg: HostToWebview): void {
       followActive = msg.followActive;
       (follow as unknown as { checked: boolean }).checked = followActive;
       busy = msg.busy;
+      undo.hidden = true;
       messages.reset(conversation.messages);
       overlay.reset(conversation.messages);
       renderImages();
@@ -240,6 +261,7 @@ function handle(msg: HostToWebview): void {
       persist();
       return;
     case 'imageAdded':
+      undo.hidden = true;
       addImageBytes(msg.image);
       conversation.images.push({ id: msg.image.id, name: msg.image.name, mime: msg.image.mime, uri: msg.image.uri });
       if (msg.pending) conversation.pendingImageIds.push(msg.image.id);
@@ -255,11 +277,10 @@ function handle(msg: HostToWebview): void {
       persist();
       return;
     case 'messageAdded':
-      if (msg.message.role === 'user') {
-        conversation.pendingImageIds = [];
-        renderImages();
-      }
+      undo.hidden = true;
       messages.add(msg.message);
+      if (msg.message.role === 'user') conversation.pendingImageIds = [];
+      renderImages();
       persist();
       return;
     case 'delta':
@@ -267,16 +288,29 @@ function handle(msg: HostToWebview): void {
       persistSoon();
       return;
     case 'messageDone':
-      messages.done(msg.messageId, msg.text, msg.stats);
+      messages.done(msg.messageId, msg.text, msg.stats, msg.actions);
       persist();
       return;
     case 'messageError':
-      messages.error(msg.messageId, msg.error);
+      messages.error(msg.messageId, msg.error, msg.actions);
       persist();
+      return;
+    case 'draft':
+      // Describe region: the question is the user's to edit before it is sent
+      draftBoxImageId = msg.boxImageId;
+      question.value = msg.text;
+      question.focus();
+      question.setSelectionRange(question.value.length, question.value.length);
+      setStatus('Edit the question about the region if you like, then press Enter to ask.');
+      return;
+    case 'cleared':
+      undo.hidden = !msg.canUndo;
+      if (msg.canUndo) setStatus('Conversation cleared.');
       return;
     case 'messagesRemoved':
       messages.removeFrom(msg.fromMessageId);
       overlay.reset(messages.snapshot());
+      renderEmpty();
       persist();
       return;
     case 'boxes':
@@ -328,8 +362,11 @@ function submit(): void {
   if (!text || busy) return;
   question.value = '';
   setBusyNow();
+  const boxImageId = draftBoxImageId;
+  draftBoxImageId = undefined;
+  undo.hidden = true;
   // errors show in the failed message itself; the status line repeats request-level ones
-  void request({ type: 'ask', text }).catch((err: Error) => {
+  void request({ type: 'ask', text, ...(boxImageId ? { boxImageId } : {}) }).catch((err: Error) => {
     if (!question.value) question.value = text;
     requestFailed(err);
   });
@@ -404,6 +441,12 @@ if (saved?.conversation) {
   renderImages();
 }
 renderBusy();
+renderEmpty();
 setStatus('Connecting…');
 vscode.postMessage({ type: 'ready' });
 question.focus();
+// "Focus on Chat View" (and any other way VS Code focuses this webview) lands in the question box,
+// unless the user was somewhere inside already.
+window.addEventListener('focus', () => {
+  if (!document.activeElement || document.activeElement === document.body) question.focus();
+});

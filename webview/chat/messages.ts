@@ -11,7 +11,7 @@
 
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
-import type { AnswerBox, ChatMessage } from '../../src/protocol/index';
+import type { AnswerBox, ChatMessage, MessageAction } from '../../src/protocol/index';
 import { el, iconButton } from './imageView';
 import { BOX_COLOURS } from './overlay';
 
@@ -63,6 +63,8 @@ export interface MessageActions {
   imageName(id: string): string;
   /** pointer over (or focus on) the coordinates of box `index` in an answer; undefined on leave */
   hoverBox(messageId: string, index: number | undefined): void;
+  /** one of a message's buttons (download a model, switch the provider, ...); settles when done */
+  action(messageId: string, actionId: string): Promise<void>;
 }
 
 // Private-use characters mark where a box's coordinates were: Markdown and the sanitiser pass them
@@ -85,7 +87,10 @@ export function markBoxes(text: string, boxes: readonly AnswerBox[]): string {
 
 export class MessageList {
   readonly element: HTMLElement;
-  private readonly items = new Map<string, { root: HTMLElement; body: HTMLElement; meta: HTMLElement; msg: ChatMessage }>();
+  private readonly items = new Map<
+    string,
+    { root: HTMLElement; body: HTMLElement; meta: HTMLElement; buttons: HTMLElement; msg: ChatMessage }
+  >();
   private renderPending = new Set<string>();
   /** answers stopped in the UI -> the text length shown at Stop (what stays, whatever the host sends after) */
   private readonly stopped = new Map<string, number>();
@@ -142,6 +147,9 @@ export class MessageList {
     }
     const body = el('div', 'message-body');
     const meta = el('footer', 'message-meta');
+    const buttons = el('div', 'message-actions');
+    buttons.setAttribute('role', 'group');
+    buttons.setAttribute('aria-label', 'What to do next');
     root.append(head);
     if (m.imageIds.length) {
       const att = el('div', 'message-images');
@@ -152,8 +160,8 @@ export class MessageList {
       }
       root.append(att);
     }
-    root.append(body, meta);
-    this.items.set(m.id, { root, body, meta, msg: { ...m } });
+    root.append(body, meta, buttons);
+    this.items.set(m.id, { root, body, meta, buttons, msg: { ...m } });
     this.element.append(root);
     this.paint(m.id);
     this.updateLastAssistant();
@@ -185,7 +193,7 @@ export class MessageList {
     this.schedule(id);
   }
 
-  done(id: string, text: string, stats?: ChatMessage['stats']): void {
+  done(id: string, text: string, stats?: ChatMessage['stats'], actions?: MessageAction[]): void {
     const it = this.items.get(id);
     // an answer that ended on its own while Stop was on its way: still no more than was shown at Stop
     // (the host cuts its copy to the same length when the Stop arrives)
@@ -193,7 +201,7 @@ export class MessageList {
     this.stopped.delete(id);
     if (!it) return;
     if (shown !== undefined && text.length > shown) text = text.slice(0, shown);
-    it.msg = { ...it.msg, text, state: 'done', stats };
+    it.msg = { ...it.msg, text, state: 'done', stats, actions };
     this.paint(id);
   }
 
@@ -213,10 +221,10 @@ export class MessageList {
     this.items.get(id)?.body.querySelector(`.box-ref[data-index="${index}"]`)?.classList.add('hover');
   }
 
-  error(id: string, error: string): void {
+  error(id: string, error: string, actions?: MessageAction[]): void {
     const it = this.items.get(id);
     if (!it) return;
-    it.msg = { ...it.msg, state: 'error', error };
+    it.msg = { ...it.msg, state: 'error', error, actions };
     this.paint(id);
   }
 
@@ -259,14 +267,22 @@ export class MessageList {
     if (m.role === 'user') it.body.textContent = neutraliseBidi(m.text);
     else {
       const boxes = m.boxes ?? [];
-      it.body.innerHTML = renderMarkdown(boxes.length ? markBoxes(m.text, boxes) : m.text) || (m.state === 'streaming' ? '<p class="thinking">…</p>' : '');
+      it.body.innerHTML =
+        renderMarkdown(boxes.length ? markBoxes(m.text, boxes) : m.text) ||
+        (m.state === 'streaming'
+          ? '<p class="thinking">…</p>'
+          : m.state === 'done' && !m.actions?.length
+            ? // an answer stopped before its first word says so (a finished one has stats)
+              `<p class="thinking">${m.stats ? '(empty answer)' : 'Stopped before any text.'}</p>`
+            : '');
       if (boxes.length) this.insertBoxRefs(m.id, it.body, m.text, boxes);
     }
     it.meta.replaceChildren();
     if (m.state === 'error' && m.error) {
       const err = el('div', 'message-error');
       err.setAttribute('role', 'alert');
-      err.textContent = m.error;
+      // host-written words (with **emphasis**), sanitised like any answer
+      err.innerHTML = renderMarkdown(m.error);
       it.meta.append(err);
     } else if (m.stats) {
       const s = m.stats;
@@ -278,7 +294,30 @@ export class MessageList {
       if (s.stopReason === 'aborted') parts.push('stopped');
       it.meta.textContent = parts.join(' · ');
     }
+    this.paintActions(m.id, it.buttons, m.actions ?? []);
     if (stick) this.scrollToEnd();
+  }
+
+  /** The message's buttons; while one runs, all are disabled (a download takes a while). */
+  private paintActions(messageId: string, host: HTMLElement, actions: readonly MessageAction[]): void {
+    host.replaceChildren();
+    host.hidden = actions.length === 0;
+    for (const a of actions) {
+      const b = document.createElement('vscode-button');
+      b.textContent = a.label;
+      b.dataset.testid = 'message-action';
+      b.dataset.action = a.id;
+      if (!a.primary) b.setAttribute('secondary', '');
+      b.addEventListener('click', () => {
+        if (b.hasAttribute('disabled')) return;
+        const all = [...host.children];
+        for (const c of all) c.setAttribute('disabled', '');
+        void this.actions.action(messageId, a.id).finally(() => {
+          for (const c of all) c.removeAttribute('disabled');
+        });
+      });
+      host.append(b);
+    }
   }
 
   /** Replaces the markers with focusable chips showing the original coordinates (as text nodes). */

@@ -165,6 +165,8 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
   // the remote backend sends `llava.remote.concurrency` images at once; the engine process takes one at a time
   const remote = ctx.remote.enabled ? await ctx.remote.captionBackend() : undefined;
   const backend = remote ?? engineBackend(ctx, await ctx.loadParams());
+  // the first image captioned in this run: its caption is what "Open First Caption" shows
+  let firstCaptioned: string | undefined;
   const summary = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'LLaVA: captioning', cancellable: true },
     async (progress, token) => {
@@ -185,25 +187,58 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
         },
         onImage: (r) => {
           if (!r.ok) ctx.log.warn(`caption: ${r.path}: ${r.code}: ${r.error}`);
+          else firstCaptioned ??= r.path;
         },
       });
     },
   );
 
   ctx.log.info(`caption: ${summary.captioned} captioned, ${summary.skipped} skipped, ${summary.failed.length} failed in ${summary.seconds.toFixed(1)} s; ${summary.manifest ?? ''}`);
-  const text =
-    `LLaVA: ${summary.cancelled ? 'cancelled after' : 'captioned'} ${summary.captioned} image(s)` +
-    `${summary.skipped ? `, ${summary.skipped} already had captions` : ''}` +
-    `${summary.failed.length ? `, ${summary.failed.length} failed` : ''} (${summary.imagesPerMinute.toFixed(1)} img/min)` +
-    `${Object.keys(summary.ignored).length ? `; not taken: ${describeIgnored(summary.ignored)}` : ''}.`;
-  const actions = [summary.manifest ? (output.id === 'sidecar' ? 'Open Report' : 'Open Manifest') : undefined, summary.failed.length ? 'Show Failures' : undefined].filter(
-    (a): a is string => !!a,
-  );
-  const show = summary.failed.length ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+  await reportCaptions(ctx, summary, output.id, images.length, firstCaptioned);
+}
+
+/**
+ * The end of a run, in words: how many, where the captions went (next to each image, or one
+ * manifest), with Reveal in Explorer / Open First Caption; a run that had nothing to do says so.
+ */
+async function reportCaptions(
+  ctx: Ctx,
+  summary: { captioned: number; skipped: number; failed: { path: string; error: string; code: string }[]; cancelled: boolean; imagesPerMinute: number; manifest?: string },
+  output: CaptionOutput,
+  total: number,
+  first: string | undefined,
+): Promise<void> {
+  const failed = summary.failed.length;
+  const where =
+    output === 'sidecar'
+      ? first
+        ? ` Captions are in .txt files next to the images (e.g. ${path.basename(sidecarPath(first))}).`
+        : ''
+      : summary.manifest
+        ? ` Captions are in ${path.basename(summary.manifest)} (${path.dirname(summary.manifest)}).`
+        : '';
+  let text: string;
+  if (!summary.cancelled && summary.captioned === 0 && failed === 0 && summary.skipped > 0) {
+    text = `LLaVA: nothing to do: all ${summary.skipped} image(s) already have captions, so they were skipped. Run again and choose "Overwrite them" to caption them anew.`;
+  } else {
+    text =
+      `LLaVA: ${summary.cancelled ? 'cancelled after captioning' : 'captioned'} ${summary.captioned} of ${total} image(s)` +
+      `${summary.skipped ? `, ${summary.skipped} already had captions` : ''}` +
+      `${failed ? `, ${failed} failed` : ''}.` +
+      where;
+  }
+  const target = output === 'sidecar' ? (first ? sidecarPath(first) : undefined) : summary.manifest;
+  const REVEAL = 'Reveal in Explorer';
+  const OPEN = output === 'sidecar' ? 'Open First Caption' : 'Open Captions';
+  const FAILURES = 'Show Failures';
+  const actions = [target ? OPEN : undefined, target ? REVEAL : undefined, failed ? FAILURES : undefined].filter((a): a is string => !!a);
+  const show = failed ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
   const action = await show(text, ...actions);
-  if ((action === 'Open Report' || action === 'Open Manifest') && summary.manifest) {
-    await vscode.window.showTextDocument(vscode.Uri.file(summary.manifest));
-  } else if (action === 'Show Failures') {
+  if (action === OPEN && target) {
+    await vscode.window.showTextDocument(vscode.Uri.file(target));
+  } else if (action === REVEAL && target) {
+    await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(target));
+  } else if (action === FAILURES) {
     const doc = await vscode.workspace.openTextDocument({
       language: 'markdown',
       content: `# Images that could not be captioned\n\n${summary.failed.map((f) => `- \`${f.path}\`: ${f.code}: ${f.error}`).join('\n')}\n`,

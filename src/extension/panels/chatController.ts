@@ -10,7 +10,6 @@ import {
   IMAGE_EXTENSIONS,
   isSafeLink,
   isWebviewToHost,
-  mimeForName,
   type ChatImageData,
   type HostToWebview,
   type Surface,
@@ -27,23 +26,35 @@ import {
 } from '../../grounding';
 import { groundingForCurrentModel } from '../../grounding';
 import type { ImageGeometry } from '../../core';
-import type { AnswerBox, ImageRect } from '../../protocol';
+import type { AnswerBox, ConversationSnapshot, ImageRect } from '../../protocol';
+import { askFailureGuidance, noModelGuidance, nvidiaGpuPresent } from '../guidance';
+import { finishWithGuidance, runGuidanceButton, type GuidanceHost } from './chatGuidance';
+import { config } from '../config';
 import { Conversation } from './conversation';
 import { DeltaCoalescer } from './deltaCoalescer';
+import { parseUris, saveImageWithBoxes } from './chatFiles';
 import { newId } from '../ids';
 import { MAX_IMAGES_PER_ATTACH, readImage, type ReadImageOptions } from '../images';
 import { Disposable } from '../disposable';
+
+/** contributes.walkthroughs in package.json: `<publisher>.<name>#<id>` */
+export const WALKTHROUGH_ID = 'llava-vscode.llava-vscode#llava.gettingStarted';
 
 export class ChatController extends Disposable {
   private ready = false;
   private abort: AbortController | undefined;
   /** what the webview showed of the answer when Stop was pressed: that is the answer kept */
   private stoppedAt: { messageId: string; shownLength: number } | undefined;
+  /** what Clear removed, until Undo or the next change */
+  private cleared: { snapshot: ConversationSnapshot; images: ChatImageData[] } | undefined;
   private readonly titleEmitter = this._register(new vscode.EventEmitter<string>());
   /** the conversation's title changed (the panel shows it) */
   readonly onDidChangeTitle = this.titleEmitter.event;
   private readonly followEmitter = this._register(new vscode.EventEmitter<boolean>());
   readonly onDidChangeFollowActive = this.followEmitter.event;
+
+  /** what the guidance buttons (chatGuidance.ts) may do in this chat */
+  private readonly guidance: GuidanceHost;
 
   constructor(
     private readonly webview: vscode.Webview,
@@ -53,6 +64,25 @@ export class ChatController extends Disposable {
     private _followActive = false,
   ) {
     super();
+    this.guidance = {
+      ctx,
+      conversation: () => this.conversation,
+      busy: () => this.busy,
+      post: (m) => this.post(m),
+      beginWork: () => {
+        const abort = new AbortController();
+        this.abort = abort;
+        this.post({ type: 'busy', busy: true });
+        return {
+          signal: abort.signal,
+          end: () => {
+            if (this.abort === abort) this.abort = undefined;
+            this.post({ type: 'busy', busy: this.busy });
+          },
+        };
+      },
+      answer: (boxImageId) => this.answer(boxImageId),
+    };
     this._register(webview.onDidReceiveMessage((m) => this.onMessage(m)));
     this._register(
       ctx.onDidChangeEngineStatus((s) => this.post({ type: 'status', state: s.state, text: s.text })),
@@ -136,7 +166,10 @@ export class ChatController extends Disposable {
     await this.ask(findQuestion(spec, phrase), { boxImageId: imageId });
   }
 
-  /** Asks the model about a region of the image, given in original-image pixels. */
+  /**
+   * Describe region: writes the model's region question (the region in its frame) into the question
+   * box for the user to edit and send; the answer's boxes then go on this image.
+   */
   async describeRegion(imageId: string, rect: ImageRect): Promise<void> {
     if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
     const input = this.conversation.imageInput(imageId);
@@ -148,7 +181,7 @@ export class ChatController extends Disposable {
       g = await this.ctx.imageGeometry(input);
       this.conversation.setGeometry(imageId, g);
     }
-    await this.ask(describeRegionQuestion(spec, rect, g), { boxImageId: imageId });
+    this.post({ type: 'draft', text: describeRegionQuestion(spec, rect, g), boxImageId: imageId });
   }
 
   /**
@@ -209,8 +242,12 @@ export class ChatController extends Disposable {
         this.ready = true;
         this.sendInit();
         return;
-      case 'ask':
-        return reply(msg.requestId, () => this.ask(msg.text.trim()));
+      case 'ask': {
+        const boxImageId = msg.boxImageId && this.conversation.hasImage(msg.boxImageId) ? msg.boxImageId : undefined;
+        return reply(msg.requestId, () => this.ask(msg.text.trim(), { boxImageId }));
+      }
+      case 'messageAction':
+        return reply(msg.requestId, () => runGuidanceButton(this.guidance, msg.messageId, msg.actionId));
       case 'regenerate':
         return reply(msg.requestId, () => this.regenerate());
       case 'stop':
@@ -219,9 +256,24 @@ export class ChatController extends Disposable {
         // the answer ended before the Stop arrived: keep what the webview showed at Stop, as it does
         else if (msg.shown) this.cutStoppedAnswer(msg.shown.messageId, msg.shown.shownLength);
         return;
-      case 'clear':
+      case 'clear': {
         this.abort?.abort();
+        const keep = this.conversation.isEmpty ? undefined : { snapshot: this.conversation.snapshot(), images: this.conversation.imageData() };
         this.conversation.clear();
+        this.cleared = keep;
+        this.titleEmitter.fire(this.conversation.title);
+        this.sendInit();
+        this.post({ type: 'cleared', canUndo: !!keep });
+        return;
+      }
+      case 'openWalkthrough':
+        void vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false);
+        return;
+      case 'undoClear':
+        // only onto the empty conversation Clear left: anything added since would be lost
+        if (!this.cleared || this.busy || !this.conversation.isEmpty) return;
+        this.conversation.restore(this.cleared.snapshot, this.cleared.images);
+        this.cleared = undefined;
         this.titleEmitter.fire(this.conversation.title);
         this.sendInit();
         return;
@@ -262,25 +314,11 @@ export class ChatController extends Disposable {
       case 'describeRegion':
         return reply(msg.requestId, () => this.describeRegion(msg.imageId, msg.rect));
       case 'saveImage':
-        return reply(msg.requestId, () => this.saveImage(msg.name, msg.bytes));
+        return reply(msg.requestId, () => saveImageWithBoxes(this.ctx.log, msg.name, msg.bytes));
     }
   }
 
   // ---- answering ----------------------------------------------------------------------------
-
-  private async saveImage(name: string, bytes: Uint8Array): Promise<void> {
-    const base = name.replace(/\.[^.]*$/, '') || 'image';
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-    const suggested = `${base.replace(/[\\/:*?"<>|]/g, '_')}-boxes.png`;
-    const target = await vscode.window.showSaveDialog({
-      defaultUri: folder ? vscode.Uri.joinPath(folder, suggested) : undefined,
-      filters: { 'PNG image': ['png'] },
-      saveLabel: 'Save Image with Boxes',
-    });
-    if (!target) return;
-    await vscode.workspace.fs.writeFile(target, bytes);
-    this.ctx.log.info(`chat: saved the image with boxes to ${target.toString()}`);
-  }
 
   private async regenerate(): Promise<void> {
     if (this.busy) throw new Error('An answer is still being generated.');
@@ -302,17 +340,8 @@ export class ChatController extends Disposable {
     // the engine's geometries come back parallel to these ids; boxes go on one of them
     const imageIds = conversation.turnImageIds();
     const target = boxTarget(imageIds, boxImageId);
-    let spec: GroundingSpec;
-    try {
-      spec = await this.grounding();
-    } catch (err) {
-      if (this.abort === abort) this.abort = undefined;
-      this.post({ type: 'busy', busy: this.busy });
-      throw err;
-    }
-    // boxes appear while streaming when this image's geometry is already known (an earlier answer)
-    const streaming = new StreamingBoxes(spec.frame, conversation.geometry(target));
     const msg = conversation.startAssistant();
+    if (boxImageId && target === boxImageId) conversation.setBoxTarget(msg.id, boxImageId);
     this.post({ type: 'messageAdded', message: msg });
     // posts for a conversation that is no longer shown would land in the wrong one
     const visible = () => conversation === this.conversation;
@@ -321,9 +350,23 @@ export class ChatController extends Disposable {
       if (visible()) this.post({ type: 'delta', messageId: msg.id, text });
     });
     abort.signal.addEventListener('abort', () => deltas.discard(), { once: true });
+    // Stop ends the turn at once whatever the engine is doing (loading a model, generating): the
+    // request is cancelled and whatever it still sends is dropped.
+    const stopped = new Promise<undefined>((resolve) => abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
     try {
-      const r = await this.ctx.ask(turns, {
+      // No model yet: the choice goes into the conversation and the turn ends now.
+      const offer = await this.ctx.models.missingModel().catch(() => undefined);
+      if (abort.signal.aborted) throw new AbortedError();
+      if (offer) {
+        finishWithGuidance(this.guidance, conversation, msg.id, noModelGuidance(offer.situation), 'done');
+        return;
+      }
+      const spec = await this.grounding();
+      // boxes appear while streaming when this image's geometry is already known (an earlier answer)
+      const streaming = new StreamingBoxes(spec.frame, conversation.geometry(target));
+      const asking = this.ctx.ask(turns, {
         signal: abort.signal,
+        offerDownload: false,
         onDelta: (text) => {
           if (abort.signal.aborted) return;
           conversation.appendDelta(msg.id, text);
@@ -332,6 +375,10 @@ export class ChatController extends Disposable {
           if (boxes && target) this.publishBoxes(conversation, msg.id, target, boxes);
         },
       });
+      // a stopped turn's request may still end (or fail) later: nobody waits for it
+      asking.catch(() => undefined);
+      const r = await Promise.race([asking, stopped]);
+      if (!r) throw new AbortedError();
       deltas.flush();
       if (r.images && r.images.length === imageIds.length) r.images.forEach((g, i) => conversation.setGeometry(imageIds[i], g));
       else if (r.images) this.ctx.log.warn(`chat: the engine reported ${r.images.length} image geometries for ${imageIds.length} images; boxes not drawn`);
@@ -358,11 +405,17 @@ export class ChatController extends Disposable {
         if (visible()) this.post({ type: 'messageDone', messageId: msg.id, text: partial });
         return;
       }
+      if (err instanceof NoModelError) {
+        // the model went away between the check and the question (a setting changed meanwhile)
+        const offer = await this.ctx.models.missingModel().catch(() => undefined);
+        if (offer) return finishWithGuidance(this.guidance, conversation, msg.id, noModelGuidance(offer.situation), 'done');
+      }
+      // Said once, in the answer's place: the request itself succeeds, so no status line repeats it.
       const text = err instanceof Error ? err.message : String(err);
-      if (!(err instanceof NoModelError)) this.ctx.log.error(`chat: ${err instanceof Error ? (err.stack ?? text) : text}`);
-      conversation.fail(msg.id, text);
-      if (visible()) this.post({ type: 'messageError', messageId: msg.id, error: text });
-      throw err;
+      this.ctx.log.error(`chat: ${err instanceof Error ? (err.stack ?? text) : text}`);
+      const g = askFailureGuidance(err, config.executionProvider(), nvidiaGpuPresent());
+      if (g.modelProblem) this.ctx.setModelProblem(g.modelProblem);
+      finishWithGuidance(this.guidance, conversation, msg.id, g, 'error');
     } finally {
       if (this.abort === abort) this.abort = undefined;
       this.post({ type: 'busy', busy: this.busy });
@@ -417,20 +470,4 @@ export class ChatController extends Disposable {
     if (!this.ready || this._isDisposed) return;
     void this.webview.postMessage(msg).then(undefined, () => undefined);
   }
-}
-
-/** text/uri-list entries from a drop: keep the images, ignore comments and anything unparsable. */
-export function parseUris(list: readonly string[]): vscode.Uri[] {
-  const out: vscode.Uri[] = [];
-  for (const s of list) {
-    const line = s.trim();
-    if (!line || line.startsWith('#')) continue;
-    try {
-      const uri = vscode.Uri.parse(line, true);
-      if (mimeForName(uri.path)) out.push(uri);
-    } catch {
-      // not a URI
-    }
-  }
-  return out;
 }

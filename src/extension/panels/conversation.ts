@@ -3,7 +3,7 @@
 // engine's ChatTurn[] (each user turn carries the images sent with it, in order).
 
 import type { ChatTurn, ImageGeometry } from '../../core';
-import type { AnswerBox, AnswerStats, ChatImageData, ChatImageMeta, ChatMessage, ConversationSnapshot } from '../../protocol';
+import type { AnswerBox, AnswerStats, ChatImageData, ChatImageMeta, ChatMessage, ConversationSnapshot, MessageAction } from '../../protocol';
 import { newId } from '../ids';
 
 export class Conversation {
@@ -99,19 +99,38 @@ export class Conversation {
     if (m) m.text += text;
   }
 
-  finish(messageId: string, text: string, stats?: AnswerStats): void {
+  /** `actions`: what the user can do next (an answer that is guidance, e.g. "a model is needed") */
+  finish(messageId: string, text: string, stats?: AnswerStats, actions?: MessageAction[]): void {
     const m = this.find(messageId);
     if (!m) return;
     m.text = text;
     m.state = 'done';
     m.stats = stats;
+    if (actions?.length) m.actions = actions;
+    else delete m.actions;
   }
 
-  fail(messageId: string, error: string): void {
+  fail(messageId: string, error: string, actions?: MessageAction[]): void {
     const m = this.find(messageId);
     if (!m) return;
     m.state = 'error';
     m.error = error;
+    if (actions?.length) m.actions = actions;
+    else delete m.actions;
+  }
+
+  /**
+   * Guidance answers (no model, a failed download) are not the model's words: the engine never
+   * sees them (toTurns() leaves them out) and the next answer replaces them.
+   */
+  isGuidance(messageId: string): boolean {
+    return !!this.find(messageId)?.actions?.length;
+  }
+
+  /** The image an answer's boxes go on, known before any box (Find, Describe region). */
+  setBoxTarget(messageId: string, imageId: string): void {
+    const m = this.find(messageId);
+    if (m) m.boxImageId = imageId;
   }
 
   /** For regenerate: the last assistant answer, or undefined when the last message is not one. */
@@ -137,7 +156,7 @@ export class Conversation {
     const turns: ChatTurn[] = [];
     for (const m of this.snap.messages) {
       if (m.role === 'assistant') {
-        if (m.state === 'done') turns.push({ role: 'assistant', text: m.text });
+        if (m.state === 'done' && !m.actions?.length) turns.push({ role: 'assistant', text: m.text });
         continue;
       }
       const images = m.imageIds.flatMap((id) => {
@@ -183,6 +202,19 @@ export class Conversation {
     if (!m) return;
     m.boxes = boxes;
     m.boxImageId = imageId;
+  }
+
+  /** Brings back what clear() forgot (Undo in the chat). */
+  restore(snapshot: ConversationSnapshot, images: readonly ChatImageData[]): void {
+    this.snap = structuredClone(snapshot);
+    this.bytes.clear();
+    this.geometries.clear();
+    for (const i of images) this.bytes.set(i.id, i.bytes);
+  }
+
+  /** Nothing to lose: no messages and no images. */
+  get isEmpty(): boolean {
+    return this.snap.messages.length === 0 && this.snap.images.length === 0;
   }
 
   /** Forget messages and images; a following conversation starts afresh. */

@@ -199,6 +199,16 @@ export async function findAndDescribeRegion({ page, shots }) {
   await frame.locator('[data-testid="region"]').waitFor({ state: 'attached', timeout: 5_000 });
   await shots.take(page, 'overlay-region');
   await frame.locator('.image-viewport').press('Enter');
+  // the region's question lands in the question box, for the user to edit before sending
+  const box = frame.locator('[data-testid="question"]');
+  const deadline = Date.now() + 15_000;
+  while (!/^Please provide a short description for this region/.test(await box.inputValue())) {
+    assert.ok(Date.now() < deadline, `no draft question in the box: ${JSON.stringify(await box.inputValue())}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await users.count(), before, 'the region question was sent before the user could edit it');
+  await shots.take(page, 'overlay-region-draft');
+  await box.press('Enter');
   const d = await lastExchange(frame, before);
   const m = /^Please provide a short description for this region: \[(\d\.\d\d), (\d\.\d\d), (\d\.\d\d), (\d\.\d\d)\]$/.exec(d.question);
   assert.ok(m, `describe-region question ${JSON.stringify(d.question)}`);
