@@ -117,12 +117,12 @@ export class ModelStore {
    * the plan to download and the offer to show ("Download nanoLLaVA 1.5, 1.1 GB?", licence, the
    * variant per part, the commit). One network call; throws DownloadError (code DOWNLOAD) offline.
    */
-  async offer(model?: ResolvedHubModel): Promise<{ plan: DownloadPlan; offer: DownloadOffer }> {
+  async offer(model?: ResolvedHubModel, signal?: AbortSignal): Promise<{ plan: DownloadPlan; offer: DownloadOffer }> {
     const m = model ?? (await this.modelToOffer());
     const provider = config.executionProvider();
     const plan = await planFromHub(
       { repo: m.repo, revision: m.revision, entry: m.entry, choice: m.choice },
-      { provider: provider === 'auto' || provider === 'cpu' ? 'cpu' : 'gpu', envProxy: false },
+      { provider: provider === 'auto' || provider === 'cpu' ? 'cpu' : 'gpu', envProxy: false, signal },
     );
     return { plan, offer: downloadOffer(plan) };
   }
@@ -174,7 +174,8 @@ export class ModelStore {
   async downloadMissing(signal?: AbortSignal, onPlan?: (offer: DownloadOffer) => void): Promise<string | undefined> {
     const missing = await this.missingModel();
     if (!missing) return this.resolveModelDir();
-    const { plan, offer } = await this.offer(missing.model);
+    // Stop also ends a listing that hangs (a Hub that accepts and never answers)
+    const { plan, offer } = await this.offer(missing.model, signal);
     onPlan?.(offer);
     const folder = await this.downloadWithProgress(plan, signal);
     if (missing.setsSetting) await this.setModelSetting(formatModelSetting(missing.model, missing.model.choice));

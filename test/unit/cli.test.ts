@@ -2,14 +2,17 @@
 // command or option as one line plus the usage (never a stack trace), errors by their stable code (never a class
 // name), and a missing image said before the model loads. Runs the real program: node --import tsx src/cli/index.ts.
 
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { ensureFixtures } from '../fixtures/index';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TINY = path.join(ROOT, 'test', 'fixtures', 'models', 'tiny-llava');
+// the tiny model is generated when missing, never skipped over
+before(() => ensureFixtures(['tiny-llava']));
 const IMAGE = path.join(ROOT, 'media', 'samples', 'diagram.png');
 const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
 
@@ -45,7 +48,7 @@ test('help in every spelling lists the commands; exit 0', () => {
   // help for one command
   const one = llava('help', 'ask');
   assert.equal(one.code, 0);
-  assert.match(one.out, /^Usage: llava ask --model DIR --image PATH/);
+  assert.match(one.out, /^Usage: llava ask --model DIR\|ID\|OWNER\/REPO --image PATH/);
 });
 
 test('--version prints the package version', () => {
@@ -81,17 +84,17 @@ test('an unknown command or option is one line and the usage, exit 2, never a st
 test('a missing option says which, with the usage', () => {
   const r = llava('ask', '--image', IMAGE, 'q');
   assert.equal(r.code, 2);
-  assert.match(r.err, /^llava: --model DIR is required\n\nUsage: llava ask /);
+  assert.match(r.err, /^llava: --model is required\n\nUsage: llava ask /);
 });
 
 test('a missing image is said before the model loads', () => {
   // the model folder does not exist either: the image must be what is reported, and quickly
   const r = llava('ask', '--model', path.join(ROOT, 'no-such-model'), '--image', 'no-such-image.png', 'what is this?');
   assert.equal(r.code, 1);
-  assert.equal(r.err, 'llava: no-such-image.png: no such file\n');
+  assert.equal(r.err, 'llava: no-such-image.png: no such file [FILE_REFUSED]\n');
   assertNoTrace(r.err);
   const dir = llava('ask', '--model', path.join(ROOT, 'no-such-model'), '--image', ROOT, 'what is this?');
-  assert.match(dir.err, /: not a regular file\n$/);
+  assert.match(dir.err, /: a folder, not a regular file.*\[FILE_REFUSED\]\n$/);
 });
 
 test('a model error prints its message and stable code, not a class name', () => {
@@ -101,7 +104,7 @@ test('a model error prints its message and stable code, not a class name', () =>
   assertNoTrace(r.err);
 });
 
-test('on a CPU-only machine a normal run prints only the answer (the provider fallback only with --verbose)', { skip: !existsSync(TINY) && 'run `npm run fixtures` first' }, () => {
+test('on a CPU-only machine a normal run prints only the answer (the provider fallback only with --verbose)', () => {
   const r = llava('ask', '--model', TINY, '--image', IMAGE, '--max-new-tokens', '4', 'what is this?');
   assert.equal(r.code, 0, r.err);
   assert.ok(r.out.trim().length > 0, 'no answer');

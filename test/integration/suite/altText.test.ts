@@ -38,8 +38,14 @@ export function defineAltTextTests(): void {
       const editor = await openFile('alt-test.md', original);
       const doc = editor.document;
       const at = doc.positionAt(original.indexOf('![]') + 1);
-      const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', doc.uri, new vscode.Range(at, at));
-      const action = actions.find((a) => a.title === 'Generate alt text with LLaVA');
+      // a document just opened may be asked before its language's providers are wired: ask again briefly
+      let actions: vscode.CodeAction[] = [];
+      let action: vscode.CodeAction | undefined;
+      for (let i = 0; i < 20 && !action; i++) {
+        if (i) await new Promise((r) => setTimeout(r, 250));
+        actions = (await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', doc.uri, new vscode.Range(at, at))) ?? [];
+        action = actions.find((a) => a.title === 'Generate alt text with LLaVA');
+      }
       assert.ok(action?.command, `offered: ${actions.map((a) => a.title).join(' | ')}`);
 
       const want = (await api.ask(images[0], ALT_PROMPT)).text.replace(/\s+/g, ' ').trim().replace(/\\/g, '\\\\').replace(/([[\]])/g, '\\$1');
