@@ -125,3 +125,29 @@ export async function askInWebview(page, frame, question, { shots, label, timeou
   const partials = new Set(seen.filter((s) => s.state === 'streaming' && s.len > 0).map((s) => s.len));
   return { text, partialLengths: [...partials] };
 }
+
+/** Runs a command by its palette title (F1, type, Enter on the matching row). */
+export async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input[type="text"]').first();
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.press('Enter');
+}
+
+/** The chat panel whose image is `name` (several panels may be open). */
+export async function panelWithImage(page, name, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const outers = page.locator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]:not([src*="purpose=webviewView"])`);
+    const n = await outers.count();
+    for (let i = n - 1; i >= 0; i--) {
+      const frame = outers.nth(i).contentFrame().locator('#active-frame').contentFrame();
+      if ((await frame.locator(`img[data-testid="image"][alt="${name}"]`).count().catch(() => 0)) > 0) return frame;
+    }
+    if (Date.now() > deadline) throw new Error(`no chat panel shows ${name}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

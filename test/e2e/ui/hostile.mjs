@@ -6,7 +6,7 @@
 // credentials) show our warning and no VS Code dialog; links it allows (http(s) to a public host) reach VS
 // Code's own "open external website?" confirmation, which the test cancels.
 import * as assert from 'node:assert/strict';
-import { expectImageShown } from '../lib/webview.mjs';
+import { expectImageShown, panelWithImage, runCommand } from '../lib/webview.mjs';
 
 const IMAGE = 'screenshot.png';
 const GEOMETRY = {
@@ -39,30 +39,6 @@ const ANSWER = [
   '',
   'Reversed: \u202Egnp.exe\nnext line stays in order.',
 ].join('\n');
-
-async function runCommand(page, title) {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]').first();
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.press('Enter');
-}
-
-async function panelWithImage(page, name, timeout = 30_000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const outers = page.locator('iframe.webview.ready[src*="extensionId=llava-vscode.llava-vscode"]:not([src*="purpose=webviewView"])');
-    const n = await outers.count();
-    for (let i = n - 1; i >= 0; i--) {
-      const frame = outers.nth(i).contentFrame().locator('#active-frame').contentFrame();
-      if ((await frame.locator(`img[data-testid="image"][alt="${name}"]`).count().catch(() => 0)) > 0) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no chat panel shows ${name}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const dialog = (page) => page.locator('.monaco-dialog-box');
 

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { expectImageShown } from '../lib/webview.mjs';
+import { expectImageShown, panelWithImage, runCommand } from '../lib/webview.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
@@ -45,31 +45,6 @@ const GEOMETRY = {
   mode: 'pad', originalWidth: W, originalHeight: H, inputWidth: INPUT, inputHeight: INPUT,
   padLeft: 0, padTop: PAD_TOP, scaleX: INPUT / SIDE, scaleY: INPUT / SIDE, cropLeft: 0, cropTop: 0,
 };
-
-async function runCommand(page, title) {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]').first();
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.press('Enter');
-}
-
-/** The chat panel whose image is `name` (several panels may be open). */
-async function panelWithImage(page, name, timeout = 30_000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const outers = page.locator('iframe.webview.ready[src*="extensionId=llava-vscode.llava-vscode"]:not([src*="purpose=webviewView"])');
-    const n = await outers.count();
-    for (let i = n - 1; i >= 0; i--) {
-      const frame = outers.nth(i).contentFrame().locator('#active-frame').contentFrame();
-      if ((await frame.locator(`img[data-testid="image"][alt="${name}"]`).count().catch(() => 0)) > 0) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no chat panel shows ${name}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** On-screen rectangles (inside the webview) of the image and of every drawn box. */
 function measure(frame) {
