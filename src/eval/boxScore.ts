@@ -2,10 +2,9 @@
 // the preprocessing geometry by src/grounding) against the true box; IoU >= 0.5 counts as correct,
 // as in the referring-expression benchmarks LLaVA-1.5 reports.
 
-import * as path from 'node:path';
-import { EvalDataError, type BoxFrame, type ImageGeometry } from '../core';
+import type { BoxFrame, ImageGeometry } from '../core';
 import { answerBoxes, groundingForCurrentModel } from '../grounding';
-import { dataPath, readJsonl, str } from './dataFiles';
+import { readQuestions } from './dataFiles';
 
 /** [x1, y1, x2, y2] in original-image pixels */
 export type PixelBox = [number, number, number, number];
@@ -19,15 +18,13 @@ export interface GroundingItem {
   box: PixelBox;
 }
 
-export async function loadGrounding(file: string): Promise<GroundingItem[]> {
-  const dir = path.dirname(file);
-  return (await readJsonl(file)).map((o, i) => {
-    const where = `line ${i + 1}`;
-    const box = o.box;
+export function loadGrounding(file: string): Promise<GroundingItem[]> {
+  return readQuestions(file, (l) => {
+    const box = l.o.box;
     if (!Array.isArray(box) || box.length !== 4 || !box.every((v) => typeof v === 'number' && Number.isFinite(v)) || box[2] <= box[0] || box[3] <= box[1]) {
-      throw new EvalDataError(file, `${where}: "box" must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2`);
+      l.fail('"box" must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2');
     }
-    return { id: str(o, 'question_id', file, where), image: dataPath(dir, str(o, 'image', file, where), file), phrase: str(o, 'phrase', file, where), text: str(o, 'text', file, where), box: box as PixelBox };
+    return { phrase: l.str('phrase'), box: box as PixelBox };
   });
 }
 

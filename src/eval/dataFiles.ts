@@ -62,3 +62,32 @@ export function optStr(o: Record<string, unknown>, key: string): string {
   const v = o[key];
   return typeof v === 'string' ? v : '';
 }
+
+/** One line of a question file, for the loader that reads its own fields from it. */
+export interface QuestionLine {
+  o: Record<string, unknown>;
+  str(key: string): string;
+  optStr(key: string): string;
+  /** an EvalDataError naming the file and line */
+  fail(message: string): never;
+}
+
+/**
+ * The items of a JSONL question file: every line's `question_id`, `image` (resolved inside the data
+ * folder) and `text`, plus whatever `more` reads from the same line.
+ */
+export async function readQuestions<T extends object>(file: string, more: (line: QuestionLine) => T): Promise<({ id: string; image: string; text: string } & T)[]> {
+  const dir = path.dirname(file);
+  return (await readJsonl(file)).map((o, i) => {
+    const where = `line ${i + 1}`;
+    const line: QuestionLine = {
+      o,
+      str: (key) => str(o, key, file, where),
+      optStr: (key) => optStr(o, key),
+      fail: (message) => {
+        throw new EvalDataError(file, `${where}: ${message}`);
+      },
+    };
+    return { id: line.str('question_id'), image: dataPath(dir, line.str('image'), file), text: line.str('text'), ...more(line) };
+  });
+}

@@ -3,9 +3,8 @@
 // and rates both 1-10; the relative score is the model's total over the reference's total x 100,
 // per question category (conv / detail / complex) and overall. Any OpenAI-compatible endpoint.
 
-import * as path from 'node:path';
 import { JudgeError } from '../core';
-import { dataPath, optStr, readJsonl, str } from './dataFiles';
+import { readQuestions } from './dataFiles';
 
 export interface BenchItem {
   id: string;
@@ -18,19 +17,8 @@ export interface BenchItem {
   context: string;
 }
 
-export async function loadBench(file: string): Promise<BenchItem[]> {
-  const dir = path.dirname(file);
-  return (await readJsonl(file)).map((o, i) => {
-    const where = `line ${i + 1}`;
-    return {
-      id: str(o, 'question_id', file, where),
-      image: dataPath(dir, str(o, 'image', file, where), file),
-      category: optStr(o, 'category') || 'all',
-      text: str(o, 'text', file, where),
-      answer: str(o, 'answer', file, where),
-      context: str(o, 'context', file, where),
-    };
-  });
+export function loadBench(file: string): Promise<BenchItem[]> {
+  return readQuestions(file, (l) => ({ category: l.optStr('category') || 'all', answer: l.str('answer'), context: l.str('context') }));
 }
 
 export interface JudgeOptions {

@@ -2,8 +2,7 @@
 // normalised exact match, in the spirit of VQA's answer normalisation: case, punctuation, articles,
 // number words -> digits, and the two spellings our domain meets (grey/gray, centre/center).
 
-import * as path from 'node:path';
-import { dataPath, readJsonl, str, optStr } from './dataFiles';
+import { readQuestions } from './dataFiles';
 
 export interface ShortItem {
   id: string;
@@ -14,18 +13,8 @@ export interface ShortItem {
   category: string;
 }
 
-export async function loadShortAnswers(file: string): Promise<ShortItem[]> {
-  const dir = path.dirname(file);
-  return (await readJsonl(file)).map((o, i) => {
-    const where = `line ${i + 1}`;
-    return {
-      id: str(o, 'question_id', file, where),
-      image: dataPath(dir, str(o, 'image', file, where), file),
-      text: str(o, 'text', file, where),
-      answer: str(o, 'answer', file, where),
-      category: optStr(o, 'category'),
-    };
-  });
+export function loadShortAnswers(file: string): Promise<ShortItem[]> {
+  return readQuestions(file, (l) => ({ answer: l.str('answer'), category: l.optStr('category') }));
 }
 
 const NUMBERS: Record<string, string> = { none: '0', zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10' };
