@@ -27,11 +27,12 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   captioning: ['core', 'engine', 'files'],
   convert: ['core'],
   'engine-process': ['core', 'engine'],
+  'convert-process': ['core'],
   server: ['core', 'engine'],
   remote: ['core', 'captioning'],
   eval: ['core', 'engine', 'grounding'],
-  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert', 'files'],
-  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote', 'files'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert', 'convert-process', 'files'],
+  extension: ['core', 'engine-process', 'convert-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote', 'files'],
 };
 
 /** Program entry points inside a folder (bundled by esbuild.mjs); nothing may import them. */
