@@ -5,11 +5,12 @@
 // under a cancellable progress notification with an ETA, and point `llava.model` at the result.
 // The host never loads the converter: src/convert-process spawns it.
 
+import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AbortedError, EngineError } from '../../core';
 import { ConvertProcessError, describeConvertFailure, formatEta, runConvert } from '../../convert-process';
-import { conversionDtype, conversionOffer, formatBytes, listRepo, planCheckpointDownload, type ConversionEntry } from '../../hub';
+import { conversionDtype, conversionOffer, diskSpaceProblem, formatBytes, listRepo, planCheckpointDownload, type ConversionEntry } from '../../hub';
 import { config } from '../config';
 import type { ModelStore } from '../modelStore';
 
@@ -43,7 +44,10 @@ export async function convertModelCommand(store: ModelStore, entry: ConversionEn
     return undefined;
   }
   const offer = conversionOffer(entry, dtype, plan);
-  const go = await vscode.window.showWarningMessage(offer.question, { modal: true, detail: `${offer.detail}\nInto ${store.modelsRoot()}` }, CONFIRM);
+  // the download's own check, shown before the user confirms (the converter checks its output's space again before writing)
+  const space = await diskSpaceProblem(plan, store.modelsRoot()).catch(() => undefined);
+  const detail = [space ? `Warning: ${space.message}` : undefined, offer.detail, `Into ${store.modelsRoot()}`].filter(Boolean).join('\n');
+  const go = await vscode.window.showWarningMessage(offer.question, { modal: true, detail }, CONFIRM);
   if (go !== CONFIRM) return undefined;
 
   const checkpoint = await store.download(plan); // says why in words when it fails; keeps .part files on cancel
@@ -68,8 +72,21 @@ export async function convertModelCommand(store: ModelStore, entry: ConversionEn
     return undefined;
   }
   await store.useLocalFolder(out);
-  void vscode.window.showInformationMessage(`${label} is converted (${dtype}, ${out}) and is now the current model.`);
+  void offerToDeleteCheckpoint(store, label, dtype, out, checkpoint, offer.downloadBytes);
   return out;
+}
+
+/** The checkpoint is only needed to convert again (another dtype, a rerun): the user may take its space back. */
+async function offerToDeleteCheckpoint(store: ModelStore, label: string, dtype: string, out: string, checkpoint: string, bytes: number): Promise<void> {
+  const remove = `Delete the Checkpoint (${formatBytes(bytes)})`;
+  const choice = await vscode.window.showInformationMessage(`${label} is converted (${dtype}, ${out}) and is now the current model.`, remove);
+  if (choice !== remove) return;
+  try {
+    await rm(checkpoint, { recursive: true, force: true });
+    store.log.info(`[convert] deleted the checkpoint ${checkpoint}`);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Could not delete ${checkpoint}: ${(err as Error).message}`);
+  }
 }
 
 async function convertWithProgress(store: ModelStore, job: { label: string; from: string; out: string; dtype: string }): Promise<void> {
