@@ -2,9 +2,10 @@
 // (transformers.js layout), in-process, without Python. A rerun resumes: finished parts are kept.
 
 import { CONVERT_DTYPES, convertCheckpoint, type ConvertDtype, type ConvertProgress } from '../convert';
+import { estimateEta, formatProgressLine } from '../convert-process';
 import { oneOf, parse, UsageError, type CliCommand } from './args';
 
-const USAGE = `Usage: llava convert --from DIR --out DIR [--dtype q4,fp32,...] [--graph hub|fast]
+const USAGE = `Usage: llava convert --from DIR --out DIR [--dtype q4,fp32,...] [--graph hub|fast] [--progress text|json]
 
 Converts a llava-hf LLaVA checkpoint (e.g. llava-hf/llava-1.5-7b-hf: config.json, model*.safetensors,
 tokenizer and template files) into ONNX files the engine and transformers.js load.
@@ -16,6 +17,9 @@ tokenizer and template files) into ONNX files the engine and transformers.js loa
   --graph KIND      the decoder graph: hub (plain ONNX ops, like the Hub's exports; default) or fast
                     (onnxruntime contrib ops: GroupQueryAttention, RotaryEmbedding, SimplifiedLayerNormalization;
                     fp32 and q4 only). The engine runs either; transformers.js needs hub.
+  --progress KIND   text: one updating line on stderr (default on a terminal); json: one JSON object per
+                    line on stdout (part, bytes read of total, elapsed and ETA seconds) and a last
+                    {"type":"done"} line, for programs (the VS Code extension runs the converter so)
 Memory stays near the largest tensor; free disk space is checked first. Interrupted? Run the same
 command again: finished parts are not redone.
 `;
@@ -24,8 +28,8 @@ function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
-/** One updating line on a terminal, JSON lines otherwise (like caption). */
-function progressPrinter(): (p: ConvertProgress) => void {
+/** One updating line on a terminal; JSON lines (on stderr, like caption) when stderr is not one. */
+function textPrinter(): (p: ConvertProgress) => void {
   const tty = process.stderr.isTTY;
   const started = performance.now();
   let last = 0;
@@ -46,8 +50,30 @@ function progressPrinter(): (p: ConvertProgress) => void {
   };
 }
 
+/** `--progress json`: src/convert-process's line format on stdout, at most every 250 ms within a part. */
+function jsonPrinter(): (p: ConvertProgress) => void {
+  const started = performance.now();
+  let last = 0;
+  let skippedBytes = 0;
+  return (p) => {
+    const now = performance.now();
+    if (p.state === 'skipped') skippedBytes = p.bytesRead;
+    if (p.state === 'tensor' && now - last < 250) return;
+    last = now;
+    const elapsedS = (now - started) / 1000;
+    const etaS = estimateEta(p.bytesRead, p.bytesTotal, elapsedS, skippedBytes);
+    process.stdout.write(
+      formatProgressLine({
+        type: 'progress', part: p.part.file, partIndex: p.partIndex, partCount: p.partCount, state: p.state,
+        bytesRead: p.bytesRead, bytesTotal: p.bytesTotal, elapsedS: Math.round(elapsedS * 10) / 10,
+        ...(etaS !== undefined ? { etaS: Math.round(etaS) } : {}),
+      }),
+    );
+  };
+}
+
 async function run(args: string[]): Promise<number> {
-  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string', default: 'q4' }, graph: { type: 'string', default: 'hub' } }, USAGE);
+  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string', default: 'q4' }, graph: { type: 'string', default: 'hub' }, progress: { type: 'string' } }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -56,9 +82,15 @@ async function run(args: string[]): Promise<number> {
   if (!values.out) throw new UsageError('--out DIR is required', USAGE);
   const graph = oneOf('graph', values.graph!, ['hub', 'fast'] as const, USAGE);
   const dtypes = [...new Set(values.dtype!.split(',').map((d) => oneOf('dtype', d.trim(), CONVERT_DTYPES, USAGE)))] as ConvertDtype[];
-  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, graph, onProgress: progressPrinter() });
-  if (process.stderr.isTTY) process.stderr.write('\n');
+  const progress = values.progress === undefined ? 'text' : oneOf('progress', values.progress, ['text', 'json'] as const, USAGE);
+  const json = progress === 'json';
+  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, graph, onProgress: json ? jsonPrinter() : textPrinter() });
   const written = result.parts.filter((p) => !result.skipped.includes(p.file));
+  if (json) {
+    process.stdout.write(formatProgressLine({ type: 'done', out: values.out, written: written.length, skipped: result.skipped.length, seconds: Math.round(result.seconds * 10) / 10 }));
+    return 0;
+  }
+  if (process.stderr.isTTY) process.stderr.write('\n');
   process.stdout.write(
     `converted ${result.spec.name}: ${written.length} part(s) written, ${result.skipped.length} already done; ` +
       `${mib(result.bytesRead)} read in ${result.seconds.toFixed(1)} s -> ${values.out}\n`,

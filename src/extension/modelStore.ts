@@ -68,6 +68,11 @@ export class ModelStore {
     return this.catalogCache;
   }
 
+  /** The bundled CLI the host runs conversions with, in a child process (never loaded into the host). */
+  cliPath(): string {
+    return path.join(this.context.extensionUri.fsPath, 'dist', 'cli.js');
+  }
+
   /** Where downloads go: `llava.modelsFolder`, else the extension's global storage. */
   modelsRoot(): string {
     const root = modelsRootFor(config.modelsFolder(), this.context.globalStorageUri.fsPath, os.homedir());

@@ -6,6 +6,7 @@
 // onnxruntime).
 
 export { CatalogError, findEntry, loadCatalog, parseCatalog, type Catalog, type CatalogEntry, type CatalogFile, type ConversionDtype, type ConversionEntry } from './catalog';
+export { CHECKPOINT_INDEX, checkpointFolderId, conversionDtype, conversionOffer, planCheckpointDownload, type ConversionOffer } from './checkpointPlan';
 export { downloadPlan, type DownloadOptions, type DownloadProgress } from './download';
 export { MANIFEST_FILE, readManifest, type DownloadManifest, type LockedFile, type VerifiedBy } from './manifest';
 export { diskSpaceProblem } from './diskSpace';

@@ -27,11 +27,12 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   captioning: ['core', 'engine', 'files'],
   convert: ['core'],
   'engine-process': ['core', 'engine'],
+  'convert-process': ['core'],
   server: ['core', 'engine'],
   remote: ['core', 'captioning'],
   eval: ['core', 'engine', 'grounding'],
-  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert', 'files'],
-  extension: ['core', 'engine-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote', 'files'],
+  cli: ['core', 'engine', 'captioning', 'hub', 'server', 'eval', 'convert', 'convert-process', 'files'],
+  extension: ['core', 'engine-process', 'convert-process', 'captioning', 'hub', 'grounding', 'protocol', 'remote', 'files'],
 };
 
 /** Program entry points inside a folder (bundled by esbuild.mjs); nothing may import them. */
@@ -207,6 +208,10 @@ test('nothing the extension host loads reaches the engine (the host never loads 
   assert.ok(seen.size > 20, `host closure has only ${seen.size} files`);
   const engineFiles = [...seen].filter((f) => folderOf(f) === 'engine').map(rel);
   assert.deepEqual(engineFiles, [], 'the extension host loads engine code');
+  // conversions run `llava convert` in a child (src/convert-process): the converter itself stays out of the host
+  assert.ok(seen.has(path.join(SRC, 'convert-process', 'runner.ts')), 'the host does not reach the conversion runner');
+  const converterFiles = [...seen].filter((f) => folderOf(f) === 'convert').map(rel);
+  assert.deepEqual(converterFiles, [], 'the extension host loads converter code');
 });
 
 test('webview code takes only types from src/, except the dependency-free protocol guards', () => {

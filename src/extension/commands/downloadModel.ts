@@ -4,16 +4,19 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { formatModelSetting, resolveHubModel, type CatalogEntry, type ResolvedHubModel } from '../../hub';
+import { formatModelSetting, resolveHubModel, type CatalogEntry, type ConversionEntry, type ResolvedHubModel } from '../../hub';
 import { EngineError } from '../../core';
 import type { ModelStore } from '../modelStore';
+import { conversionSummary, convertModelCommand } from './convertModel';
 
-type Item = vscode.QuickPickItem & { entry?: CatalogEntry; other?: true };
+type Item = vscode.QuickPickItem & { entry?: CatalogEntry; conversion?: ConversionEntry; other?: true };
 
 /** Returns the downloaded folder, or undefined when the user cancelled or the download failed. */
 export async function downloadModelCommand(store: ModelStore): Promise<string | undefined> {
-  const model = await pickModel(store);
-  if (!model) return undefined;
+  const picked = await pickModel(store);
+  if (!picked) return undefined;
+  if ('conversion' in picked) return convertModelCommand(store, picked.conversion);
+  const model = picked;
 
   let offered;
   try {
@@ -45,8 +48,8 @@ export async function downloadModelCommand(store: ModelStore): Promise<string | 
   return folder;
 }
 
-/** One item per catalog model (licence, downloaded or not), then "Other Hub repository…". */
-async function pickModel(store: ModelStore): Promise<ResolvedHubModel | undefined> {
+/** One item per catalog model (licence, downloaded or not), the conversions with their sizes, then "Other Hub repository…". */
+async function pickModel(store: ModelStore): Promise<ResolvedHubModel | { conversion: ConversionEntry } | undefined> {
   const root = store.modelsRoot();
   const items: Item[] = [];
   for (const entry of store.catalog().models) {
@@ -59,6 +62,16 @@ async function pickModel(store: ModelStore): Promise<ResolvedHubModel | undefine
       entry,
     });
   }
+  const conversions = store.catalog().conversions;
+  if (conversions.length) items.push({ label: 'Convert from a checkpoint', kind: vscode.QuickPickItemKind.Separator });
+  for (const conversion of conversions) {
+    items.push({
+      label: `$(sync) ${conversion.label}`,
+      description: conversionSummary(conversion),
+      detail: [conversion.description, `licence ${conversion.licence}`].filter(Boolean).join(' · '),
+      conversion,
+    });
+  }
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(repo) Other Hub repository…', detail: 'owner/name of a transformers.js LLaVA export', other: true });
   const pick = await vscode.window.showQuickPick(items, {
@@ -68,6 +81,7 @@ async function pickModel(store: ModelStore): Promise<ResolvedHubModel | undefine
     matchOnDetail: true,
   });
   if (!pick) return undefined;
+  if (pick.conversion) return { conversion: pick.conversion };
   let name = pick.entry?.id;
   if (pick.other) {
     name = await vscode.window.showInputBox({

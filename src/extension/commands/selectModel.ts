@@ -3,15 +3,17 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CatalogEntry, ResolvedHubModel } from '../../hub';
+import type { CatalogEntry, ConversionEntry, ResolvedHubModel } from '../../hub';
 import { checkLocalModelFolder, formatModelSetting, resolveHubModel } from '../../hub';
 import { formatVariantChoice } from '../../core';
 import type { ModelStore } from '../modelStore';
 import { downloadModelCommand } from './downloadModel';
+import { conversionSummary, convertModelCommand } from './convertModel';
 
 type Item = vscode.QuickPickItem &
   (
     | { action: 'catalog'; entry: CatalogEntry; model: ResolvedHubModel; downloaded: boolean }
+    | { action: 'convert'; conversion: ConversionEntry; folder: string; converted: boolean }
     | { action: 'folder'; folder: string }
     | { action: 'pickFolder' }
     | { action: 'download' }
@@ -41,6 +43,11 @@ export async function selectModel(store: ModelStore): Promise<void> {
       }
       return;
     }
+    case 'convert':
+      // converted already: use it; otherwise the sizes are shown and confirmed before anything is fetched
+      if (pick.converted) await store.useLocalFolder(pick.folder);
+      else await convertModelCommand(store, pick.conversion);
+      return;
     case 'folder': {
       const problem = await checkLocalModelFolder(pick.folder);
       if (problem) {
@@ -83,6 +90,23 @@ async function buildItems(store: ModelStore): Promise<Item[]> {
       entry,
       model,
       downloaded,
+    });
+  }
+
+  const conversions = store.catalog().conversions;
+  if (conversions.length) items.push({ label: 'Convert from a checkpoint', kind: vscode.QuickPickItemKind.Separator, action: 'separator' });
+  for (const conversion of conversions) {
+    const folder = path.join(store.modelsRoot(), conversion.id);
+    const converted = (await checkLocalModelFolder(folder).catch(() => 'unreadable')) === undefined;
+    const isCurrent = cur.kind === 'folder' && cur.path === folder;
+    items.push({
+      label: `${converted ? '$(check)' : '$(sync)'} ${conversion.label}`,
+      description: [converted ? 'converted' : conversionSummary(conversion), isCurrent ? 'current' : undefined].filter(Boolean).join(' · '),
+      detail: [conversion.description, `licence ${conversion.licence}`].filter(Boolean).join(' · '),
+      action: 'convert',
+      conversion,
+      folder,
+      converted,
     });
   }
 
