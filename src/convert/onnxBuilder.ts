@@ -78,6 +78,8 @@ export interface BuilderOptions {
   q4?: boolean;
   /** with q4: MatMulNBits runs on float16 activations with float16 scales (the fixtures' `_q4f16`) */
   halfMatmul?: boolean;
+  /** float16 graph inputs and outputs (pixel_values, image_features, inputs_embeds, logits), cast at the edges */
+  halfIO?: boolean;
   /** linear layers as MatMulBnb4, NF4, block 64 (the `_bnb4` files) */
   bnb4?: boolean;
   /**
@@ -138,6 +140,23 @@ export class GraphBuilder {
   input(name: string, elemType: number, dims: Dim[]): string {
     this.inputs.push(valueInfo(name, elemType, dims));
     return name;
+  }
+
+  /** The graph I/O type of an activation: float16 with halfIO, else float32. */
+  get ioType(): number {
+    return this.opts.halfIO ? DT.FLOAT16 : DT.FLOAT;
+  }
+
+  /** A float activation input (`ioType`), as float32 for the graph inside. */
+  floatInput(name: string, dims: Dim[]): string {
+    this.input(name, this.ioType, dims);
+    return this.opts.halfIO ? this.op('Cast', [name], { to: int(DT.FLOAT) }) : name;
+  }
+
+  /** Names float32 `x` as the graph output `name` of type `ioType`. */
+  floatOutput(x: string, name: string, dims: Dim[]): void {
+    this.op(this.opts.halfIO ? 'Cast' : 'Identity', [x], this.opts.halfIO ? { to: int(DT.FLOAT16) } : {}, name);
+    this.output(name, this.ioType, dims);
   }
 
   output(name: string, elemType: number, dims: Dim[]): void {
@@ -335,11 +354,13 @@ export class GraphBuilder {
   gatherRows(name: string, dims: number[], init: WeightInit, ids: string, outputName?: string): string {
     if (!this.opts.int8 || this.opts.plan) {
       const table = this.weight(name, dims, init, true);
-      const rows = this.op('Gather', [table, ids], { axis: int(0) }, this.opts.fp16Weights ? undefined : outputName);
-      return this.opts.fp16Weights ? this.op('Cast', [rows], { to: int(DT.FLOAT) }, outputName) : rows;
+      const castAfter = this.opts.fp16Weights !== !!this.opts.halfIO; // stored and wanted types differ
+      const rows = this.op('Gather', [table, ids], { axis: int(0) }, castAfter ? undefined : outputName);
+      return castAfter ? this.op('Cast', [rows], { to: int(this.opts.halfIO ? DT.FLOAT16 : DT.FLOAT) }, outputName) : rows;
     }
     const { q, scale, zp } = this.weight8(name, dims, this.opts.source.tensor(name, dims, init), this.opts.int8);
-    return this.op('DequantizeLinear', [this.op('Gather', [q, ids], { axis: int(0) }), scale, zp], {}, outputName);
+    const rows = this.op('DequantizeLinear', [this.op('Gather', [q, ids], { axis: int(0) }), scale, zp], {}, this.opts.halfIO ? undefined : outputName);
+    return this.opts.halfIO ? this.op('Cast', [rows], { to: int(DT.FLOAT16) }, outputName) : rows;
   }
 
   /** Dynamic dimension `axis` of `tensor` as an int64 [1] tensor. */

@@ -8,13 +8,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { AutoProcessor, LlavaForConditionalGeneration } from '@huggingface/transformers';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { AutoProcessor, LlavaForConditionalGeneration, Tensor } from '@huggingface/transformers';
+import { fromHalf, toHalf } from '../../src/engine/half';
 import onnxProto from 'onnx-proto';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
 import type { ChatTurn, DtypeVariant } from '../../src/core/types';
 import type { VariantMap } from '../../src/core/variants';
-import { ensureFixtures } from '../fixtures/index';
+import { FIXTURES, MODELS_DIR, ensureFixtures } from '../fixtures/index';
+import { buildDecoder, buildEmbedTokens, buildVisionEncoder } from '../../src/convert';
+import { prngSource } from '../fixtures/weights';
 import { maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits, type Reference } from '../helpers/transformersReference';
 
 const { onnx } = onnxProto;
@@ -145,3 +148,68 @@ for (const fixture of ['tiny-llava', 'tiny-qwen']) {
     }
   });
 }
+
+describe('q4f16 with float16 graph inputs and outputs (pixel_values, image_features, inputs_embeds, logits)', () => {
+  // The fixtures' q4f16 keeps float32 I/O like their fp16; exports made without keep_io_types have float16
+  // at every edge. The engine reads each session's types, so such a folder must run as well: built here,
+  // beside the fixtures, so transformers.js finds it by name.
+  const name = 'tiny-llava-halfio';
+  const dir = path.join(MODELS_DIR, name);
+  before(async () => {
+    const [base] = await ensureFixtures(['tiny-llava']);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(base, dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}onnx${path.sep}`) });
+    mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+    const def = FIXTURES.find((f) => f.spec.name === 'tiny-llava')!;
+    const opts = { fp16Weights: true, q4: true, halfMatmul: true, halfIO: true, source: prngSource('tiny-llava') };
+    writeFileSync(path.join(dir, 'onnx', 'vision_encoder_q4f16.onnx'), buildVisionEncoder(def.spec, opts).encode());
+    writeFileSync(path.join(dir, 'onnx', 'embed_tokens_q4f16.onnx'), buildEmbedTokens(def.spec, opts).encode());
+    writeFileSync(path.join(dir, 'onnx', 'decoder_model_merged_q4f16.onnx'), buildDecoder(def.spec, opts).encode());
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the graphs have float16 I/O; our engine and transformers.js agree on it, and it stays near the float32-I/O file', async () => {
+    const g = (f: string) => onnx.ModelProto.decode(readFileSync(path.join(dir, 'onnx', f))).graph!;
+    const type = (vals: any[], n: string) => vals.find((v) => v.name === n).type.tensorType.elemType;
+    const F16 = onnx.TensorProto.DataType.FLOAT16;
+    assert.equal(type(g('vision_encoder_q4f16.onnx').input!, 'pixel_values'), F16);
+    assert.equal(type(g('vision_encoder_q4f16.onnx').output!, 'image_features'), F16);
+    assert.equal(type(g('embed_tokens_q4f16.onnx').output!, 'inputs_embeds'), F16);
+    assert.equal(type(g('decoder_model_merged_q4f16.onnx').input!, 'inputs_embeds'), F16);
+    assert.equal(type(g('decoder_model_merged_q4f16.onnx').output!, 'logits'), F16);
+
+    const ours = await loadModel(dir, { provider: 'cpu', variant: 'q4f16' });
+    const [fixtureDir] = await ensureFixtures(['tiny-llava']);
+    const f32io = await loadModel(fixtureDir, { provider: 'cpu', variant: 'q4f16' });
+    const ref: Reference = {
+      processor: await AutoProcessor.from_pretrained(name),
+      chatTemplate: JSON.parse(readFileSync(path.join(dir, 'chat_template.json'), 'utf8')).chat_template,
+      model: await LlavaForConditionalGeneration.from_pretrained(name, { dtype: 'q4f16', device: 'cpu' }),
+    };
+    try {
+      const imagePath = path.join(SAMPLES, IMAGE);
+      const pixels = await ours.preprocess({ path: imagePath });
+      const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: IMAGE }] }];
+      const { inputs, ids } = await referenceInputs(ref, imagePath, QUESTION, pixels);
+      // transformers.js hands the pixel values to the session as given: float16, as ours converts them
+      inputs.pixel_values = new Tensor('float16', toHalf(pixels.pixelValues), inputs.pixel_values.dims);
+      assert.deepEqual(await ours.promptIds(turns), ids, 'prompt ids');
+      const mine = await ours.nextTokenLogits(turns);
+      // float16 logits come back as their raw 16-bit patterns
+      const logits = (await ref.model(inputs)).logits; // [1, T, vocab] f16
+      assert.equal(logits.type, 'float16');
+      const theirs = fromHalf(logits.data as Uint16Array).slice((logits.dims[1] - 1) * logits.dims[2]);
+      const diff = maxAbsDiff(mine, theirs);
+      const vsF32io = maxAbsDiff(mine, await f32io.nextTokenLogits(turns));
+      console.log(`# tiny-llava q4f16 float16 I/O: max |ours - transformers.js| ${diff.toExponential(2)}, max |float16 I/O - float32 I/O| ${vsF32io.toExponential(2)}`);
+      assert.ok(diff <= HALF_LOGIT_TOLERANCE, `first-step logits differ from transformers.js by ${diff}`);
+      assert.ok(vsF32io > 0 && vsF32io <= 0.1, `float16 I/O moves the logits by ${vsF32io} from the float32-I/O file`);
+      const refTokens = await referenceGreedy(ref, inputs, ids.length, NEW_TOKENS);
+      assert.deepEqual(await ourGreedy(ours, turns, NEW_TOKENS, refTokens), refTokens, 'greedy tokens');
+    } finally {
+      await ours.dispose();
+      await f32io.dispose();
+      await ref.model.dispose();
+    }
+  });
+});
