@@ -8,7 +8,7 @@
 import onnxProto from 'onnx-proto';
 import { f32ToF16 } from './floats';
 import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4 } from './quantize';
-import { BNB4_BLOCK_SIZE, BNB4_NF4, quantizePerTensor8, quantizeRowsBnb4, type Int8Kind } from './quantize8';
+import { BNB4_BLOCK_SIZE, BNB4_NF4, quantizePerTensor8, quantizeRowsBnb4, type Bnb4Type, type Int8Kind } from './quantize8';
 
 const { onnx } = onnxProto;
 export type TensorProto = InstanceType<typeof onnx.TensorProto>;
@@ -82,6 +82,8 @@ export interface BuilderOptions {
   halfIO?: boolean;
   /** linear layers as MatMulBnb4, NF4, block 64 (the `_bnb4` files) */
   bnb4?: boolean;
+  /** bnb4's code book: NF4 (default, quantize.py's) or FP4 */
+  bnb4Type?: Bnb4Type;
   /**
    * onnxruntime's dynamic 8-bit quantization (the `_int8` / `_uint8` / `_quantized` files): MatMul ->
    * DynamicQuantizeLinear + MatMulInteger, Conv -> ConvInteger, an embedding Gather over 8-bit rows +
@@ -326,14 +328,14 @@ export class GraphBuilder {
     const bName = `${name}_Bnb4`;
     const aName = `${name}_absmax`;
     if (!this.weightCache.has(`${name}|bnb4`)) {
-      const q = quantizeRowsBnb4(this.opts.source.linear(name, K, N, init, 'NK'), N, K);
+      const q = quantizeRowsBnb4(this.opts.source.linear(name, K, N, init, 'NK'), N, K, BNB4_BLOCK_SIZE, this.opts.bnb4Type ?? BNB4_NF4);
       this.parameterCount += K * N;
       this.addInitializer(bName, DT.UINT8, [q.packed.length], q.packed);
       this.addInitializer(aName, DT.FLOAT, [q.absmax.length], q.absmax);
       this.weightCache.set(`${name}|bnb4`, bName);
     }
     this.usesContribOps = true;
-    const attrs = { K: int(K), N: int(N), block_size: int(BNB4_BLOCK_SIZE), quant_type: int(BNB4_NF4) };
+    const attrs = { K: int(K), N: int(N), block_size: int(BNB4_BLOCK_SIZE), quant_type: int(this.opts.bnb4Type ?? BNB4_NF4) };
     return this.node('MatMulBnb4', [x, bName, aName], attrs, 1, MS_DOMAIN)[0];
   }
 

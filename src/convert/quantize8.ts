@@ -52,7 +52,9 @@ export function dequantizePerTensor8(p: PerTensor8): Float32Array {
 /** transformers.js' quantize.py default for bnb4 */
 export const BNB4_BLOCK_SIZE = 64;
 /** MatMulBnb4's quant_type attribute: 0 = FP4, 1 = NF4 */
+export const BNB4_FP4 = 0;
 export const BNB4_NF4 = 1;
+export type Bnb4Type = typeof BNB4_FP4 | typeof BNB4_NF4;
 
 /** The NF4 code book (bitsandbytes' normal-float levels on [-1, 1]); code i means NF4_LEVELS[i] * absmax. */
 export const NF4_LEVELS: readonly number[] = [
@@ -61,6 +63,14 @@ export const NF4_LEVELS: readonly number[] = [
   0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ];
 
+/** The FP4 code book (bitsandbytes' 1-sign / 2-exponent / 1-mantissa levels, scaled to [-1, 1]), by code. */
+export const FP4_LEVELS: readonly number[] = [
+  0, 0.005208333333, 0.6666666667, 1, 0.3333333333, 0.5, 0.1666666667, 0.25,
+  -0, -0.005208333333, -0.6666666667, -1, -0.3333333333, -0.5, -0.1666666667, -0.25,
+];
+
+const levels = (t: Bnb4Type): readonly number[] => (t === BNB4_NF4 ? NF4_LEVELS : FP4_LEVELS);
+
 export interface BlockwiseBnb4 {
   /** MatMulBnb4 input B: uint8 [ceil(N*K / 2)], the [N, K] weight flattened, two codes a byte, the first in the high nibble */
   packed: Uint8Array;
@@ -68,14 +78,15 @@ export interface BlockwiseBnb4 {
   absmax: Float32Array;
 }
 
-function nearestNf4(x: number): number {
+function nearestCode(table: readonly number[], x: number): number {
   let best = 0;
-  for (let i = 1; i < 16; i++) if (Math.abs(NF4_LEVELS[i] - x) < Math.abs(NF4_LEVELS[best] - x)) best = i;
+  for (let i = 1; i < 16; i++) if (Math.abs(table[i] - x) < Math.abs(table[best] - x)) best = i;
   return best;
 }
 
-/** NF4 block quantization of `rows` [N, K] (nn.Linear's layout), blocks running over the flattened rows. */
-export function quantizeRowsBnb4(rows: Float32Array, N: number, K: number, blockSize = BNB4_BLOCK_SIZE): BlockwiseBnb4 {
+/** NF4 (or FP4) block quantization of `rows` [N, K] (nn.Linear's layout), blocks running over the flattened rows. */
+export function quantizeRowsBnb4(rows: Float32Array, N: number, K: number, blockSize = BNB4_BLOCK_SIZE, type: Bnb4Type = BNB4_NF4): BlockwiseBnb4 {
+  const table = levels(type);
   if (rows.length !== N * K) throw new Error(`weight has ${rows.length} values, expected N*K = ${N * K}`);
   const total = N * K;
   const packed = new Uint8Array(Math.ceil(total / 2));
@@ -88,7 +99,7 @@ export function quantizeRowsBnb4(rows: Float32Array, N: number, K: number, block
     absmax[blk] = m;
     const inv = m === 0 ? 0 : 1 / m;
     for (let i = i0; i < i1; i++) {
-      const code = nearestNf4(rows[i] * inv);
+      const code = nearestCode(table, rows[i] * inv);
       packed[i >> 1] |= (i & 1) === 0 ? code << 4 : code;
     }
   }
@@ -96,12 +107,13 @@ export function quantizeRowsBnb4(rows: Float32Array, N: number, K: number, block
 }
 
 /** The [N, K] weight MatMulBnb4 computes with. */
-export function dequantizeRowsBnb4(q: BlockwiseBnb4, N: number, K: number, blockSize = BNB4_BLOCK_SIZE): Float32Array {
+export function dequantizeRowsBnb4(q: BlockwiseBnb4, N: number, K: number, blockSize = BNB4_BLOCK_SIZE, type: Bnb4Type = BNB4_NF4): Float32Array {
+  const table = levels(type);
   const out = new Float32Array(N * K);
   for (let i = 0; i < out.length; i++) {
     const byte = q.packed[i >> 1];
     const code = (i & 1) === 0 ? byte >> 4 : byte & 0x0f;
-    out[i] = NF4_LEVELS[code] * q.absmax[Math.floor(i / blockSize)];
+    out[i] = table[code] * q.absmax[Math.floor(i / blockSize)];
   }
   return out;
 }
