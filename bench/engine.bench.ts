@@ -1,7 +1,7 @@
 // Engine benchmark: our engine against transformers.js 4.3.1 on the same model folder, image (our
 // preprocessing's pixel values fed to both), prompt and greedy settings, CPU execution provider.
 //
-//   npm run bench -- [--quick] [--runs N] [--new-tokens N] [--dtype fp32|fp16|q4] [--threads N]
+//   npm run bench -- [--quick] [--runs N] [--new-tokens N] [--dtype fp32|fp16|q4|vision=quantized,embed=int8,decoder=q4] [--threads N]
 //                    [--model NAME] [--engines ours,transformers.js] [--profile]
 //
 // Each measurement is a fresh child process (bench/worker.ts), alternating ours / theirs (the order
@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureFixtures } from '../test/fixtures/index';
+import { formatVariantChoice, parseVariantChoice, type VariantChoice } from '../src/core/variants';
 import { loadModel } from '../src/engine/index';
 import type { EngineName, WorkerJob, WorkerResult } from './worker';
 import { exportEngineAt } from './gitEngine';
@@ -25,7 +26,8 @@ const RESULTS = path.join(HERE, 'results');
 interface Args {
   runs: number;
   newTokens: number;
-  dtype: 'fp32' | 'fp16' | 'q4';
+  /** a variant for every part (q4) or a per-part map (vision=quantized,embed=int8,decoder=q4) */
+  dtype: VariantChoice;
   threads: number;
   model: string;
   image: string;
@@ -60,7 +62,11 @@ function parseArgs(argv: string[]): Args {
     if (a === '--quick') Object.assign(args, { runs: 1, newTokens: 16 });
     else if (a === '--runs') args.runs = Number(next());
     else if (a === '--new-tokens') args.newTokens = Number(next());
-    else if (a === '--dtype') args.dtype = next() as Args['dtype'];
+    else if (a === '--dtype') {
+      const parsed = parseVariantChoice(next());
+      if ('error' in parsed) throw new Error(`--dtype: ${parsed.error}`);
+      args.dtype = parsed.choice ?? 'fp32';
+    }
     else if (a === '--threads') args.threads = Number(next());
     else if (a === '--model') args.model = next();
     else if (a === '--image') args.image = path.resolve(next());
@@ -267,7 +273,7 @@ async function main(): Promise<void> {
   };
   const settings = { ...args, image: path.relative(ROOT, args.image), promptTokens: runs[0]?.promptTokens };
 
-  console.log(`\nbench: ${args.model} ${args.dtype}, ${runs[0]?.promptTokens} prompt tokens, ${args.newTokens} new tokens, greedy, CPU EP, ` +
+  console.log(`\nbench: ${args.model} ${formatVariantChoice(args.dtype)}, ${runs[0]?.promptTokens} prompt tokens, ${args.newTokens} new tokens, greedy, CPU EP, ` +
     `threads ${args.threads || 'ORT default'}, medians of ${args.runs} run(s); ${machine.cpus} CPUs, node ${machine.node}, onnxruntime-node ${ortVersion}\n`);
   console.log(table(columns, runs, args.runs));
   console.log('');

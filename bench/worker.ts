@@ -22,7 +22,8 @@ export interface WorkerJob {
   pixelsFile: string;
   geometry: import('../src/core/types').ImageGeometry;
   newTokens: number;
-  dtype: 'fp32' | 'fp16' | 'q4';
+  /** one variant for every part or a full per-part map */
+  dtype: import('../src/core/variants').VariantChoice;
   /** 0: ONNX Runtime's default for both engines */
   threads: number;
   resultFile: string;
@@ -141,7 +142,7 @@ async function runTheirs(job: WorkerJob, pixels: Float32Array): Promise<Omit<Wor
 
   const t0 = performance.now();
   const processor = await AutoProcessor.from_pretrained(name);
-  const model = await LlavaForConditionalGeneration.from_pretrained(name, { dtype: job.dtype, device: 'cpu', session_options: sessionOptions });
+  const model = await LlavaForConditionalGeneration.from_pretrained(name, { dtype: tjsDtype(job.dtype) as any, device: 'cpu', session_options: sessionOptions });
   const loadMs = performance.now() - t0;
 
   // Like llava-hf's repos, the template lives in chat_template.json, which transformers.js does not read.
@@ -215,3 +216,10 @@ main().catch((err) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });
+
+/** transformers.js' dtype for our variant choice: its name for `_quantized` is q8, and a map is keyed by session. */
+function tjsDtype(choice: import('../src/core/variants').VariantChoice): string | Record<string, string> {
+  const name = (v: string | undefined) => (v === 'quantized' ? 'q8' : (v ?? 'fp32'));
+  if (typeof choice === 'string') return name(choice);
+  return { vision_encoder: name(choice.vision), embed_tokens: name(choice.embed), decoder_model_merged: name(choice.decoder) };
+}

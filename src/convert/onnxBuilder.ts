@@ -2,11 +2,13 @@
 // weights pulled one at a time from a `WeightSource` (a checkpoint being converted, or the test
 // fixtures' seeded generator) and handed straight to a `TensorSink` (kept in memory for small graphs,
 // streamed to an external-data file by the converter), int64/float constants, plain ai.onnx nodes
-// (opset 17) and com.microsoft MatMulNBits for 4-bit linear layers.
+// (opset 17), com.microsoft MatMulNBits / MatMulBnb4 for 4-bit linear layers, and onnxruntime's dynamic
+// 8-bit form (DynamicQuantizeLinear + MatMulInteger / ConvInteger, DequantizeLinear after a Gather).
 
 import onnxProto from 'onnx-proto';
 import { f32ToF16 } from './floats';
 import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4 } from './quantize';
+import { BNB4_BLOCK_SIZE, BNB4_NF4, quantizePerTensor8, quantizeRowsBnb4, type Bnb4Type, type Int8Kind } from './quantize8';
 
 const { onnx } = onnxProto;
 export type TensorProto = InstanceType<typeof onnx.TensorProto>;
@@ -22,6 +24,7 @@ export const DT = {
   INT64: onnx.TensorProto.DataType.INT64,
   BOOL: onnx.TensorProto.DataType.BOOL,
   UINT8: onnx.TensorProto.DataType.UINT8,
+  INT8: onnx.TensorProto.DataType.INT8,
 } as const;
 
 export type Dim = number | string;
@@ -73,6 +76,20 @@ export interface BuilderOptions {
   fp16Weights: boolean;
   /** linear layers as MatMulNBits, 4 bits, block 32, symmetric (the `_q4` / `_q4f16` files) */
   q4?: boolean;
+  /** with q4: MatMulNBits runs on float16 activations with float16 scales (the fixtures' `_q4f16`) */
+  halfMatmul?: boolean;
+  /** float16 graph inputs and outputs (pixel_values, image_features, inputs_embeds, logits), cast at the edges */
+  halfIO?: boolean;
+  /** linear layers as MatMulBnb4, NF4, block 64 (the `_bnb4` files) */
+  bnb4?: boolean;
+  /** bnb4's code book: NF4 (default, quantize.py's) or FP4 */
+  bnb4Type?: Bnb4Type;
+  /**
+   * onnxruntime's dynamic 8-bit quantization (the `_int8` / `_uint8` / `_quantized` files): MatMul ->
+   * DynamicQuantizeLinear + MatMulInteger, Conv -> ConvInteger, an embedding Gather over 8-bit rows +
+   * DequantizeLinear; one scale and zero point per weight tensor, weights of this signedness
+   */
+  int8?: Int8Kind;
   source: WeightSource;
   /** default: inline */
   sink?: TensorSink;
@@ -125,6 +142,23 @@ export class GraphBuilder {
   input(name: string, elemType: number, dims: Dim[]): string {
     this.inputs.push(valueInfo(name, elemType, dims));
     return name;
+  }
+
+  /** The graph I/O type of an activation: float16 with halfIO, else float32. */
+  get ioType(): number {
+    return this.opts.halfIO ? DT.FLOAT16 : DT.FLOAT;
+  }
+
+  /** A float activation input (`ioType`), as float32 for the graph inside. */
+  floatInput(name: string, dims: Dim[]): string {
+    this.input(name, this.ioType, dims);
+    return this.opts.halfIO ? this.op('Cast', [name], { to: int(DT.FLOAT) }) : name;
+  }
+
+  /** Names float32 `x` as the graph output `name` of type `ioType`. */
+  floatOutput(x: string, name: string, dims: Dim[]): void {
+    this.op(this.opts.halfIO ? 'Cast' : 'Identity', [x], this.opts.halfIO ? { to: int(DT.FLOAT16) } : {}, name);
+    this.output(name, this.ioType, dims);
   }
 
   output(name: string, elemType: number, dims: Dim[]): void {
@@ -229,6 +263,8 @@ export class GraphBuilder {
       this.weightCache.set(`${name}|plan`, name);
       return this.op('MatMul', [x, name]);
     }
+    if (this.opts.int8) return this.matmulInteger(x, name, K, N, init, this.opts.int8);
+    if (this.opts.bnb4) return this.matmulBnb4(x, name, K, N, init);
     if (!this.opts.q4) {
       const w = this.weightCache.get(`${name}|linear`) ?? this.storeFloat(name, [K, N], this.opts.source.linear(name, K, N, init, 'KN'), false);
       this.weightCache.set(`${name}|linear`, w);
@@ -236,15 +272,97 @@ export class GraphBuilder {
     }
     const bName = `${name}_Q4`;
     const sName = `${name}_scales`;
+    const half = this.opts.halfMatmul === true;
     if (!this.weightCache.has(`${name}|q4`)) {
       const q = quantizeRows4(this.opts.source.linear(name, K, N, init, 'NK'), N, K);
       this.parameterCount += K * N;
       this.addInitializer(bName, DT.UINT8, [N, q.nBlocks, q.blobSize], q.packed);
-      this.addInitializer(sName, DT.FLOAT, [N * q.nBlocks], q.scales);
+      // q4f16 keeps its scales in float16, the type of the activations they multiply
+      if (half) this.addInitializer(sName, DT.FLOAT16, [N * q.nBlocks], f32ToF16(q.scales));
+      else this.addInitializer(sName, DT.FLOAT, [N * q.nBlocks], q.scales);
       this.weightCache.set(`${name}|q4`, bName);
     }
     this.usesContribOps = true;
-    return this.node('MatMulNBits', [x, bName, sName], { K: int(K), N: int(N), bits: int(Q4_BITS), block_size: int(Q4_BLOCK_SIZE) }, 1, MS_DOMAIN)[0];
+    const attrs = { K: int(K), N: int(N), bits: int(Q4_BITS), block_size: int(Q4_BLOCK_SIZE) };
+    if (!half) return this.node('MatMulNBits', [x, bName, sName], attrs, 1, MS_DOMAIN)[0];
+    // q4f16: float16 activations through the 4-bit MatMul, float32 again after it
+    const y = this.node('MatMulNBits', [this.op('Cast', [x], { to: int(DT.FLOAT16) }), bName, sName], attrs, 1, MS_DOMAIN)[0];
+    return this.op('Cast', [y], { to: int(DT.FLOAT) });
+  }
+
+  /** Per-tensor 8-bit weight + its scale and zero point initializers, by ORT's quantizer's names. */
+  private weight8(name: string, dims: number[], values: Float32Array, kind: Int8Kind): { q: string; scale: string; zp: string } {
+    const names = { q: `${name}_quantized`, scale: `${name}_scale`, zp: `${name}_zero_point` };
+    if (this.weightCache.has(`${name}|8bit`)) return names;
+    const p = quantizePerTensor8(values, kind);
+    const type = kind === 'int8' ? DT.INT8 : DT.UINT8;
+    this.parameterCount += values.length;
+    this.addInitializer(names.q, type, dims, p.q);
+    this.addInitializer(names.scale, DT.FLOAT, [], Float32Array.of(p.scale));
+    this.addInitializer(names.zp, type, [], kind === 'int8' ? Int8Array.of(p.zeroPoint) : Uint8Array.of(p.zeroPoint));
+    this.weightCache.set(`${name}|8bit`, names.q);
+    return names;
+  }
+
+  /** uint8 x, its scale and zero point (one DynamicQuantizeLinear per float input, shared by its consumers). */
+  private dynamicQuantize(x: string): [string, string, string] {
+    const key = `${x}|dql`;
+    const cached = this.weightCache.get(key);
+    if (cached) return cached.split('\n') as [string, string, string];
+    const outs = this.node('DynamicQuantizeLinear', [x], {}, 3) as [string, string, string];
+    this.weightCache.set(key, outs.join('\n'));
+    return outs;
+  }
+
+  /** y = (int32 (x_q - x_zp) @ (W_q - W_zp)) * x_scale * W_scale */
+  private matmulInteger(x: string, name: string, K: number, N: number, init: WeightInit, kind: Int8Kind): string {
+    const w = this.weightCache.has(`${name}|8bit`) ? undefined : this.opts.source.linear(name, K, N, init, 'KN');
+    const { q, scale, zp } = this.weight8(name, [K, N], w ?? new Float32Array(0), kind);
+    const [xq, xs, xzp] = this.dynamicQuantize(x);
+    const acc = this.op('MatMulInteger', [xq, q, xzp, zp]);
+    return this.op('Mul', [this.op('Cast', [acc], { to: int(DT.FLOAT) }), this.op('Mul', [xs, scale])]);
+  }
+
+  /** MatMulBnb4 over the [N, K] weight, NF4 codes in blocks of 64 */
+  private matmulBnb4(x: string, name: string, K: number, N: number, init: WeightInit): string {
+    const bName = `${name}_Bnb4`;
+    const aName = `${name}_absmax`;
+    if (!this.weightCache.has(`${name}|bnb4`)) {
+      const q = quantizeRowsBnb4(this.opts.source.linear(name, K, N, init, 'NK'), N, K, BNB4_BLOCK_SIZE, this.opts.bnb4Type ?? BNB4_NF4);
+      this.parameterCount += K * N;
+      this.addInitializer(bName, DT.UINT8, [q.packed.length], q.packed);
+      this.addInitializer(aName, DT.FLOAT, [q.absmax.length], q.absmax);
+      this.weightCache.set(`${name}|bnb4`, bName);
+    }
+    this.usesContribOps = true;
+    const attrs = { K: int(K), N: int(N), block_size: int(BNB4_BLOCK_SIZE), quant_type: int(this.opts.bnb4Type ?? BNB4_NF4) };
+    return this.node('MatMulBnb4', [x, bName, aName], attrs, 1, MS_DOMAIN)[0];
+  }
+
+  /**
+   * Conv of x by the weight `name` [outC, inC, kh, kw] (+ bias). In 8-bit files a ConvInteger over the
+   * dynamically quantized input, scaled back and the float bias added after, as quantize_dynamic does.
+   */
+  conv(x: string, name: string, dims: number[], init: WeightInit, bias: string | undefined, attrs: Record<string, Attr>): string {
+    if (!this.opts.int8 || this.opts.plan) return this.op('Conv', bias ? [x, this.weight(name, dims, init), bias] : [x, this.weight(name, dims, init)], attrs);
+    const { q, scale, zp } = this.weight8(name, dims, this.opts.source.tensor(name, dims, init), this.opts.int8);
+    const [xq, xs, xzp] = this.dynamicQuantize(x);
+    const acc = this.op('ConvInteger', [xq, q, xzp, zp], attrs);
+    const y = this.op('Mul', [this.op('Cast', [acc], { to: int(DT.FLOAT) }), this.op('Mul', [xs, scale])]);
+    return bias ? this.op('Add', [y, this.op('Reshape', [bias, this.constI64([1, dims[0], 1, 1])])]) : y;
+  }
+
+  /** Rows of the table `name` [rows, dim] at `ids`, float32; 8-bit files gather codes and dequantize after. */
+  gatherRows(name: string, dims: number[], init: WeightInit, ids: string, outputName?: string): string {
+    if (!this.opts.int8 || this.opts.plan) {
+      const table = this.weight(name, dims, init, true);
+      const castAfter = this.opts.fp16Weights !== !!this.opts.halfIO; // stored and wanted types differ
+      const rows = this.op('Gather', [table, ids], { axis: int(0) }, castAfter ? undefined : outputName);
+      return castAfter ? this.op('Cast', [rows], { to: int(this.opts.halfIO ? DT.FLOAT16 : DT.FLOAT) }, outputName) : rows;
+    }
+    const { q, scale, zp } = this.weight8(name, dims, this.opts.source.tensor(name, dims, init), this.opts.int8);
+    const rows = this.op('DequantizeLinear', [this.op('Gather', [q, ids], { axis: int(0) }), scale, zp], {}, this.opts.halfIO ? undefined : outputName);
+    return this.opts.halfIO ? this.op('Cast', [rows], { to: int(DT.FLOAT16) }, outputName) : rows;
   }
 
   /** Dynamic dimension `axis` of `tensor` as an int64 [1] tensor. */

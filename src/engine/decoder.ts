@@ -26,6 +26,13 @@ export interface CacheShapeHints {
 export interface DecoderTuning {
   /** head tokens per decoder run for long inputs (forces the head/tail split, for tests); default: HEAD_LOGITS_BYTES */
   prefillChunkTokens?: number;
+  /**
+   * The decoder quantizes its activations at run time (DynamicQuantizeLinear in the 8-bit `_int8` /
+   * `_uint8` / `_quantized` files): one scale per tensor over every row of a run, so a prompt split into
+   * runs gives other numbers than the one run transformers.js makes. Such a prompt runs whole unless
+   * prefillChunkTokens forces the split, at the cost of ORT's [B, T, vocab] f32 logits buffer.
+   */
+  wholePrefill?: boolean;
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -130,7 +137,7 @@ export class LanguageModel {
       throw new Error(`attention mask has ${attentionMask.length} entries, expected ${B} x ${past + T}`);
     }
     const forced = !!this.tuning.prefillChunkTokens && T > this.tuning.prefillChunkTokens;
-    if (!forced && (this.hasLogitsToKeep || T === 1 || !this.vocab || B * T * this.vocab * 4 <= LOGITS_BYTES_PER_RUN)) {
+    if (!forced && (this.hasLogitsToKeep || this.tuning.wholePrefill || T === 1 || !this.vocab || B * T * this.vocab * 4 <= LOGITS_BYTES_PER_RUN)) {
       return this.run(embeds, attentionMask, cache, true);
     }
     const chunk = this.headChunkTokens(B);

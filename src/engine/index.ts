@@ -79,7 +79,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
         }
         const vision = new VisionEncoder(sessions[0], files.vision);
-        const lm = new LanguageModel(sessions[1], sessions[2], files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim });
+        const lm = new LanguageModel(sessions[1], sessions[2], files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim }, {
+          wholePrefill: DYNAMIC_8BIT_VARIANTS.has(variants.decoder),
+        });
         return { vision, lm, sessions, variants };
       } catch (err) {
         await releaseAll(sessions);
@@ -104,6 +106,8 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
 }
 
 const FEATURE_CACHE_SIZE = 8;
+/** decoder variants whose activations are quantized per run (see DecoderTuning.wholePrefill) */
+const DYNAMIC_8BIT_VARIANTS: ReadonlySet<string> = new Set(['int8', 'uint8', 'quantized']);
 
 interface EncodedImage {
   /** content identity (path + size + mtime, or a hash of the bytes); undefined for pixel inputs */

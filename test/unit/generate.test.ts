@@ -150,7 +150,14 @@ describe('generation on tiny-llava', () => {
 describe('loading errors', () => {
   test('an unsupported explicit variant names the file and what exists', async () => {
     const [dir] = await ensureFixtures(['tiny-llava']);
-    await assert.rejects(loadModel(dir, { provider: 'cpu', variant: 'bnb4' }), /vision_encoder_bnb4\.onnx.*not in this folder.*fp32/s);
+    // the fixtures hold every variant, so a copy without the bnb4 files stands in for a folder that lacks one
+    const lacking = mkdtempSync(path.join(tmpdir(), 'llava-no-bnb4-'));
+    try {
+      cpSync(dir, lacking, { recursive: true, filter: (src) => !src.includes('_bnb4') });
+      await assert.rejects(loadModel(lacking, { provider: 'cpu', variant: 'bnb4' }), /vision_encoder_bnb4\.onnx.*not in this folder.*fp32/s);
+    } finally {
+      rmSync(lacking, { recursive: true, force: true });
+    }
   });
   test('a corrupt ONNX file is a ModelLoadError naming it', async () => {
     const [dir] = await ensureFixtures(['tiny-llava']);

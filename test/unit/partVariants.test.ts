@@ -4,6 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { choosePartVariants, formatVariantChoice, parseVariantChoice, type ModelPart } from '../../src/core/variants';
 import type { DtypeVariant } from '../../src/core/types';
 import { loadModel } from '../../src/engine/index';
@@ -80,7 +83,16 @@ describe('the engine takes a per-part map', () => {
     const spec = await readModelFolder(dir);
     assert.deepEqual(chooseVariants(spec, 'cpu'), { vision: 'q4', embed: 'q4', decoder: 'q4' });
     assert.deepEqual(chooseVariants(spec, 'cpu', { vision: 'fp16' }), { vision: 'fp16', embed: 'q4', decoder: 'q4' });
-    assert.throws(() => chooseVariants(spec, 'cpu', { decoder: 'int8' }), /decoder_model_merged_int8\.onnx: variant int8 is not in this folder; decoder_model_merged has: fp32, fp16, q4/);
+    assert.deepEqual(chooseVariants(spec, 'cpu', { vision: 'quantized', embed: 'int8' }), { vision: 'quantized', embed: 'int8', decoder: 'q4' });
+    // the fixtures hold every variant, so a copy without the int8 files stands in for a folder that lacks one
+    const lacking = mkdtempSync(path.join(tmpdir(), 'llava-no-int8-'));
+    try {
+      cpSync(dir, lacking, { recursive: true, filter: (src) => !src.includes('_int8') });
+      const partial = await readModelFolder(lacking);
+      assert.throws(() => chooseVariants(partial, 'cpu', { decoder: 'int8' }), /decoder_model_merged_int8\.onnx: variant int8 is not in this folder; decoder_model_merged has: fp32, fp16, q4/);
+    } finally {
+      rmSync(lacking, { recursive: true, force: true });
+    }
   });
   test('loadModel with {vision: fp16, embed: fp32, decoder: q4} loads those files and answers', async () => {
     const [dir] = await ensureFixtures(['tiny-llava']);
