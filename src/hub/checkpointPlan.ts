@@ -7,7 +7,7 @@
 import { DownloadError, type VariantMap } from '../core';
 import type { ConversionEntry } from './catalog';
 import type { RepoListing } from './listing';
-import { MODEL_FILES, formatBytes, type DownloadPlan, type PlannedFile } from './plan';
+import { MODEL_FILES, formatBytes, plannedFiles, type DownloadPlan } from './plan';
 
 export type ConversionDtypeName = keyof ConversionEntry['dtypes'];
 
@@ -65,23 +65,7 @@ export function planCheckpointDownload(listing: RepoListing, entry: ConversionEn
     .concat(weights);
 
   const pins = new Map(entry.files.map((f) => [f.path, f]));
-  let total: number | undefined = 0;
-  const files = paths.map((path): PlannedFile => {
-    const listed = byPath.get(path)!;
-    const pin = pins.get(path);
-    if (pin?.size !== undefined && listed.size !== undefined && pin.size !== listed.size) {
-      throw new DownloadError(`${name}: ${path} is ${listed.size} bytes on the Hub but the catalog pins ${pin.size}`);
-    }
-    const size = pin?.size ?? listed.size;
-    total = total === undefined || size === undefined ? undefined : total + size;
-    const sha256 = pin?.sha256 ?? listed.sha256;
-    return {
-      path,
-      ...(size !== undefined ? { size } : {}),
-      ...(sha256 ? { sha256, sha256From: pin?.sha256 ? 'catalog' : 'hub' } : {}),
-      ...(listed.blobId ? { blobId: listed.blobId } : {}),
-    };
-  });
+  const { files, total } = plannedFiles(name, paths, byPath, pins);
   // a checkpoint has no ONNX variants; the manifest records the dtype it is being converted to
   const variants: VariantMap = { vision: dtype, embed: dtype, decoder: dtype };
   return {

@@ -125,7 +125,10 @@ async function downloadWithRetries(
       // Only transfer failures are worth another try; HTTP answers and checksums are final.
       if (!(err instanceof TransferError) || attempt >= retries) {
         if (err instanceof TransferError) {
-          throw new DownloadError(`${plan.repo}/${file.path}: ${err.message} (after ${attempt + 1} attempts; the partial file is kept for resuming)`, { cause: err.cause });
+          // say "kept for resuming" only when bytes did arrive (an unreachable host leaves none)
+          const kept = await stat(`${join(folder, ...file.path.split('/'))}.part`).then((st) => st.size > 0, () => false);
+          const note = kept ? '; the partial file is kept for resuming' : '';
+          throw new DownloadError(`${plan.repo}/${file.path}: ${err.message} (after ${attempt + 1} attempts${note})`, { cause: err.cause });
         }
         throw err;
       }

@@ -72,23 +72,7 @@ export function planDownload(
       return [main, ...data];
     }),
   ];
-  let total: number | undefined = 0;
-  const files = paths.map((path): PlannedFile => {
-    const listed = byPath.get(path)!;
-    const pin = pins.get(path);
-    if (pin?.size !== undefined && listed.size !== undefined && pin.size !== listed.size) {
-      throw new DownloadError(`${name}: ${path} is ${listed.size} bytes on the Hub but the catalog pins ${pin.size}`);
-    }
-    const size = pin?.size ?? listed.size;
-    total = total === undefined || size === undefined ? undefined : total + size;
-    const sha256 = pin?.sha256 ?? listed.sha256;
-    return {
-      path,
-      ...(size !== undefined ? { size } : {}),
-      ...(sha256 ? { sha256, sha256From: pin?.sha256 ? 'catalog' : 'hub' } : {}),
-      ...(listed.blobId ? { blobId: listed.blobId } : {}),
-    };
-  });
+  const { files, total } = plannedFiles(name, paths, byPath, pins);
   return {
     id: entry?.id ?? folderIdForRepo(listing.repo),
     repo: listing.repo,
@@ -139,4 +123,34 @@ export function downloadOffer(plan: DownloadPlan): DownloadOffer {
     question: `Download ${plan.label}, ${sizeText}?`,
     detail: [plan.licence ? `Licence ${plan.licence}` : 'Licence: see the repository', formatVariantChoice(plan.variants), `commit ${plan.commit.slice(0, 7)}`].join(' · '),
   };
+}
+
+/**
+ * The files to fetch, each with its size and sha256: the catalog's pin when there is one (a pin
+ * the listing contradicts is an error), else what the Hub listed. `total` is undefined when any size is.
+ */
+export function plannedFiles(
+  name: string,
+  paths: readonly string[],
+  byPath: ReadonlyMap<string, RepoListing['files'][number]>,
+  pins: ReadonlyMap<string, { size?: number; sha256?: string }>,
+): { files: PlannedFile[]; total: number | undefined } {
+  let total: number | undefined = 0;
+  const files = paths.map((path): PlannedFile => {
+    const listed = byPath.get(path)!;
+    const pin = pins.get(path);
+    if (pin?.size !== undefined && listed.size !== undefined && pin.size !== listed.size) {
+      throw new DownloadError(`${name}: ${path} is ${listed.size} bytes on the Hub but the catalog pins ${pin.size}`);
+    }
+    const size = pin?.size ?? listed.size;
+    total = total === undefined || size === undefined ? undefined : total + size;
+    const sha256 = pin?.sha256 ?? listed.sha256;
+    return {
+      path,
+      ...(size !== undefined ? { size } : {}),
+      ...(sha256 ? { sha256, sha256From: pin?.sha256 ? 'catalog' : 'hub' } : {}),
+      ...(listed.blobId ? { blobId: listed.blobId } : {}),
+    };
+  });
+  return { files, total };
 }
