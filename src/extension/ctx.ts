@@ -180,8 +180,8 @@ export class Ctx extends Disposable {
     const s = result.stats;
     if (s.droppedTurns) {
       const note = `This conversation is longer than the model's context window${this.client.modelInfo?.contextLength ? ` (${this.client.modelInfo.contextLength} tokens)` : ''}: its ${s.droppedTurns} oldest turns were left out of this answer.`;
+      // the chat says so under the answer (its stats footer); callers without one have the log
       this.log.info(`answer: ${note}`);
-      void vscode.window.showInformationMessage(note);
     }
     this.log.info(
       `answer: ${s.newTokens} tokens, ${s.stopReason}, first token ${Math.round(s.timeToFirstTokenMs)} ms, ` +
@@ -242,7 +242,7 @@ export class Ctx extends Disposable {
               ? `Model not loaded: ${this.modelProblem}`
               : 'The engine stopped unexpectedly; it starts again with the next question'
             : info
-              ? `${model} on ${provider}`
+              ? `${model} (${formatVariantChoice(info.variants)}) on ${provider}`
               : notDownloaded
                 ? 'No model yet: ask a question to choose one'
                 : this.modelAvailable === undefined
@@ -258,7 +258,9 @@ export class Ctx extends Disposable {
       cpuReason,
       notDownloaded,
       problem: state === 'error' ? (this.modelProblem ?? 'engine stopped') : undefined,
-      detail: info ? `loaded in ${Math.round(info.loadMs)} ms` : undefined,
+      detail: info
+        ? `${formatVariantChoice(info.variants)}${info.contextLength ? ` · context ${info.contextLength} tokens` : ''} · loaded in ${Math.round(info.loadMs)} ms`
+        : undefined,
     });
     this.statusEmitter.fire(this._status);
   }

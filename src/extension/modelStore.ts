@@ -212,6 +212,9 @@ export class ModelStore {
     } catch (err) {
       return this.downloadFailed(err, missing.label, () => this.ensureModel());
     }
+    // free space is checked before the offer, so "Download" is never a button that cannot work
+    const short = await diskSpaceProblem(offered.plan, this.modelsRoot()).catch(() => undefined);
+    if (short) return this.downloadFailed(short, missing.label, () => this.ensureModel());
     const go = await vscode.window.showInformationMessage(offered.offer.question, { modal: true, detail: offered.offer.detail }, 'Download');
     if (go !== 'Download') return undefined;
     const folder = await this.download(offered.plan);

@@ -31,6 +31,8 @@ export interface AnswerStats {
   timeToFirstTokenMs: number;
   stopReason: 'eos' | 'max_tokens' | 'aborted';
   provider?: string;
+  /** earlier question/answer pairs left out so the conversation fits the model's context window */
+  droppedTurns?: number;
 }
 
 /**

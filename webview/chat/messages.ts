@@ -292,6 +292,8 @@ export class MessageList {
       if (s.provider) parts.push(s.provider);
       if (s.stopReason === 'max_tokens') parts.push('stopped at the token limit');
       if (s.stopReason === 'aborted') parts.push('stopped');
+      // said in the conversation itself: this answer did not see the whole conversation
+      if (s.droppedTurns) parts.push(`${s.droppedTurns} oldest ${s.droppedTurns === 1 ? 'turn' : 'turns'} left out to fit the context window`);
       it.meta.textContent = parts.join(' · ');
     }
     this.paintActions(m.id, it.buttons, m.actions ?? []);

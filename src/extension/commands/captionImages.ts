@@ -23,6 +23,7 @@ import {
   type CaptionOutput,
   type CaptionPreset,
   type CaptionResult,
+  type CaptionSummary,
   type ExistingPolicy,
 } from '../../captioning';
 
@@ -203,7 +204,7 @@ export async function captionImages(ctx: Ctx, clicked?: unknown, selected?: unkn
  */
 async function reportCaptions(
   ctx: Ctx,
-  summary: { captioned: number; skipped: number; failed: { path: string; error: string; code: string }[]; cancelled: boolean; imagesPerMinute: number; manifest?: string },
+  summary: Pick<CaptionSummary, 'captioned' | 'skipped' | 'failed' | 'cancelled' | 'imagesPerMinute' | 'manifest' | 'ignored'>,
   output: CaptionOutput,
   total: number,
   first: string | undefined,
@@ -227,6 +228,8 @@ async function reportCaptions(
       `${failed ? `, ${failed} failed` : ''}.` +
       where;
   }
+  // what the folder walk did not take (not images, links leaving the folder, ...) is counted, not hidden
+  if (Object.keys(summary.ignored).length) text += ` Not taken from the folders: ${describeIgnored(summary.ignored)}.`;
   const target = output === 'sidecar' ? (first ? sidecarPath(first) : undefined) : summary.manifest;
   const REVEAL = 'Reveal in Explorer';
   const OPEN = output === 'sidecar' ? 'Open First Caption' : 'Open Captions';

@@ -389,6 +389,7 @@ export class ChatController extends Disposable {
         timeToFirstTokenMs: s.timeToFirstTokenMs,
         stopReason: s.stopReason,
         provider: r.provider,
+        ...(s.droppedTurns ? { droppedTurns: s.droppedTurns } : {}),
       };
       // stopped: the answer is what was shown when Stop was pressed, not what the engine wrote after
       const text = abort.signal.aborted ? this.stoppedText(conversation, msg.id) : r.text;
