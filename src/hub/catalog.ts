@@ -20,7 +20,8 @@ export interface CatalogFile {
   sha256?: string;
 }
 
-export interface CatalogEntry {
+/** What every catalog entry says about its Hub repository. */
+interface CatalogRepo {
   /** stable id, also the folder name under the models root */
   id: string;
   label: string;
@@ -33,12 +34,16 @@ export interface CatalogEntry {
   pinned: boolean;
   /** pinned entries: size and sha256 of files at `revision` (scripts/pin-catalog.ts); else empty */
   files: CatalogFile[];
-  boxFrame: BoxFrame;
-  prompts: ReferringPrompts;
   licence: string;
   homepage: string;
   /** where the facts in this entry come from */
   sources?: string[];
+}
+
+/** A model whose ONNX export is downloaded ready to run. */
+export interface CatalogEntry extends CatalogRepo {
+  boxFrame: BoxFrame;
+  prompts: ReferringPrompts;
 }
 
 /** Byte counts of one dtype a conversion can produce. */
@@ -52,20 +57,12 @@ export interface ConversionDtype {
 }
 
 /**
- * A model with no ONNX export: its llava-hf checkpoint (safetensors) is downloaded with `files` and
- * converted on the user's machine (`src/convert`). Offered only with these sizes shown first.
+ * A model with no ONNX export: its llava-hf checkpoint (safetensors; `repo`) is downloaded with `files`
+ * (configs, tokenizer, template, safetensors index and, when known, the shards it names) and converted
+ * on the user's machine (`src/convert`). Offered only with these sizes shown first.
  */
-export interface ConversionEntry {
+export interface ConversionEntry extends CatalogRepo {
   kind: 'convert';
-  id: string;
-  label: string;
-  description?: string;
-  /** the llava-hf checkpoint repository, 'owner/name' */
-  repo: string;
-  revision: string;
-  pinned: boolean;
-  /** the checkpoint: configs, tokenizer, template, safetensors index and (when known) the shards it names */
-  files: CatalogFile[];
   /** bytes of the safetensors weights to download */
   checkpointBytes: number;
   /** tokens of context the runBytes figures allow for */
@@ -75,9 +72,6 @@ export interface ConversionEntry {
   promptFormat: PromptFormatName | 'chat_template';
   preprocess: PreprocessMode;
   boxFrame: BoxFrame;
-  licence: string;
-  homepage: string;
-  sources?: string[];
 }
 
 export interface Catalog {

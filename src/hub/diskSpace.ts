@@ -5,7 +5,7 @@
 import { mkdir, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DiskSpaceError } from '../core';
-import { isComplete, readManifest } from './manifest';
+import { isComplete, localPath, readManifest } from './manifest';
 import type { DownloadPlan } from './plan';
 
 /** free bytes where a folder lives (tests pass their own) */
@@ -41,7 +41,7 @@ export async function checkDiskSpace(folder: string, plan: DownloadPlan, complet
   let needed = 0;
   for (const f of plan.files) {
     if (complete.has(f.path) || f.size === undefined) continue;
-    needed += Math.max(0, f.size - (await sizeOf(`${join(folder, ...f.path.split('/'))}.part`)));
+    needed += Math.max(0, f.size - (await sizeOf(`${localPath(folder, f)}.part`)));
   }
   if (needed === 0) return;
   const free = await (opts.freeBytes ?? freeBytesAt)(folder);

@@ -22,7 +22,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, ChecksumError, DownloadError, throwIfAborted } from '../core';
 import { checkDiskSpace, type FreeBytes } from './diskSpace';
-import { isComplete, readManifest, writeManifest, type LockedFile, type VerifiedBy } from './manifest';
+import { isComplete, localPath, readManifest, writeManifest, type LockedFile, type VerifiedBy } from './manifest';
 import { acquireFolderLock, type LockHolder } from './folderLock';
 import { endpointOf, httpFailure, hubRequest, TransferError, type HubHeaders, type HubRequestOptions } from './http';
 import type { DownloadPlan, PlannedFile } from './plan';
@@ -126,7 +126,7 @@ async function downloadWithRetries(
       if (!(err instanceof TransferError) || attempt >= retries) {
         if (err instanceof TransferError) {
           // say "kept for resuming" only when bytes did arrive (an unreachable host leaves none)
-          const kept = await stat(`${join(folder, ...file.path.split('/'))}.part`).then((st) => st.size > 0, () => false);
+          const kept = await stat(`${localPath(folder, file)}.part`).then((st) => st.size > 0, () => false);
           const note = kept ? '; the partial file is kept for resuming' : '';
           throw new DownloadError(`${plan.repo}/${file.path}: ${err.message} (after ${attempt + 1} attempts${note})`, { cause: err.cause });
         }
@@ -145,7 +145,7 @@ async function downloadFile(
   opts: DownloadOptions,
   progress: (fileBytes: number, fileTotal?: number) => void,
 ): Promise<LockedFile> {
-  const finalPath = join(folder, ...file.path.split('/'));
+  const finalPath = localPath(folder, file);
   const partPath = `${finalPath}.part`;
   await mkdir(dirname(finalPath), { recursive: true });
   const url = resolveUrl(endpoint, plan, file);

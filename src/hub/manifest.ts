@@ -41,7 +41,7 @@ export async function isComplete(folder: string, file: PlannedFile, locked: Lock
   if (file.sha256 && file.sha256 !== locked.sha256) return false;
   if (file.size !== undefined && file.size !== locked.size) return false;
   try {
-    return (await stat(join(folder, ...file.path.split('/')))).size === locked.size;
+    return (await stat(localPath(folder, file))).size === locked.size;
   } catch {
     return false;
   }
@@ -60,4 +60,9 @@ export async function writeManifest(folder: string, manifest: DownloadManifest):
   const tmp = join(folder, `${MANIFEST_FILE}.tmp`);
   await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
   await rename(tmp, join(folder, MANIFEST_FILE));
+}
+
+/** Where a file of the repository (a '/'-separated path) lands in the model folder. */
+export function localPath(folder: string, file: { path: string }): string {
+  return join(folder, ...file.path.split('/'));
 }
