@@ -1,0 +1,159 @@
+// `npx tsx training/pack.ts --data DIR --out DIR`: turns a generated training set (training/data) into what
+// the PyTorch trainer reads, using the engine's own code for everything the shipped model will later see:
+//
+// - `ckpt/`: the llava-hf folder the trainer writes its safetensors into: training/config/* (our sizes) plus
+//   llava-1.5-7b-hf's tokenizer files and chat template (test/data/real-configs), so the converter and the
+//   engine read it like any llava-hf checkpoint.
+// - `pixels.u8`: [N, S, S, 3] u8, each image padded to a square with the mean colour and resized exactly as
+//   the engine's preprocessing does (PIL arithmetic); the trainer only normalises.
+// - `images.json`: the image files in that order, with the dataset's captions for the contrastive stage.
+// - `stage1.jsonl` / `stage2.jsonl`: one sample per line, `{img, ids, spans}`: prompt ids as the engine
+//   builds them (chat template, LLaMA-2 tokenizer, BOS; the single `<image>` id is widened to the image's
+//   feature rows by the trainer), and `spans` [[start, end], ...] of the answer tokens the loss is on (the
+//   last answer ends with EOS, which the engine stops at).
+//
+// With --images-only only pixels.u8 and images.json are written (held-out parity checks).
+
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { readModelFolder, type ModelSpec } from '../src/engine/modelFolder';
+import { decodeImage, geometricPreprocess } from '../src/engine/preprocess';
+import { buildPromptIds, renderPrompt } from '../src/engine/prompt';
+import { loadTokenizer, type Tokenizer } from '../src/engine/tokenizer';
+import type { ChatTurn } from '../src/core';
+
+const ROOT = path.resolve(__dirname, '..');
+const REAL = path.join(ROOT, 'test/data/real-configs/llava-1.5-7b-hf');
+const TOKENIZER_FILES = ['tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.json'];
+
+interface Sample {
+  id: string;
+  image: string;
+  conversations: { from: 'human' | 'gpt'; value: string }[];
+}
+
+/** The llava-hf folder the trainer fills: our config plus the real LLaMA-2 tokenizer and template. */
+export function writeCheckpointSkeleton(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const own = path.join(ROOT, 'training/config');
+  for (const f of ['config.json', 'preprocessor_config.json', 'processor_config.json', 'generation_config.json']) copyFileSync(path.join(own, f), path.join(dir, f));
+  for (const f of TOKENIZER_FILES) copyFileSync(path.join(REAL, f), path.join(dir, f));
+  // the same tokenizer, without the indentation (1.8 MB instead of 3.9 MB: the shipped folder has a size budget)
+  writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(JSON.parse(gunzipSync(readFileSync(path.join(REAL, 'tokenizer.json.gz'))).toString('utf8'))));
+}
+
+/**
+ * The engine's view of the checkpoint (preprocessing, tokenizer, template): its folder reader wants the
+ * ONNX files a checkpoint does not have yet, so it reads a copy with empty stand-ins that nothing opens.
+ */
+async function specOf(ckpt: string, scratch: string): Promise<ModelSpec> {
+  mkdirSync(path.join(scratch, 'onnx'), { recursive: true });
+  for (const f of readdirSync(ckpt)) copyFileSync(path.join(ckpt, f), path.join(scratch, f));
+  for (const s of ['vision_encoder', 'embed_tokens', 'decoder_model_merged']) writeFileSync(path.join(scratch, 'onnx', `${s}.onnx`), '');
+  return readModelFolder(scratch);
+}
+
+/** LLaVA-Instruct turns -> the engine's ChatTurns (the `<image>\n` opener becomes the turn's image). */
+function toTurns(sample: Sample): { user: ChatTurn; answer: string }[] {
+  const pairs: { user: ChatTurn; answer: string }[] = [];
+  for (let i = 0; i + 1 < sample.conversations.length; i += 2) {
+    const h = sample.conversations[i];
+    const g = sample.conversations[i + 1];
+    if (h.from !== 'human' || g.from !== 'gpt') throw new Error(`${sample.id}: turns do not alternate human/gpt`);
+    const hasImage = h.value.startsWith('<image>\n');
+    const text = hasImage ? h.value.slice('<image>\n'.length) : h.value;
+    pairs.push({ user: { role: 'user', text, ...(hasImage ? { images: [{ path: sample.image }] } : {}) }, answer: g.value });
+  }
+  return pairs;
+}
+
+const startsWith = (a: number[], b: number[]) => b.length <= a.length && b.every((v, i) => a[i] === v);
+
+/**
+ * Prompt ids of a whole conversation and the spans of its answers, as the engine would see each turn:
+ * turn k's prompt is the template's rendering of turns 1..k with the generation prompt, and its answer is
+ * what follows when the answer text is appended after a space ("ASSISTANT: Yes"). Null when the
+ * tokenization of a later turn does not extend the earlier one (never seen; counted).
+ */
+export function tokenizeSample(spec: ModelSpec, tok: Tokenizer, sample: Sample, eos: number): { ids: number[]; spans: [number, number][] } | null {
+  const pairs = toTurns(sample);
+  const turns: ChatTurn[] = [];
+  const spans: [number, number][] = [];
+  let ids: number[] = [];
+  for (const [k, { user, answer }] of pairs.entries()) {
+    turns.push(user);
+    const prompt = renderPrompt(spec, turns, { addGenerationPrompt: true });
+    const promptIds = buildPromptIds(tok, spec, prompt, [1]).ids;
+    const answered = buildPromptIds(tok, spec, `${prompt} ${answer}`, [1]).ids;
+    if (!startsWith(promptIds, ids) || !startsWith(answered, promptIds) || answered.length === promptIds.length) return null;
+    ids = answered;
+    spans.push([promptIds.length, answered.length]);
+    turns.push({ role: 'assistant', text: answer });
+    if (k === pairs.length - 1) {
+      ids = [...ids, eos];
+      spans[spans.length - 1][1] += 1;
+    } else {
+      // the next turn's prompt renders this answer as history ("ASSISTANT: Yes USER: ..."): it must keep these ids
+      const history = buildPromptIds(tok, spec, renderPrompt(spec, [...turns, pairs[k + 1].user], { addGenerationPrompt: true }), [1]).ids;
+      if (!startsWith(history, ids)) return null;
+    }
+  }
+  return { ids, spans };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { data: { type: 'string' }, out: { type: 'string' }, 'images-only': { type: 'boolean', default: false }, contexts: { type: 'string' } },
+  });
+  if (!values.data || !values.out) throw new Error('usage: npx tsx training/pack.ts --data DIR --out DIR [--images-only] [--contexts FILE]');
+  const out = path.resolve(values.out);
+  const ckpt = path.join(out, 'ckpt');
+  writeCheckpointSkeleton(ckpt);
+  const spec = await specOf(ckpt, path.join(out, 'spec-probe'));
+  const tok = loadTokenizer(spec);
+  const eos = spec.generation.eosTokenIds[0];
+
+  // images, in contexts.jsonl order
+  const contextsFile = values.contexts ?? path.join(values.data, 'contexts.jsonl');
+  const contexts = readFileSync(contextsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { image: string; captions?: string[] });
+  const imageDir = existsSync(path.join(values.data, 'images')) ? path.join(values.data, 'images') : values.data;
+  const index = new Map<string, number>();
+  const pixels = createWriteStream(path.join(out, 'pixels.u8'));
+  const images: { file: string; captions: number[][] }[] = [];
+  for (const [i, c] of contexts.entries()) {
+    // a training set keeps images under images/; the held-out set's contexts name paths from its root
+    const file = existsSync(path.join(values.data, c.image)) ? path.join(values.data, c.image) : path.join(imageDir, c.image);
+    const { image } = geometricPreprocess(await decodeImage({ path: file }), spec.preprocess);
+    if (!pixels.write(image.data)) await new Promise((r) => pixels.once('drain', r));
+    index.set(c.image, i);
+    images.push({ file: c.image, captions: (c.captions ?? []).map((t) => tok.encode(t, { addSpecialTokens: true })) });
+    if (i % 500 === 0) process.stderr.write(`${i}/${contexts.length} images\n`);
+  }
+  await new Promise<void>((r) => pixels.end(r));
+  writeFileSync(path.join(out, 'images.json'), JSON.stringify({ size: spec.preprocess.width, images }));
+  if (values['images-only']) return;
+
+  for (const [stage, file] of [['stage1', 'captions.json'], ['stage2', 'llava_v1_5_mix.json']] as const) {
+    const samples = JSON.parse(readFileSync(path.join(values.data, file), 'utf8')) as Sample[];
+    const lines: string[] = [];
+    let dropped = 0;
+    for (const s of samples) {
+      const img = index.get(s.image);
+      if (img === undefined) throw new Error(`${s.id}: image ${s.image} is not in ${contextsFile}`);
+      const t = tokenizeSample(spec, tok, { ...s, image: path.join(imageDir, s.image) }, eos);
+      if (!t) dropped++;
+      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans }));
+    }
+    writeFileSync(path.join(out, `${stage}.jsonl`), lines.join('\n') + '\n');
+    process.stderr.write(`${stage}: ${lines.length} samples (${dropped} dropped: tokenization of a later turn changed an earlier one)\n`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,656 @@
+#!/usr/bin/env python3
+"""Trains our small LLaVA for the shapes domain in the paper's stages (see training/README.md).
+
+    /usr/bin/python3 training/train.py --pack DIR [--steps ...]
+
+DIR is what `npx tsx training/pack.ts` wrote: ckpt/ (llava-hf config and tokenizer files), pixels.u8,
+images.json, stage1.jsonl, stage2.jsonl. The trained weights go to DIR/ckpt/model.safetensors with
+llava-hf names, which `llava convert` reads. PyTorch only (Debian's python3-torch); no other package.
+
+The modules below follow transformers' CLIPVisionModel, LlavaMultiModalProjector and LlamaForCausalLM
+arithmetic (pre-LN CLIP with quick_gelu, exact-erf GELU projector, RMSNorm in float32, rotate-half RoPE,
+no biases in LLaMA) so that the converter's ONNX graphs compute the same function.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IMAGE_TOKEN = 32000
+MEAN = [0.48145466, 0.4578275, 0.40821073]
+STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------- vision tower (CLIP)
+
+class ClipAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(d, d) for _ in range(4))
+
+    def forward(self, x):
+        b, t, d = x.shape
+        hd = d // self.heads
+        q = (self.q_proj(x) * hd ** -0.5).view(b, t, self.heads, hd).transpose(1, 2).reshape(b * self.heads, t, hd)
+        k = self.k_proj(x).view(b, t, self.heads, hd).transpose(1, 2).reshape(b * self.heads, t, hd)
+        v = self.v_proj(x).view(b, t, self.heads, hd).transpose(1, 2).reshape(b * self.heads, t, hd)
+        a = (torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1) @ v).view(b, self.heads, t, hd)
+        return self.out_proj(a.transpose(1, 2).reshape(b, t, d))
+
+
+class ClipMlp(nn.Module):
+    def __init__(self, d, inner):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d, inner), nn.Linear(inner, d)
+
+    def forward(self, x):
+        h = self.fc1(x)
+        return self.fc2(h * torch.sigmoid(1.702 * h))  # quick_gelu
+
+
+class ClipLayer(nn.Module):
+    def __init__(self, d, heads, inner, eps):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(d, eps=eps)
+        self.self_attn = ClipAttention(d, heads)
+        self.layer_norm2 = nn.LayerNorm(d, eps=eps)
+        self.mlp = ClipMlp(d, inner)
+
+    def forward(self, x):
+        x = x + self.self_attn(self.layer_norm1(x))
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class ClipEmbeddings(nn.Module):
+    def __init__(self, d, patch, size):
+        super().__init__()
+        self.patch_embedding = nn.Conv2d(3, d, patch, patch, bias=False)
+        self.class_embedding = nn.Parameter(torch.randn(d) * 0.02)
+        self.position_embedding = nn.Embedding((size // patch) ** 2 + 1, d)
+        nn.init.normal_(self.position_embedding.weight, std=0.02)
+
+    def forward(self, pix):
+        p = self.patch_embedding(pix).flatten(2).transpose(1, 2)  # [B, N, D]
+        cls = self.class_embedding.expand(p.shape[0], 1, -1)
+        return torch.cat([cls, p], 1) + self.position_embedding.weight[None]
+
+
+class Encoder(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+
+class ClipVisionModel(nn.Module):
+    def __init__(self, vc):
+        super().__init__()
+        d, eps = vc['hidden_size'], vc.get('layer_norm_eps', 1e-5)
+        self.embeddings = ClipEmbeddings(d, vc['patch_size'], vc['image_size'])
+        self.pre_layrnorm = nn.LayerNorm(d, eps=eps)
+        self.encoder = Encoder([ClipLayer(d, vc['num_attention_heads'], vc['intermediate_size'], eps) for _ in range(vc['num_hidden_layers'])])
+        self.post_layernorm = nn.LayerNorm(d, eps=eps)
+
+    def forward(self, pix, upto=None):
+        """hidden_states as transformers lists them: [embeddings after pre-LN, layer 1, ..., layer L] (up to `upto` entries)."""
+        h = self.pre_layrnorm(self.embeddings(pix))
+        states = [h]
+        for layer in self.encoder.layers[: (None if upto is None else upto - 1)]:
+            h = layer(h)
+            states.append(h)
+        return states
+
+
+class VisionTower(nn.Module):
+    def __init__(self, vc):
+        super().__init__()
+        self.vision_model = ClipVisionModel(vc)
+
+
+# ----------------------------------------------------------------------------- projector and LLaMA
+
+class Projector(nn.Module):
+    def __init__(self, dv, dt):
+        super().__init__()
+        self.linear_1, self.linear_2 = nn.Linear(dv, dt), nn.Linear(dt, dt)
+
+    def forward(self, x):
+        return self.linear_2(F.gelu(self.linear_1(x)))  # exact erf GELU, as projector_hidden_act "gelu"
+
+
+class RmsNorm(nn.Module):
+    def __init__(self, d, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        x32 = x.float()
+        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], -1)
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, d, heads, kv_heads):
+        super().__init__()
+        self.heads, self.kv_heads, self.hd = heads, kv_heads, d // heads
+        self.q_proj = nn.Linear(d, heads * self.hd, bias=False)
+        self.k_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.v_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.o_proj = nn.Linear(heads * self.hd, d, bias=False)
+
+    def forward(self, x, cos, sin, mask):
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if self.kv_heads != self.heads:
+            k = k.repeat_interleave(self.heads // self.kv_heads, 1)
+            v = v.repeat_interleave(self.heads // self.kv_heads, 1)
+        s = torch.baddbmm(mask.expand(b * self.heads, t, t), (q * self.hd ** -0.5).reshape(b * self.heads, t, self.hd),
+                          k.reshape(b * self.heads, t, self.hd).transpose(1, 2))
+        a = (torch.softmax(s, -1) @ v.reshape(b * self.heads, t, self.hd)).view(b, self.heads, t, self.hd)
+        return self.o_proj(a.transpose(1, 2).reshape(b, t, -1))
+
+
+class LlamaMlp(nn.Module):
+    def __init__(self, d, inner):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, inner, bias=False)
+        self.up_proj = nn.Linear(d, inner, bias=False)
+        self.down_proj = nn.Linear(inner, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaLayer(nn.Module):
+    def __init__(self, tc):
+        super().__init__()
+        d = tc['hidden_size']
+        self.self_attn = LlamaAttention(d, tc['num_attention_heads'], tc.get('num_key_value_heads', tc['num_attention_heads']))
+        self.mlp = LlamaMlp(d, tc['intermediate_size'])
+        self.input_layernorm = RmsNorm(d, tc['rms_norm_eps'])
+        self.post_attention_layernorm = RmsNorm(d, tc['rms_norm_eps'])
+
+    def forward(self, x, cos, sin, mask):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaModel(nn.Module):
+    def __init__(self, tc):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(tc['vocab_size'], tc['hidden_size'])
+        self.layers = nn.ModuleList([LlamaLayer(tc) for _ in range(tc['num_hidden_layers'])])
+        self.norm = RmsNorm(tc['hidden_size'], tc['rms_norm_eps'])
+        hd = tc['hidden_size'] // tc['num_attention_heads']
+        self.register_buffer('inv_freq', 1.0 / (tc.get('rope_theta', 10000.0) ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
+
+    def forward(self, embeds):
+        b, t, _ = embeds.shape
+        pos = torch.arange(t, dtype=torch.float32)
+        freqs = pos[:, None] * self.inv_freq[None]
+        emb = torch.cat([freqs, freqs], -1)
+        cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+        mask = torch.full((t, t), float('-inf')).triu(1)[None]
+        h = embeds
+        for layer in self.layers:
+            h = layer(h, cos, sin, mask)
+        return self.norm(h)
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, tc):
+        super().__init__()
+        self.model = LlamaModel(tc)
+        self.lm_head = nn.Linear(tc['hidden_size'], tc['vocab_size'], bias=False)
+
+
+class Llava(nn.Module):
+    """State-dict keys are llava-hf's (older transformers layout): vision_tower.vision_model.*, multi_modal_projector.*, language_model.*."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        vc, tc = cfg['vision_config'], cfg['text_config']
+        self.cfg = cfg
+        self.vision_tower = VisionTower(vc)
+        self.multi_modal_projector = Projector(vc['hidden_size'], tc['hidden_size'])
+        self.language_model = LanguageModel(tc)
+        for m in self.language_model.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+        layer = cfg['vision_feature_layer']
+        self.feature_states = (vc['num_hidden_layers'] + 1 + layer) + 1 if layer < 0 else layer + 1
+
+    def image_features(self, pix):
+        """[B, patches, Dv]: hidden_states[vision_feature_layer] without the class token (strategy default)."""
+        states = self.vision_tower.vision_model(pix, upto=self.feature_states)
+        return states[-1][:, 1:]
+
+
+# ----------------------------------------------------------------------------- data
+
+class Data:
+    def __init__(self, pack):
+        meta = json.load(open(os.path.join(pack, 'images.json')))
+        self.size = meta['size']
+        self.images = meta['images']
+        n = len(self.images)
+        self.pixels = np.memmap(os.path.join(pack, 'pixels.u8'), dtype=np.uint8, mode='r', shape=(n, self.size, self.size, 3))
+        self.mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(STD).view(1, 3, 1, 1)
+
+    def pix(self, idx):
+        x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx])).permute(0, 3, 1, 2).float()
+        # the engine's normalisation: x * rescale_factor (1/255) then (x - mean) / std in float32
+        return ((x * (1 / 255)) - self.mean) / self.std
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def expand(sample, rows):
+    """Widens the single <image> id to `rows` positions (as the engine does) and moves the answer spans with it."""
+    ids = sample['ids']
+    if IMAGE_TOKEN not in ids:
+        return ids, sample['spans'], -1
+    i = ids.index(IMAGE_TOKEN)
+    out = ids[:i] + [IMAGE_TOKEN] * rows + ids[i + 1:]
+    spans = [[s + rows - 1, e + rows - 1] if s > i else [s, e] for s, e in sample['spans']]
+    return out, spans, i
+
+
+def batch_tensors(seqs):
+    t = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), t, dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(s)
+    return ids
+
+
+class DomainVocab:
+    """The token ids the data ever shows. lm_head rows of all other ids are zero and stay zero (they get no
+    gradient), so each of their logits is exactly 0 and the full-vocabulary softmax needs only the domain's
+    rows plus one constant column, log(number of other ids): the same loss at a fiftieth of the cost.
+    Greedy decoding through the full lm_head (ONNX) therefore never picks a token the data never showed
+    unless no domain token scores above 0."""
+
+    def __init__(self, samples, vocab_size, extra=(2,)):
+        ids = set(extra)
+        for s in samples:
+            ids.update(s['ids'])
+        ids.discard(IMAGE_TOKEN)
+        self.ids = torch.tensor(sorted(ids))
+        self.index = torch.full((vocab_size,), -1, dtype=torch.long)
+        self.index[self.ids] = torch.arange(len(self.ids))
+        self.rest = math.log(vocab_size - len(self.ids))
+
+    def zero_other_rows(self, lm_head):
+        with torch.no_grad():
+            keep = torch.zeros(lm_head.weight.shape[0], dtype=torch.bool)
+            keep[self.ids] = True
+            lm_head.weight[~keep] = 0
+
+
+def answer_loss(model, hidden, targets):
+    """Cross-entropy of the answer tokens only: lm_head runs on the positions that predict them, over the domain's rows."""
+    rows, cols, labels = targets
+    dv = model.domain
+    h = hidden[rows, cols]
+    logits = h @ model.language_model.lm_head.weight[dv.ids].t()
+    logits = torch.cat([logits, torch.full((len(labels), 1), dv.rest)], 1)
+    return F.cross_entropy(logits, dv.index[labels])
+
+
+def targets_of(seqs, spans_list):
+    rows, cols, labels = [], [], []
+    for r, (s, spans) in enumerate(zip(seqs, spans_list)):
+        for a, b in spans:
+            for p in range(a, b):
+                rows.append(r)
+                cols.append(p - 1)
+                labels.append(s[p])
+    return torch.tensor(rows), torch.tensor(cols), torch.tensor(labels)
+
+
+def multimodal_forward(model, seqs, feats_per_seq, image_at):
+    """Embeds, puts each sequence's projected image rows at its image tokens, runs the decoder."""
+    ids = batch_tensors(seqs)
+    emb = model.language_model.model.embed_tokens(ids)
+    rows = feats_per_seq.shape[1] if feats_per_seq is not None else 0
+    if feats_per_seq is not None:
+        proj = model.multi_modal_projector(feats_per_seq)  # [B, rows, H]
+        parts = []
+        for r, i in enumerate(image_at):
+            if i < 0:
+                parts.append(emb[r])
+            else:
+                parts.append(torch.cat([emb[r, :i], proj[r], emb[r, i + rows:]], 0))
+        emb = torch.stack(parts)
+    return model.language_model.model(emb)
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+def make_opt(groups, lr, steps, wd=0.01):
+    """AdamW over [(params, lr scale)], no decay on vectors; linear warm-up then cosine to 5 %."""
+    pg = []
+    for params, scale in groups:
+        params = [p for p in params if p.requires_grad]
+        pg.append({'params': [p for p in params if p.dim() >= 2], 'weight_decay': wd, 'lr': lr * scale})
+        pg.append({'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0, 'lr': lr * scale})
+    opt = torch.optim.AdamW([g for g in pg if g['params']], lr=lr, betas=(0.9, 0.98))
+    warmup = max(1, steps // 20)
+
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup)))) * 0.95 + 0.05
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def step_opt(opt, sched, loss, params, clip=1.0):
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], clip)
+    opt.step()
+    sched.step()
+
+
+def set_trainable(module, flag):
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+class TextEncoder(nn.Module):
+    """Stage 0 only (thrown away): captions -> one vector, for the contrastive loss."""
+
+    def __init__(self, vocab, d, heads, layers, max_len=96):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Embedding(max_len, d)
+        self.layers = nn.ModuleList([ClipLayer(d, heads, 4 * d, 1e-5) for _ in range(layers)])
+        self.norm = nn.LayerNorm(d)
+        self.max_len = max_len
+        nn.init.normal_(self.tok.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.01)
+
+    def forward(self, seqs):
+        seqs = [s[: self.max_len] for s in seqs]
+        ids = batch_tensors(seqs)
+        valid = (torch.arange(ids.shape[1])[None] < torch.tensor([len(s) for s in seqs])[:, None]).float()
+        h = self.tok(ids) + self.pos.weight[None, : ids.shape[1]]
+        for layer in self.layers:
+            h = layer(h)  # padding positions carry zeros-ish; pooled away below
+        h = self.norm(h)
+        return (h * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
+
+
+# ----------------------------------------------------------------------------- stages
+
+def stage0_vision(model, data, args, rng):
+    """CLIP-style: image (class token after post-LN, projected) vs caption, InfoNCE both ways."""
+    vc = model.cfg['vision_config']
+    d = vc['hidden_size']
+    text = TextEncoder(model.cfg['text_config']['vocab_size'], d, 4, 2)
+    vproj = nn.Linear(d, d, bias=False)
+    tproj = nn.Linear(d, d, bias=False)
+    scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+    vm = model.vision_tower.vision_model
+    params = list(vm.parameters()) + list(text.parameters()) + list(vproj.parameters()) + list(tproj.parameters()) + [scale]
+    opt, sched = make_opt([(params, 1.0)], args.lr0, args.steps0v)
+    n = len(data.images)
+    t0 = time.time()
+    for step in range(args.steps0v):
+        idx = sorted(rng.sample(range(n), args.batch0v))
+        caps = [rng.choice(data.images[i]['captions']) for i in idx]
+        states = vm(data.pix(idx))
+        img = F.normalize(vproj(vm.post_layernorm(states[-1][:, 0])), dim=-1)
+        txt = F.normalize(tproj(text(caps)), dim=-1)
+        logits = scale.exp().clamp(max=100) * img @ txt.t()
+        # images sharing a caption text are not negatives of each other
+        same = torch.tensor([[a == b for b in caps] for a in caps], dtype=torch.bool)
+        logits_i = logits.masked_fill(same & ~torch.eye(len(idx), dtype=torch.bool), float('-inf'))
+        target = torch.arange(len(idx))
+        loss = (F.cross_entropy(logits_i, target) + F.cross_entropy(logits_i.t(), target)) / 2
+        step_opt(opt, sched, loss, params)
+        if step % 25 == 0 or step == args.steps0v - 1:
+            acc = (logits_i.argmax(1) == target).float().mean().item()
+            log(f"stage 0 vision {step}/{args.steps0v} loss {loss.item():.3f} acc {acc:.2f} ({time.time() - t0:.0f} s)")
+
+
+def stage0_text(model, stage2, args, rng):
+    """The decoder as a language model on the data's text (conversations without their image)."""
+    lm = model.language_model
+    params = list(lm.parameters())
+    opt, sched = make_opt([(params, 1.0)], args.lr0, args.steps0t)
+    t0 = time.time()
+    for step in range(args.steps0t):
+        batch = [rng.choice(stage2) for _ in range(args.batch0t)]
+        seqs = [[t for t in s['ids'] if t != IMAGE_TOKEN] for s in batch]
+        hidden = lm.model(lm.model.embed_tokens(batch_tensors(seqs)))
+        spans = [[[1, len(s)]] for s in seqs]  # every token after BOS
+        loss = answer_loss(model, hidden, targets_of(seqs, spans))
+        step_opt(opt, sched, loss, params)
+        if step % 50 == 0 or step == args.steps0t - 1:
+            log(f"stage 0 text {step}/{args.steps0t} loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+
+
+@torch.no_grad()
+def all_features(model, data, batch=64):
+    out = []
+    for s in range(0, len(data.images), batch):
+        out.append(model.image_features(data.pix(list(range(s, min(len(data.images), s + batch))))))
+    return torch.cat(out)
+
+
+def by_image(samples):
+    groups = {}
+    for s in samples:
+        groups.setdefault(s['img'], []).append(s)
+    return groups
+
+
+def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0):
+    by_img = by_image(samples)
+    keys = sorted(by_img)
+    rows = None
+    feats_all = None if tune_vision else all_features(model, data)
+    groups = [(params, 1.0)]
+    if tune_vision:
+        vparams = [p for p in model.vision_tower.parameters() if p.requires_grad]
+        groups.append((vparams, vision_lr_scale))
+        params = list(params) + vparams
+    opt, sched = make_opt(groups, lr, steps)
+    t0 = time.time()
+    order = []
+    for step in range(steps):
+        if len(order) < images_per_step:
+            order = keys[:]
+            rng.shuffle(order)
+        imgs, order = order[:images_per_step], order[images_per_step:]
+        feats = model.image_features(data.pix(sorted(imgs))) if tune_vision else feats_all[sorted(imgs)]
+        where = {img: r for r, img in enumerate(sorted(imgs))}
+        rows = feats.shape[1]
+        seqs, spans, at, fidx = [], [], [], []
+        for img in imgs:
+            for s in by_img[img]:
+                ids, sp, i = expand(s, rows)
+                seqs.append(ids)
+                spans.append(sp)
+                at.append(i)
+                fidx.append(where[img])
+        hidden = multimodal_forward(model, seqs, feats[fidx], at)
+        loss = answer_loss(model, hidden, targets_of(seqs, spans))
+        step_opt(opt, sched, loss, params)
+        if step % 25 == 0 or step == steps - 1:
+            log(f"{label} {step}/{steps} loss {loss.item():.3f} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
+
+
+# ----------------------------------------------------------------------------- safetensors
+
+def save_safetensors(model, path, metadata):
+    """llava-hf names, F32, one file (the format: u64 header length, JSON header, raw little-endian data)."""
+    tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items() if not k.endswith('inv_freq')}
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        t = tensors[name]
+        b = t.numpy().astype('<f4').tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    header['__metadata__'] = {'format': 'pt', **{k: str(v) for k, v in metadata.items()}}
+    hj = json.dumps(header, separators=(',', ':')).encode()
+    hj += b' ' * ((8 - len(hj) % 8) % 8)
+    tmp = path + '.partial'
+    with open(tmp, 'wb') as f:
+        f.write(struct.pack('<Q', len(hj)))
+        f.write(hj)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def load_safetensors(model, path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        base = 8 + n
+        state = {}
+        for name, info in header.items():
+            if name == '__metadata__':
+                continue
+            s, e = info['data_offsets']
+            f.seek(base + s)
+            state[name] = torch.from_numpy(np.frombuffer(f.read(e - s), dtype='<f4').copy()).view(info['shape'])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith('inv_freq')]
+    if missing or unexpected:
+        raise SystemExit(f"{path}: missing {missing} unexpected {unexpected}")
+
+
+# ----------------------------------------------------------------------------- greedy decoding (parity)
+
+@torch.no_grad()
+def greedy(model, data, img, ids, max_new, eos=2):
+    """Greedy tokens for one prompt (ids already expanded as the engine builds them), recomputing the prefix each step."""
+    feats = model.image_features(data.pix([img])) if img is not None else None
+    i = ids.index(IMAGE_TOKEN) if IMAGE_TOKEN in ids else -1
+    seq = list(ids)
+    out = []
+    for _ in range(max_new):
+        emb = model.language_model.model.embed_tokens(torch.tensor([seq]))
+        if i >= 0:
+            rows = feats.shape[1]
+            emb = torch.cat([emb[:, :i], model.multi_modal_projector(feats), emb[:, i + rows:]], 1)
+        h = model.language_model.model(emb)
+        tok = int(model.language_model.lm_head(h[0, -1]).argmax())
+        out.append(tok)
+        if tok == eos:
+            break
+        seq.append(tok)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--pack', required=True)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--steps0v', type=int, default=400)
+    ap.add_argument('--batch0v', type=int, default=96)
+    ap.add_argument('--steps0t', type=int, default=600)
+    ap.add_argument('--batch0t', type=int, default=64)
+    ap.add_argument('--lr0', type=float, default=2e-3)
+    ap.add_argument('--steps1', type=int, default=300)
+    ap.add_argument('--lr1', type=float, default=2e-3)
+    ap.add_argument('--steps2', type=int, default=3000)
+    ap.add_argument('--lr2', type=float, default=1e-3)
+    ap.add_argument('--images2', type=int, default=4, help='images per stage-2 step (all of their samples go in)')
+    ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
+    ap.add_argument('--from-stage', type=int, default=0, help='resume: load DIR/stage<N-1>.safetensors and start at stage N')
+    ap.add_argument('--parity', help='JSONL of {img, ids, max_new}: write greedy tokens of the trained model to stdout instead of training')
+    ap.add_argument('--parity-pack', help='pack folder (images-only) whose pixels the parity prompts index')
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    ckpt = os.path.join(args.pack, 'ckpt')
+    cfg = json.load(open(os.path.join(ckpt, 'config.json')))
+    model = Llava(cfg)
+
+    if args.parity:
+        load_safetensors(model, os.path.join(ckpt, 'model.safetensors'))
+        model.eval()
+        pdata = Data(args.parity_pack)
+        for item in read_jsonl(args.parity):
+            print(json.dumps({'tokens': greedy(model, pdata, item['img'], item['ids'], item['max_new'])}), flush=True)
+        return
+
+    data = Data(args.pack)
+    stage1 = read_jsonl(os.path.join(args.pack, 'stage1.jsonl'))
+    stage2 = read_jsonl(os.path.join(args.pack, 'stage2.jsonl'))
+    model.domain = DomainVocab(stage1 + stage2, cfg['text_config']['vocab_size'])
+    model.domain.zero_other_rows(model.language_model.lm_head)
+    log(f"domain vocabulary: {len(model.domain.ids)} of {cfg['text_config']['vocab_size']} token ids")
+    log(f"{len(data.images)} images, stage 1: {len(stage1)} samples, stage 2: {len(stage2)} samples; "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters; {args.threads} threads")
+    started = time.time()
+    times = {}
+    if args.from_stage > 0:
+        load_safetensors(model, os.path.join(args.pack, f'stage{args.from_stage - 1}.safetensors'))
+
+    if args.from_stage <= 0:
+        t = time.time()
+        stage0_vision(model, data, args, rng)
+        stage0_text(model, stage2, args, rng)
+        times['stage0'] = time.time() - t
+        save_safetensors(model, os.path.join(args.pack, 'stage0.safetensors'), {'stage': 0})
+    if args.from_stage <= 1:
+        t = time.time()
+        set_trainable(model, False)
+        set_trainable(model.multi_modal_projector, True)
+        run_multimodal(model, data, stage1, args.steps1, args.lr1, 16, list(model.multi_modal_projector.parameters()), rng, 'stage 1 (projector)')
+        times['stage1'] = time.time() - t
+        save_safetensors(model, os.path.join(args.pack, 'stage1.safetensors'), {'stage': 1})
+    t = time.time()
+    set_trainable(model, False)
+    set_trainable(model.multi_modal_projector, True)
+    set_trainable(model.language_model, True)
+    tune = args.tune_vision > 0
+    if tune:
+        set_trainable(model.vision_tower, True)
+    params = list(model.multi_modal_projector.parameters()) + list(model.language_model.parameters())
+    run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision)
+    times['stage2'] = time.time() - t
+    meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
+    save_safetensors(model, os.path.join(ckpt, 'model.safetensors'), meta)
+    json.dump({'seconds': round(time.time() - started), **times, 'args': vars(args)}, open(os.path.join(args.pack, 'train-log.json'), 'w'), indent=2)
+    log(f"done in {time.time() - started:.0f} s: {ckpt}/model.safetensors")
+
+
+if __name__ == '__main__':
+    main()
