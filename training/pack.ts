@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     // a training set keeps images under images/; the held-out set's contexts name paths from its root
     const file = existsSync(path.join(values.data, c.image)) ? path.join(values.data, c.image) : path.join(imageDir, c.image);
     const { image } = geometricPreprocess(await decodeImage({ path: file }), spec.preprocess);
-    if (!pixels.write(image.data)) await new Promise((r) => pixels.once('drain', r));
+    if (!pixels.write(image.data)) await new Promise<void>((r) => pixels.once('drain', () => r()));
     index.set(c.image, i);
     images.push({ file: c.image, captions: (c.captions ?? []).map((t) => tok.encode(t, { addSpecialTokens: true })) });
     if (i % 500 === 0) process.stderr.write(`${i}/${contexts.length} images\n`);

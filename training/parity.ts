@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     for await (const ev of model.generate(turns, { maxNewTokens: 24 })) if (ev.type === 'done') tokens = ev.stats.tokenIds;
     const img = images.indexOf(q.image);
     if (img < 0) throw new Error(`${q.image} is not in ${values.pack}`);
-    lines.push(JSON.stringify({ img, ids, max_new: 24, tokens, text: model.tokenizer.decode(tokens) }));
+    lines.push(JSON.stringify({ img, ids, max_new: 24, tokens, question: q.text, answer: model.tokenizer.decode(tokens) }));
   }
   await model.dispose();
   writeFileSync(values.out, lines.join('\n') + '\n');

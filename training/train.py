@@ -591,6 +591,7 @@ def main():
     ap.add_argument('--images2', type=int, default=4, help='images per stage-2 step (all of their samples go in)')
     ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
     ap.add_argument('--from-stage', type=int, default=0, help='resume: load DIR/stage<N-1>.safetensors and start at stage N')
+    ap.add_argument('--init', help='with --from-stage: start from these weights instead of stage<N-1>.safetensors (e.g. a longer stage 2)')
     ap.add_argument('--parity', help='JSONL of {img, ids, max_new}: write greedy tokens of the trained model to stdout instead of training')
     ap.add_argument('--parity-pack', help='pack folder (images-only) whose pixels the parity prompts index')
     args = ap.parse_args()
@@ -621,7 +622,7 @@ def main():
     started = time.time()
     times = {}
     if args.from_stage > 0:
-        load_safetensors(model, os.path.join(args.pack, f'stage{args.from_stage - 1}.safetensors'))
+        load_safetensors(model, args.init or os.path.join(args.pack, f'stage{args.from_stage - 1}.safetensors'))
 
     if args.from_stage <= 0:
         t = time.time()
@@ -648,7 +649,7 @@ def main():
     times['stage2'] = time.time() - t
     meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
     save_safetensors(model, os.path.join(ckpt, 'model.safetensors'), meta)
-    json.dump({'seconds': round(time.time() - started), **times, 'args': vars(args)}, open(os.path.join(args.pack, 'train-log.json'), 'w'), indent=2)
+    json.dump({'seconds': round(time.time() - started), **times, 'domainTokens': len(model.domain.ids), 'torch': torch.__version__, 'args': vars(args)}, open(os.path.join(args.pack, 'train-log.json'), 'w'), indent=2)
     log(f"done in {time.time() - started:.0f} s: {ckpt}/model.safetensors")
 
 

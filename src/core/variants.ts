@@ -124,6 +124,28 @@ export function formatVariantChoice(choice: VariantChoice | undefined): string {
   return parts.length ? parts.map((p) => `${p}=${choice[p]}`).join(',') : 'auto';
 }
 
+/** Each variant in the words a user chooses by: how big, and where it runs well. */
+export const VARIANT_WORDS: Readonly<Record<DtypeVariant, string>> = {
+  q4: '4-bit, smallest, for CPUs',
+  int8: '8-bit, for CPUs',
+  uint8: '8-bit, for CPUs',
+  quantized: '8-bit, for CPUs',
+  bnb4: '4-bit (bitsandbytes), for CPUs',
+  fp32: 'full precision, largest',
+  fp16: 'half precision, for GPUs',
+  q4f16: '4-bit with half-precision activations, for GPUs',
+};
+
+/**
+ * The weights a model uses, for people: "4-bit, smallest, for CPUs" when the parts that matter agree (the
+ * decoder and vision encoder hold nearly all the weights; the embedding table is often kept in full precision
+ * whatever the rest is), else the decoder's words and the vision encoder's after it.
+ */
+export function describeVariants(variants: VariantMap): string {
+  if (variants.vision === variants.decoder) return VARIANT_WORDS[variants.decoder];
+  return `${VARIANT_WORDS[variants.decoder]} (image encoder: ${VARIANT_WORDS[variants.vision].split(',')[0]})`;
+}
+
 export function isVariant(v: string): v is DtypeVariant {
   return Object.prototype.hasOwnProperty.call(VARIANT_SUFFIX, v);
 }

@@ -3,7 +3,7 @@
 // exists for the execution provider (src/core/variants.ts, the rule the engine applies to a local
 // folder), with its external-data companions. Pure: the listing comes from listing.ts.
 
-import { choosePartVariants, DownloadError, formatVariantChoice, MODEL_PARTS, onnxPath, parseOnnxPath, type DtypeVariant, type ModelPart, type VariantChoice, type VariantMap } from '../core';
+import { choosePartVariants, describeVariants, DownloadError, formatVariantChoice, MODEL_PARTS, onnxPath, parseOnnxPath, type DtypeVariant, type ModelPart, type VariantChoice, type VariantMap } from '../core';
 import type { CatalogEntry } from './catalog';
 import type { RepoListing } from './listing';
 
@@ -107,7 +107,7 @@ export interface DownloadOffer {
   commit: string;
   /** "Download nanoLLaVA-1.5, 1.1 GB?" */
   question: string;
-  /** "Licence apache-2.0 · vision=quantized,embed=int8,decoder=q4 · commit 9e3be3e" */
+  /** "Licence apache-2.0 · 4-bit, smallest, for CPUs (vision=q4,embed=fp32,decoder=q4) · commit 9e3be3e" */
   detail: string;
 }
 
@@ -121,7 +121,7 @@ export function downloadOffer(plan: DownloadPlan): DownloadOffer {
     variants: plan.variants,
     commit: plan.commit,
     question: `Download ${plan.label}, ${sizeText}?`,
-    detail: [plan.licence ? `Licence ${plan.licence}` : 'Licence: see the repository', formatVariantChoice(plan.variants), `commit ${plan.commit.slice(0, 7)}`].join(' · '),
+    detail: [plan.licence ? `Licence ${plan.licence}` : 'Licence: see the repository', `${describeVariants(plan.variants)} (${formatVariantChoice(plan.variants)})`, `commit ${plan.commit.slice(0, 7)}`].join(' · '),
   };
 }
 

@@ -60,7 +60,8 @@ describe('a listing unlike the catalog: per-part choice, download, load', () => 
     assert.equal(plan.totalBytes, total);
     const offer = downloadOffer(plan);
     assert.match(offer.question, /^Download onnx-community\/tiny-llava, \d+(\.\d)? MB\?$/);
-    assert.match(offer.detail, /vision=fp16,embed=fp32,decoder=q4 · commit [0-9a-f]{7}/);
+    // in words first (what a user chooses by), the exact map after it
+    assert.match(offer.detail, /4-bit, smallest, for CPUs \(image encoder: half precision\) \(vision=fp16,embed=fp32,decoder=q4\) · commit [0-9a-f]{7}/);
 
     const folder = await downloadPlan(plan, root, { endpoint: hub.endpoint, ca: FAKE_CDN_CA });
     assert.equal(folder, join(root, 'onnx-community--tiny-llava'));

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { choosePartVariants, formatVariantChoice, parseVariantChoice, type ModelPart } from '../../src/core/variants';
+import { choosePartVariants, describeVariants, DTYPE_VARIANTS, formatVariantChoice, parseVariantChoice, VARIANT_WORDS, type ModelPart } from '../../src/core/variants';
 import type { DtypeVariant } from '../../src/core/types';
 import { loadModel } from '../../src/engine/index';
 import { chooseVariants, readModelFolder } from '../../src/engine/modelFolder';
@@ -104,6 +104,20 @@ describe('the engine takes a per-part map', () => {
       assert.equal(typeof text, 'string');
     } finally {
       await model.dispose();
+    }
+  });
+});
+
+describe('variants in words', () => {
+  test('the decoder and vision encoder decide the words; the embedding table does not', () => {
+    assert.equal(describeVariants({ vision: 'q4', embed: 'fp32', decoder: 'q4' }), '4-bit, smallest, for CPUs');
+    assert.equal(describeVariants({ vision: 'fp16', embed: 'fp16', decoder: 'fp16' }), 'half precision, for GPUs');
+    assert.equal(describeVariants({ vision: 'fp16', embed: 'fp32', decoder: 'q4' }), '4-bit, smallest, for CPUs (image encoder: half precision)');
+  });
+  test('every variant has words, and none is jargon', () => {
+    for (const v of DTYPE_VARIANTS) {
+      assert.ok(VARIANT_WORDS[v], v);
+      assert.doesNotMatch(VARIANT_WORDS[v], /MatMulNBits|block|_q4|fp16|fp32/, v);
     }
   });
 });

@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
   }
-  if (values.split === 'heldout') throw new Error('--split heldout is reserved for the held-out set (training/data/heldout.ts)');
+  if (values.split === 'heldout' || values.split === 'samples') throw new Error(`--split ${values.split} is reserved (training/data/heldout.ts, training/data/samples.ts)`);
   const ints = ['count', 'seed', 'min-side', 'max-side'].map((k) => {
     const n = Number(values[k as 'count']);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${k} must be a non-negative integer`);

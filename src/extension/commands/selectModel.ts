@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CatalogEntry, ConversionEntry, ResolvedHubModel } from '../../hub';
 import { checkLocalModelFolder, formatModelSetting, resolveHubModel } from '../../hub';
-import { formatVariantChoice } from '../../core';
+import { describeVariants, formatVariantChoice } from '../../core';
 import type { ModelStore } from '../modelStore';
 import { downloadModelCommand } from './downloadModel';
 import { conversionSummary, convertModelCommand } from './convertModel';
@@ -79,7 +79,7 @@ async function buildItems(store: ModelStore): Promise<Item[]> {
     items.push({
       label: `${downloaded ? '$(check)' : '$(cloud-download)'} ${entry.label}`,
       description: [
-        manifest?.variants ? formatVariantChoice(manifest.variants) : model.choice ? formatVariantChoice(model.choice) : undefined,
+        manifest?.variants ? describeVariants(manifest.variants) : model.choice ? formatVariantChoice(model.choice) : undefined,
         downloaded ? 'downloaded' : 'not downloaded',
         isCurrent ? 'current' : undefined,
       ]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole recipe of the built-in model, one command (see training/README.md):
+#   bash training/recipe.sh [WORK_DIR]          (default /tmp/llava-shapes)
+# data -> pack (engine preprocessing and prompt ids) -> PyTorch stages 0-2 -> llava convert (fp32, q4)
+# -> PyTorch vs engine greedy parity on the held-out set -> llava eval -> models/builtin/ with its card.
+# Needs Debian's python3-torch and an optimised BLAS (libopenblas0-pthread: the reference BLAS Debian's
+# torch links by default is ~35x slower); users and `npm test` never run this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-/tmp/llava-shapes}
+PY=${PYTHON:-/usr/bin/python3}
+export OPENBLAS_NUM_THREADS=1   # torch parallelises itself; nested BLAS threads only contend
+mkdir -p "$WORK"
+start=$(date +%s)
+
+npm run build --silent
+npx tsx training/data/generate.ts --out "$WORK/data" --count 6000 --seed 0
+npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 \
+  --steps0v 300 --batch0v 64 --lr0 5e-4 --steps0t 400 --batch0t 32 \
+  --steps1 300 --lr1 2e-3 --steps2 2000 --images2 4 --lr2 1.5e-3 --tune-vision 0.5
+trained=$(date +%s)
+
+rm -rf "$WORK/model"
+node dist/cli.js convert --from "$WORK/pack/ckpt" --out "$WORK/model" --dtype fp32,q4 --progress json > /dev/null
+
+# PyTorch and the engine (fp32) must give the same greedy tokens on held-out questions
+npx tsx training/pack.ts --data test/data/heldout --contexts test/data/heldout/contexts.jsonl --out "$WORK/heldout-pack" --images-only
+npx tsx training/parity.ts --model "$WORK/model" --pack "$WORK/heldout-pack" --out "$WORK/parity-engine.jsonl" --count 80
+"$PY" training/train.py --pack "$WORK/pack" --parity "$WORK/parity-engine.jsonl" --parity-pack "$WORK/heldout-pack" > "$WORK/parity-torch.jsonl"
+
+node dist/cli.js eval --model "$WORK/model" --data test/data/heldout --provider cpu --variant fp32 --json "$WORK/eval-fp32.json" > /dev/null
+node dist/cli.js eval --model "$WORK/model" --data test/data/heldout --provider cpu --variant vision=q4,decoder=q4 --json "$WORK/eval-q4.json"
+npx tsx training/ship.ts --work "$WORK" --train-seconds $((trained - start))
