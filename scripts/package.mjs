@@ -44,6 +44,8 @@ const VSIX_DIR = path.join(OUT, 'vsix');
 /** The README users see (the Marketplace page): shipped as the VSIX's README.md. */
 const USER_README = 'docs/marketplace/README.md';
 const SIZE_LIMIT_MB = { 'linux-x64': 40 };
+/** The built-in demo model, shipped in every VSIX when the repository has it (verify() then requires its ONNX files). */
+const BUILTIN_MODEL_DIR = 'models/builtin';
 
 /** vsce target -> Node's process.platform / process.arch on it. */
 const TARGETS = {
@@ -255,6 +257,11 @@ function stageExtension(target, rootPkg, testHooks) {
     fs.mkdirSync(path.join(stage, 'models'), { recursive: true });
     fs.copyFileSync(path.join(ROOT, 'models/catalog.json'), path.join(stage, 'models/catalog.json'));
   }
+  // the built-in demo model (`llava.model` = `builtin`): the same files on every platform. The
+  // tools' own leftovers (.llava-convert.json / .llava-download.json manifests, locks, .part files) never ship.
+  if (fs.existsSync(path.join(ROOT, BUILTIN_MODEL_DIR))) {
+    copyTree(path.join(ROOT, BUILTIN_MODEL_DIR), path.join(stage, BUILTIN_MODEL_DIR), (p, ent) => ent.isDirectory() || !/^\.llava-|\.(part|lock)$/.test(ent.name));
+  }
   const staged = stageNodeModules(stage, NATIVE_EXTERNALS, t);
   return { stage, staged };
 }
@@ -339,6 +346,13 @@ function verify(target, vsix, rootPkg, stage, testHooks) {
   }
   const hasOrt = entries.some((e) => new RegExp(`onnxruntime-node/bin/napi-v\\d+/${t.platform}/${t.arch}/onnxruntime_binding\\.node$`).test(e.name));
   const hasSharp = entries.some((e) => e.name.includes(`@img/sharp-${t.platform}-${t.arch}/`) && e.name.endsWith('.node'));
+  if (fs.existsSync(path.join(ROOT, BUILTIN_MODEL_DIR, 'onnx'))) {
+    const want = fs.readdirSync(path.join(ROOT, BUILTIN_MODEL_DIR, 'onnx')).filter((f) => f.endsWith('.onnx'));
+    const shipped = new Set(entries.map((e) => e.name));
+    for (const f of ['config.json', ...want.map((f) => `onnx/${f}`)]) {
+      if (!shipped.has(`extension/${BUILTIN_MODEL_DIR}/${f}`)) problems.push(`built-in model file ${BUILTIN_MODEL_DIR}/${f} is not in the VSIX`);
+    }
+  }
   if (!hasOrt) problems.push(`onnxruntime binding for ${target} missing`);
   if (!hasSharp) problems.push(`sharp binding for ${target} missing`);
   const sizeMB = fs.statSync(vsix).size / 1024 / 1024;

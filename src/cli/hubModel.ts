@@ -7,6 +7,10 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import {
+  BUILTIN_MODEL_LABEL,
+  BUILTIN_MODEL_SETTING,
+  builtinModelFolder,
+  checkLocalModelFolder,
   downloadOffer,
   downloadPlan,
   formatBytes,
@@ -81,15 +85,39 @@ export async function fetchHubModel(model: ResolvedHubModel, opts: FetchOptions)
 }
 
 /**
- * `--model` of ask / caption / info: an existing folder is used as is; otherwise a catalog id or
+ * The folder the program ships in: the nearest folder at or above `fromDir` holding a package.json
+ * (the bundle dist/cli.js -> the extension's or the repository's root; src/cli under tsx -> the
+ * repository's root). Without one, the folder above `fromDir`.
+ */
+export function packageRootOf(fromDir: string): string {
+  for (let dir = path.resolve(fromDir); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (dir === path.dirname(dir)) return path.resolve(fromDir, '..');
+  }
+}
+
+/** `--model builtin`: the model shipped with the program, `<package root>/models/builtin`. */
+export function builtinModelDir(fromDir: string = __dirname): string {
+  return builtinModelFolder(packageRootOf(fromDir));
+}
+
+/**
+ * `--model` of ask / caption / info: `builtin` is the model shipped with the program (a folder of
+ * that name is `./builtin`); an existing folder is used as is; otherwise a catalog id or
  * Hub repo, downloaded first when its folder is not complete. Returns the folder and the variants
  * to load (the user's, else what was downloaded).
  */
 export async function modelFolderFor(
   name: string,
-  opts: { variant?: VariantChoice; dir?: string; log: (text: string) => void },
+  opts: { variant?: VariantChoice; dir?: string; log: (text: string) => void; /** where the program runs from (tests) */ programDir?: string },
   usage: string,
 ): Promise<{ dir: string; variant?: VariantChoice }> {
+  if (name.trim().toLowerCase() === BUILTIN_MODEL_SETTING) {
+    const dir = builtinModelDir(opts.programDir);
+    const problem = await checkLocalModelFolder(dir);
+    if (problem) throw new Error(`--model builtin: this copy of llava does not include the ${BUILTIN_MODEL_LABEL}: ${problem}`);
+    return { dir, variant: opts.variant };
+  }
   if (existsSync(name) && statSync(name).isDirectory()) return { dir: name, variant: opts.variant };
   if (path.isAbsolute(name) || name.startsWith('.')) throw new Error(`${name}: no such model folder`);
   const model = resolveName(name, { dir: opts.dir }, usage);

@@ -5,12 +5,13 @@ import { readManifest } from '../hub';
 import { parse, type CliCommand } from './args';
 import { modelDirOption } from './model';
 
-const USAGE = `Usage: llava info --model DIR|ID|OWNER/REPO [--variant auto|V|PART=V,...]
+const USAGE = `Usage: llava info --model DIR|ID|OWNER/REPO|builtin [--variant auto|V|PART=V,...]
 
 Prints, as JSON, what the folder holds: model type, text config, context window, image token,
 preprocessing, prompt format, end-of-turn ids, the ONNX variants per part, the variant chosen per
 part on the CPU and on a GPU (with --variant pinned), and, for a download, its repo and commit.
-A catalog id or Hub repository is downloaded first, as \`llava download\` does.
+A catalog id or Hub repository is downloaded first, as \`llava download\` does; \`builtin\` is the
+demo model shipped with llava.
 `;
 
 async function run(args: string[]): Promise<number> {

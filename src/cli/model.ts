@@ -13,8 +13,10 @@ export const MODEL_OPTIONS = {
   verbose: { type: 'boolean', default: false },
 } satisfies Options;
 
-export const MODEL_USAGE = `  --model DIR|ID|OWNER/REPO              a model folder (Hugging Face ONNX layout), a catalog id or a Hub
-                                        repository (downloaded first, as \`llava download\` does) (required)
+export const MODEL_USAGE = `  --model DIR|ID|OWNER/REPO|builtin      a model folder (Hugging Face ONNX layout), a catalog id or a Hub
+                                        repository (downloaded first, as \`llava download\` does), or
+                                        \`builtin\`: the small demo model shipped with llava (questions
+                                        about simple coloured shapes only) (required)
   --provider auto|cuda|dml|coreml|cpu   execution provider (default auto: a GPU if one loads, else the CPU)
   --variant auto|V|PART=V,...           weight variant of every part (q4, fp16, ...) or per part
                                         (vision=fp16,decoder=q4); default: chosen per provider and part

@@ -211,13 +211,13 @@ export class Ctx extends Disposable {
   }
 
   private configuredModelName(): string {
-    return path.basename(config.model());
+    return this.models.configuredName();
   }
 
   private publishStatus(): void {
     const c = this._client;
     const info: LoadedModelInfo | undefined = c?.modelInfo;
-    const model = info ? path.basename(info.dir) : undefined;
+    const model = info ? this.models.displayName(info.dir) : undefined;
     const raw = c?.state ?? 'stopped';
     // The client reports 'error' after any failed request; while its process lives the engine is
     // fine (one unreadable image is that question's error, shown in its message, not the engine's).

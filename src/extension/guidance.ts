@@ -65,29 +65,30 @@ export interface NoModelSituation {
   offer: ModelOffer;
   /** the setting names a catalog model not (fully) on disk, or something that cannot be used at all */
   problem?: string;
-  /** a model folder shipped inside the extension, when there is one */
-  builtin?: { label: string };
+  /** the model shipped inside the extension, when this package has one: its label and what it can do */
+  builtin?: { label: string; description: string };
 }
 
 const LOCAL_FOLDER: GuidanceAction = { id: 'localFolder', label: 'Use Local Folder…' };
 
 /**
  * The inline choice for the first question without a model. Buttons, in this order: Download (size),
- * Use Local Folder…, and Use the Built-in Model when the extension ships one (then it is the
+ * Use Local Folder…, and Use <the built-in model's label> when the extension ships one (then it is the
  * recommended choice: it answers at once, offline).
  */
 export function noModelGuidance(s: NoModelSituation): Guidance {
   const { offer } = s;
   const facts = [offer.size, offer.licence ? `licence ${offer.licence}` : undefined].filter(Boolean).join(', ');
+  const builtin = s.builtin ? ` Or try the ${s.builtin.label} at once: ${s.builtin.description}.` : '';
   const text = s.problem
-    ? `**The model in the \`llava.model\` setting cannot be used:** ${s.problem}\n\nDownload ${offer.label}${facts ? ` (${facts})` : ''} or choose a model folder you already have.`
-    : `**A model is needed to answer.** ${offer.label} is not downloaded yet: download it once (${facts ? `${facts}; ` : ''}afterwards it works offline), or use a model folder you already have.`;
+    ? `**The model in the \`llava.model\` setting cannot be used:** ${s.problem}\n\nDownload ${offer.label}${facts ? ` (${facts})` : ''} or choose a model folder you already have.${builtin}`
+    : `**A model is needed to answer.** ${offer.label} is not downloaded yet: download it once (${facts ? `${facts}; ` : ''}afterwards it works offline), or use a model folder you already have.${builtin}`;
   const name = shortModelName(offer.label);
   const actions: GuidanceAction[] = [
     { id: 'download', label: offer.size ? `Download ${name} (${offer.size})` : `Download ${name}`, primary: !s.builtin },
     LOCAL_FOLDER,
   ];
-  if (s.builtin) actions.push({ id: 'builtin', label: `Use the Built-in Model (${s.builtin.label})`, primary: true });
+  if (s.builtin) actions.push({ id: 'builtin', label: `Use ${s.builtin.label}`, primary: true });
   return { text, actions };
 }
 

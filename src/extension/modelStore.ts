@@ -10,6 +10,9 @@ import { config } from './config';
 import { downloadFailureGuidance, noModelGuidance, type NoModelSituation } from './guidance';
 import { plainText, runSettingAction } from './guidanceActions';
 import {
+  BUILTIN_MODEL_DESCRIPTION,
+  BUILTIN_MODEL_LABEL,
+  builtinModelFolder,
   checkLocalModelFolder,
   diskSpaceProblem,
   downloadOffer,
@@ -50,6 +53,8 @@ export interface MissingModel {
 
 /** What `llava.model` currently points at, as the pickers and the status bar describe it. */
 export type CurrentModel =
+  /** the model shipped inside the extension (`llava.model` = `builtin`); `problem` when this package lacks it */
+  | { kind: 'builtin'; path: string; label: string; problem?: string }
   | { kind: 'folder'; path: string; label: string; problem?: string }
   | { kind: 'hub'; model: ResolvedHubModel; folder: string; label: string; missing: string[]; manifest?: DownloadManifest }
   | { kind: 'invalid'; label: string; problem: string };
@@ -84,6 +89,13 @@ export class ModelStore {
   async current(): Promise<CurrentModel> {
     const setting = config.model();
     const ref = parseModelSetting(setting, os.homedir());
+    if (ref.kind === 'builtin') {
+      const dir = this.builtinFolder();
+      const problem = (await checkLocalModelFolder(dir))
+        ? `\`builtin\` names the ${BUILTIN_MODEL_LABEL}, but this copy of the extension does not include it (${dir} is missing or incomplete).`
+        : undefined;
+      return { kind: 'builtin', path: dir, label: BUILTIN_MODEL_LABEL, ...(problem ? { problem } : {}) };
+    }
     if (ref.kind === 'folder') {
       const problem = await checkLocalModelFolder(ref.path);
       return { kind: 'folder', path: ref.path, label: path.basename(ref.path), ...(problem ? { problem } : {}) };
@@ -104,7 +116,7 @@ export class ModelStore {
   /** The folder to load, or undefined when the setting names nothing usable yet. No UI. */
   async resolveModelDir(): Promise<string | undefined> {
     const cur = await this.current();
-    if (cur.kind === 'folder') return cur.problem ? undefined : cur.path;
+    if (cur.kind === 'folder' || cur.kind === 'builtin') return cur.problem ? undefined : cur.path;
     if (cur.kind === 'hub') return cur.missing.length === 0 ? cur.folder : undefined;
     return undefined;
   }
@@ -145,7 +157,7 @@ export class ModelStore {
    */
   async missingModel(): Promise<MissingModel | undefined> {
     const cur = await this.current();
-    if (cur.kind === 'folder' && !cur.problem) return undefined;
+    if ((cur.kind === 'folder' || cur.kind === 'builtin') && !cur.problem) return undefined;
     if (cur.kind === 'hub' && cur.missing.length === 0) return undefined;
     const model = await this.modelToOffer();
     const label = model.entry?.label ?? model.repo;
@@ -157,17 +169,22 @@ export class ModelStore {
       situation: {
         offer: { label, licence: model.entry?.licence },
         problem: cur.kind === 'hub' ? undefined : cur.problem,
-        builtin: builtin ? { label: path.basename(builtin) } : undefined,
+        builtin: builtin ? { label: BUILTIN_MODEL_LABEL, description: BUILTIN_MODEL_DESCRIPTION } : undefined,
       },
     };
   }
 
+  /** Where the built-in model lives in this copy of the extension (`<extension>/models/builtin`), present or not. */
+  builtinFolder(): string {
+    return builtinModelFolder(this.context.extensionUri.fsPath);
+  }
+
   /**
-   * A model folder shipped inside the extension (`models/builtin/`, Hub layout), when the package
+   * The model folder shipped inside the extension (`models/builtin/`, Hub layout), when the package
    * carries one: the inline choice then offers it as the no-download option.
    */
   async builtinModel(): Promise<string | undefined> {
-    const dir = vscode.Uri.joinPath(this.context.extensionUri, 'models', 'builtin').fsPath;
+    const dir = this.builtinFolder();
     return (await checkLocalModelFolder(dir)) ? undefined : dir;
   }
 
@@ -222,11 +239,26 @@ export class ModelStore {
     return folder;
   }
 
-  /** Points `llava.model` at the built-in model folder. */
+  /**
+   * Points `llava.model` at the built-in model: the reserved word `builtin`, never the folder's path
+   * (the extension's folder name carries its version, so a path breaks at the next update).
+   * Undefined (and the setting untouched) when this package has no built-in model.
+   */
   async useBuiltin(): Promise<string | undefined> {
     const dir = await this.builtinModel();
-    if (dir) await this.setModelSetting(dir);
+    if (dir) await this.setModelSetting(formatModelSetting({ kind: 'builtin' }));
     return dir;
+  }
+
+  /** The name to show for a loaded model folder: the built-in model's label, else the folder's name. */
+  displayName(dir: string): string {
+    return path.resolve(dir) === path.resolve(this.builtinFolder()) ? BUILTIN_MODEL_LABEL : path.basename(dir);
+  }
+
+  /** The name to show for what `llava.model` says before anything loads. */
+  configuredName(): string {
+    const setting = config.model();
+    return parseModelSetting(setting, os.homedir()).kind === 'builtin' ? BUILTIN_MODEL_LABEL : path.basename(setting);
   }
 
   /**

@@ -13,7 +13,8 @@ export interface GroundingModelSource {
     | { kind: 'catalog'; entry: { boxFrame: GroundingSpec['frame']; prompts: GroundingSpec['prompts'] } }
     /** a Hub model: a catalog entry's data, else (any other repo) its folder's override file */
     | { kind: 'hub'; model: { entry?: { boxFrame: GroundingSpec['frame']; prompts: GroundingSpec['prompts'] } }; folder: string }
-    | { kind: 'folder'; path: string }
+    /** a local folder, or the model shipped inside the extension: the folder's override file */
+    | { kind: 'folder' | 'builtin'; path: string }
     | { kind: 'invalid' }
   >;
   log: { warn(line: string): void };
@@ -24,7 +25,7 @@ export async function groundingForCurrentModel(models: GroundingModelSource): Pr
   if (cur.kind === 'catalog') return { frame: cur.entry.boxFrame, prompts: cur.entry.prompts, source: 'catalog' };
   if (cur.kind === 'hub' && cur.model.entry) return { frame: cur.model.entry.boxFrame, prompts: cur.model.entry.prompts, source: 'catalog' };
   if (cur.kind === 'invalid') return DEFAULT_GROUNDING;
-  const file = path.join(cur.kind === 'folder' ? cur.path : cur.folder, OVERRIDE_FILE);
+  const file = path.join(cur.kind === 'hub' ? cur.folder : cur.path, OVERRIDE_FILE);
   let text: string;
   try {
     text = await readFile(file, 'utf8');

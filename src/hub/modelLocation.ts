@@ -10,17 +10,36 @@ import { readManifest, type DownloadManifest } from './manifest';
 import { folderIdForRepo } from './plan';
 
 /**
+ * The reserved `llava.model` value (and CLI `--model` value) for the model shipped inside the
+ * extension. A setting holds this word, never the folder's absolute path: the extension's folder
+ * name carries its version, so a path would break at the next update.
+ */
+export const BUILTIN_MODEL_SETTING = 'builtin';
+/** How the built-in model is named wherever a user sees it (status bar, Select Model, the no-model choice). */
+export const BUILTIN_MODEL_LABEL = 'Built-in demo model (shapes)';
+/** What it can do, in the user's words (Select Model's description). */
+export const BUILTIN_MODEL_DESCRIPTION = 'no download; answers questions about simple coloured shapes only';
+
+/** Where the built-in model lives inside an extension (or npm package) folder: `<root>/models/builtin`. */
+export function builtinModelFolder(packageRoot: string): string {
+  return path.join(packageRoot, 'models', 'builtin');
+}
+
+/**
  * What `llava.model` names. A Hub model is written `<catalog id or owner/repo>[:<variants>]`, e.g.
  * `nanollava-1.5`, `onnx-community/nanoLLaVA-1.5`, `nanollava-1.5:fp16` or
  * `nanollava-1.5:vision=fp16,decoder=q4` (':' cannot occur in catalog ids or Hub repo names, so it
- * is unambiguous); anything absolute is a local folder.
+ * is unambiguous); anything absolute is a local folder; `builtin` (any case) is the model shipped
+ * inside the extension (no catalog id or Hub repo can be spelled so: repos have an owner).
  */
 export type ModelRef =
+  | { kind: 'builtin' }
   | { kind: 'folder'; path: string }
   | { kind: 'catalog'; name: string; variant?: string };
 
 export function parseModelSetting(value: string, home: string): ModelRef {
   const v = value.trim();
+  if (v.toLowerCase() === BUILTIN_MODEL_SETTING) return { kind: 'builtin' };
   // '~' is a shell convenience people type into settings; Node does not expand it.
   if (v === '~' || v.startsWith('~/') || v.startsWith('~\\')) return { kind: 'folder', path: path.join(home, v.slice(1)) };
   // Accept both path flavours on every OS: a Windows path in a settings file synced to Linux is
@@ -33,8 +52,12 @@ export function parseModelSetting(value: string, home: string): ModelRef {
   return { kind: 'catalog', name: v };
 }
 
-/** The setting value for a Hub model: its catalog id (else its repo), and the variants when pinned. */
-export function formatModelSetting(model: { entry?: CatalogEntry; repo: string }, choice?: VariantChoice): string {
+/**
+ * The setting value for a model: `builtin` for the built-in one; for a Hub model its catalog id
+ * (else its repo), and the variants when pinned. parseModelSetting() reads each back.
+ */
+export function formatModelSetting(model: { kind: 'builtin' } | { entry?: CatalogEntry; repo: string }, choice?: VariantChoice): string {
+  if ('kind' in model) return BUILTIN_MODEL_SETTING;
   const name = model.entry?.id ?? model.repo;
   return choice === undefined ? name : `${name}:${formatVariantChoice(choice)}`;
 }

@@ -33,8 +33,12 @@ test('no model: Download (size) and Use Local Folder…, in that order; the buil
   assert.match(g.text, /not downloaded yet/);
   assert.match(g.text, /1\.1 GB, licence apache-2\.0/);
 
-  const withBuiltin = noModelGuidance({ offer, builtin: { label: 'tiny' } });
+  const withBuiltin = noModelGuidance({ offer, builtin: { label: 'Built-in demo model (shapes)', description: 'no download; shapes only' } });
   assert.deepEqual(ids(withBuiltin), ['download', 'localFolder', 'builtin']);
+  // the button names the model by its one label (not its folder), and the text says what it can do
+  assert.equal(withBuiltin.actions[2].label, 'Use Built-in demo model (shapes)');
+  assert.match(withBuiltin.text, /Or try the Built-in demo model \(shapes\) at once: no download; shapes only\./);
+  assert.doesNotMatch(g.text, /Built-in/);
   // the built-in model answers at once: it becomes the recommended choice
   assert.deepEqual(withBuiltin.actions.filter((a) => a.primary).map((a) => a.id), ['builtin']);
 

@@ -12,6 +12,9 @@ import { downloadPlan } from '../../src/hub/download';
 import { planFromHub } from '../../src/hub/listing';
 import { FAKE_CDN_CA, startFakeHub, type FakeHub } from '../helpers/fakeHub';
 import {
+  BUILTIN_MODEL_LABEL,
+  BUILTIN_MODEL_SETTING,
+  builtinModelFolder,
   catalogModelFolder,
   checkLocalModelFolder,
   findCatalogEntry,
@@ -68,6 +71,25 @@ describe('parseModelSetting', () => {
     assert.deepEqual(parseModelSetting('nanollava-1.5:vision=fp16,decoder=q4', HOME), { kind: 'catalog', name: 'nanollava-1.5', variant: 'vision=fp16,decoder=q4' });
     // a relative path is not a folder: settings have no working directory to resolve it against
     assert.equal(parseModelSetting('models/x', HOME).kind, 'catalog');
+  });
+
+  test('`builtin` (any case, spaces around) is the model shipped inside the extension, not a catalog name', () => {
+    for (const v of ['builtin', ' builtin ', 'Builtin', 'BUILTIN']) assert.deepEqual(parseModelSetting(v, HOME), { kind: 'builtin' }, v);
+    // only the bare word: a repo, a folder or a relative path that merely contains it is what it always was
+    assert.deepEqual(parseModelSetting('someone/builtin', HOME), { kind: 'catalog', name: 'someone/builtin' });
+    assert.deepEqual(parseModelSetting('/opt/models/builtin', HOME), { kind: 'folder', path: path.normalize('/opt/models/builtin') });
+    assert.equal(parseModelSetting('builtin-2', HOME).kind, 'catalog');
+    // it is not a folder: llava.modelsFolder refuses it like any other non-path
+    assert.ok(typeof modelsRootFor('builtin', '/gs', HOME) === 'object');
+  });
+
+  test('the built-in model is written as `builtin` (never a path into the versioned extension folder) and read back', () => {
+    assert.equal(BUILTIN_MODEL_SETTING, 'builtin');
+    assert.equal(formatModelSetting({ kind: 'builtin' }), 'builtin');
+    assert.deepEqual(parseModelSetting(formatModelSetting({ kind: 'builtin' }), HOME), { kind: 'builtin' });
+    const ext = path.join(path.sep, 'home', 'ada', '.vscode', 'extensions', 'llava.llava-vscode-0.3.0-linux-x64');
+    assert.equal(builtinModelFolder(ext), path.join(ext, 'models', 'builtin'));
+    assert.equal(BUILTIN_MODEL_LABEL, 'Built-in demo model (shapes)');
   });
 
   test('formatModelSetting round-trips through parse and resolve', () => {

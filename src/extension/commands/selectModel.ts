@@ -1,10 +1,11 @@
-// `llava.selectModel`: choose which model answers — a catalog model (downloaded or not), a local
-// folder used before, a new local folder, or a download — and write it to `llava.model`.
+// `llava.selectModel`: choose which model answers — the built-in demo model (when this package has
+// one), a catalog model (downloaded or not), a local folder used before, a new local folder, or a
+// download — and write it to `llava.model`.
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CatalogEntry, ConversionEntry, ResolvedHubModel } from '../../hub';
-import { checkLocalModelFolder, formatModelSetting, resolveHubModel } from '../../hub';
+import { BUILTIN_MODEL_DESCRIPTION, BUILTIN_MODEL_LABEL, checkLocalModelFolder, formatModelSetting, resolveHubModel } from '../../hub';
 import { describeVariants, formatVariantChoice } from '../../core';
 import type { ModelStore } from '../modelStore';
 import { downloadModelCommand } from './downloadModel';
@@ -12,6 +13,7 @@ import { conversionSummary, convertModelCommand } from './convertModel';
 
 type Item = vscode.QuickPickItem &
   (
+    | { action: 'builtin' }
     | { action: 'catalog'; entry: CatalogEntry; model: ResolvedHubModel; downloaded: boolean }
     | { action: 'convert'; conversion: ConversionEntry; folder: string; converted: boolean }
     | { action: 'folder'; folder: string }
@@ -30,6 +32,9 @@ export async function selectModel(store: ModelStore): Promise<void> {
   if (!pick) return;
 
   switch (pick.action) {
+    case 'builtin':
+      if (!(await store.useBuiltin())) void vscode.window.showErrorMessage(`This copy of the extension does not include the ${BUILTIN_MODEL_LABEL}.`);
+      return;
     case 'catalog': {
       await store.setModelSetting(formatModelSetting(pick.model, pick.model.choice));
       if (!pick.downloaded) {
@@ -68,7 +73,17 @@ export async function selectModel(store: ModelStore): Promise<void> {
 
 async function buildItems(store: ModelStore): Promise<Item[]> {
   const cur = await store.current();
-  const items: Item[] = [{ label: 'Catalog', kind: vscode.QuickPickItemKind.Separator, action: 'separator' }];
+  const items: Item[] = [];
+  // only when this package carries it: a choice that cannot work is not offered
+  if (await store.builtinModel()) {
+    items.push({ label: 'Included with the extension', kind: vscode.QuickPickItemKind.Separator, action: 'separator' });
+    items.push({
+      label: `$(package) ${BUILTIN_MODEL_LABEL}`,
+      description: [BUILTIN_MODEL_DESCRIPTION, cur.kind === 'builtin' ? 'current' : undefined].filter(Boolean).join(' · '),
+      action: 'builtin',
+    });
+  }
+  items.push({ label: 'Catalog', kind: vscode.QuickPickItemKind.Separator, action: 'separator' });
 
   for (const entry of store.catalog().models) {
     // the current model keeps its pinned variants; the others are chosen from what exists
