@@ -38,6 +38,12 @@ export interface ImageGeometry {
   /** size after EXIF orientation, before anything else */
   originalWidth: number;
   originalHeight: number;
+  /**
+   * Set when the model saw a downscaled copy (the image was over the pixel or side limit and the
+   * caller allowed `downscale`): the copy's size. Every other field still refers to the original
+   * image, so boxes map onto the image the user sees.
+   */
+  downscaledTo?: { width: number; height: number };
   /** the tensor's spatial size */
   inputWidth: number;
   inputHeight: number;
@@ -80,8 +86,13 @@ export interface ChatTurn {
  */
 export type ImageInput =
   /** `root`: when given, the file's real path (symbolic links resolved) must stay inside this folder */
-  | { path: string; root?: string }
-  | { bytes: Uint8Array; name: string }
+  | { path: string; root?: string; downscale?: boolean }
+  /**
+   * `downscale` (here and on `path`): an image over the pixel or longest-side limit is not refused
+   * but decoded as a copy whose longest side is at most DOWNSCALE_SIDE (4096) px, aspect kept, within a
+   * hard ceiling (1 gigapixel, the byte limit); the done event's geometry says so (`downscaledTo`).
+   */
+  | { bytes: Uint8Array; name: string; downscale?: boolean }
   /** `key`: content identity of these pixels (same key, same pixels), so follow-ups can reuse their cache */
   | { preprocessed: PreprocessedImage; name?: string; key?: string };
 

@@ -316,12 +316,14 @@ let unkeyedImages = 0;
  * (the chat sends bytes). Pixel inputs have none (they are neither feature-cached nor prefix-reused).
  */
 function imageKey(image: ImageInput): string | undefined {
-  if ('bytes' in image) return `sha1:${createHash('sha1').update(image.bytes).digest('hex')}`;
+  // a downscaled copy is other pixels than the original: its own key
+  const copy = 'downscale' in image && image.downscale ? ':downscaled' : '';
+  if ('bytes' in image) return `sha1:${createHash('sha1').update(image.bytes).digest('hex')}${copy}`;
   if ('preprocessed' in image) return image.key === undefined ? undefined : `given:${image.key}`;
   if ('path' in image) {
     try {
       const st = statSync(image.path);
-      return `${image.path}:${st.size}:${st.mtimeMs}`;
+      return `${image.path}:${st.size}:${st.mtimeMs}${copy}`;
     } catch {
       return undefined; // preprocessing will report the real error
     }

@@ -29,11 +29,23 @@ export const DEFAULT_IMAGE_LIMITS: Required<ImageLimits> = {
   maxAspect: 100,
 };
 
+/** The longest side of the copy an over-limit image is shrunk to when the caller allows `downscale`. */
+export const DOWNSCALE_SIDE = 4096;
+/**
+ * Hard ceilings that hold even with `downscale`: sharp shrinks JPEG/WebP while decoding and PNG row
+ * by row, so memory stays near the copy's size, but a decompression bomb (a few KB claiming
+ * 100,000 x 100,000) would still take minutes of CPU: refused. The byte limit does not change.
+ */
+export const DOWNSCALE_MAX_PIXELS = 1_000_000_000;
+export const DOWNSCALE_MAX_SIDE = 131_072;
+
 export interface DecodedImage {
   /** [height, width, 3] u8, sRGB, EXIF-oriented, alpha composited over white */
   rgb: Uint8Array;
   width: number;
   height: number;
+  /** set when `rgb` is a downscaled copy: the upright size of the original image */
+  original?: { width: number; height: number };
 }
 
 function sourceName(input: ImageInput): string {
@@ -93,7 +105,7 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
   // failOn 'truncated': a truncated JPEG or PNG is an error, not an image whose missing rows are
   // silently grey. Like PIL (and browsers) we still accept recoverable corruption warnings such as
   // libjpeg's "extraneous bytes before marker", which many real-world files trigger.
-  const base = { failOn: 'truncated' as const, limitInputPixels: lim.maxPixels, pages: 1, page: 0 };
+  const base = { failOn: 'truncated' as const, limitInputPixels: lim.maxPixels as number, pages: 1, page: 0 };
 
   // librsvg takes an SVG's nominal size as a C int: a width of 1e9 is reported on stderr as
   // GLib-CRITICAL noise before failing. Refuse from the text, before sharp sees it, any size that even
@@ -116,6 +128,8 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
   if (!meta.width || !meta.height) throw new ImageDecodeError(name, 'image has no dimensions');
 
   let density: number | undefined;
+  /** the upright size of an original that is decoded as a downscaled copy */
+  let original: { width: number; height: number } | undefined;
   if (meta.format === 'svg') {
     // SVGs have no natural pixel size that matters to the model: render the longest side near
     // svgMaxSide (72 dpi is 1 user unit per pixel), never beyond it.
@@ -124,18 +138,34 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
   } else {
     // Header-only checks: refuse before any pixel buffer is allocated. The shape too, not only the
     // pixel count: a 1 x 64,000,000 strip passes the count but resizes to billions of rows.
-    if (meta.width * meta.height > lim.maxPixels) {
+    const long = Math.max(meta.width, meta.height);
+    const short = Math.min(meta.width, meta.height);
+    // The shape first: a copy keeps it, so an offer to downscale would not help such an image.
+    if (long / short > lim.maxAspect) {
+      throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: aspect ratio over ${lim.maxAspect}:1`);
+    }
+    const over = meta.width * meta.height > lim.maxPixels || long > lim.maxSide;
+    if (over && 'downscale' in input && input.downscale) {
+      // The caller asked for a downscaled copy: allowed up to the hard ceilings, decoded shrunk below.
+      if (meta.width * meta.height > DOWNSCALE_MAX_PIXELS) {
+        throw new ImageTooLargeError(
+          name,
+          `${meta.width}x${meta.height} (${meta.width * meta.height} pixels) exceeds the limit of ${DOWNSCALE_MAX_PIXELS} pixels, even for a downscaled copy`,
+        );
+      }
+      if (long > DOWNSCALE_MAX_SIDE) {
+        throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: a side longer than ${DOWNSCALE_MAX_SIDE} pixels, even for a downscaled copy`);
+      }
+      const turned = (meta.orientation ?? 1) >= 5; // EXIF 5-8 swap the sides
+      original = turned ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
+      base.limitInputPixels = DOWNSCALE_MAX_PIXELS;
+    } else if (meta.width * meta.height > lim.maxPixels) {
       throw new ImageTooLargeError(
         name,
         `${meta.width}x${meta.height} (${meta.width * meta.height} pixels) exceeds the limit of ${lim.maxPixels} pixels`,
       );
     }
-    const long = Math.max(meta.width, meta.height);
-    const short = Math.min(meta.width, meta.height);
-    if (long > lim.maxSide) throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: a side longer than ${lim.maxSide} pixels`);
-    if (long / short > lim.maxAspect) {
-      throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: aspect ratio over ${lim.maxAspect}:1`);
-    }
+    if (long > lim.maxSide && !original) throw new ImageTooLargeError(name, `${meta.width}x${meta.height}: a side longer than ${lim.maxSide} pixels`);
   }
 
   try {
@@ -143,6 +173,11 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
     if (density !== undefined) {
       // Density cannot go below 1 dpi: a huge nominal SVG size is brought down by a resize.
       pipeline = pipeline.resize({ width: lim.svgMaxSide, height: lim.svgMaxSide, fit: 'inside', withoutEnlargement: true });
+    } else if (original) {
+      // Longest side to DOWNSCALE_SIDE (and within the pixel and side limits), aspect kept. libvips picks the
+      // shrink-on-load path (JPEG DCT scaling, WebP) and reduces with a proper filter, not by dropping pixels.
+      const side = Math.max(1, Math.min(DOWNSCALE_SIDE, lim.maxSide, Math.floor(Math.sqrt(lim.maxPixels * Math.max(original.width, original.height) / Math.min(original.width, original.height)))));
+      pipeline = pipeline.resize({ width: side, height: side, fit: 'inside', withoutEnlargement: true });
     }
     const { data, info } = await pipeline
       .flatten({ background: { r: 255, g: 255, b: 255 } })
@@ -158,6 +193,7 @@ export async function decodeImage(input: ImageInput, limits?: ImageLimits): Prom
       rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       width: info.width,
       height: info.height,
+      ...(original ? { original } : {}),
     };
   } catch (err) {
     if (err instanceof ImageTooLargeError) throw err;
@@ -311,7 +347,27 @@ export async function preprocessImage(
   }
   const decoded = await decodeImage(input, limits);
   const { image, geometry } = geometricPreprocess(decoded, cfg);
-  return { pixelValues: normalizeToChw(image, cfg), geometry };
+  return { pixelValues: normalizeToChw(image, cfg), geometry: decoded.original ? inOriginalPixels(geometry, decoded.original) : geometry };
+}
+
+/**
+ * The geometry of a downscaled copy restated for the original image: a copy pixel is an original one
+ * times r (r = copy / original per axis), so inputX = (x * r + padLeft) * scaleX - cropLeft
+ * = (x + padLeft / r) * (scaleX * r) - cropLeft. Boxes then land on the image the user sees.
+ */
+export function inOriginalPixels(g: ImageGeometry, original: { width: number; height: number }): ImageGeometry {
+  const rx = g.originalWidth / original.width;
+  const ry = g.originalHeight / original.height;
+  return {
+    ...g,
+    originalWidth: original.width,
+    originalHeight: original.height,
+    downscaledTo: { width: g.originalWidth, height: g.originalHeight },
+    padLeft: g.padLeft / rx,
+    padTop: g.padTop / ry,
+    scaleX: g.scaleX * rx,
+    scaleY: g.scaleY * ry,
+  };
 }
 
 // ---------------------------------------------------------------- preprocessor_config.json

@@ -19,7 +19,8 @@ export type GuidanceActionId =
   | 'cudaHelp'
   | 'selectModel'
   | 'modelsFolderSetting'
-  | 'showLogs';
+  | 'showLogs'
+  | 'askDownscaled';
 
 export interface GuidanceAction extends MessageAction {
   id: GuidanceActionId;
@@ -42,6 +43,7 @@ export const GUIDANCE_ACTION_IDS: readonly GuidanceActionId[] = [
   'selectModel',
   'modelsFolderSetting',
   'showLogs',
+  'askDownscaled',
 ];
 
 export function isGuidanceActionId(id: string): id is GuidanceActionId {
@@ -188,7 +190,12 @@ export interface AskFailure extends Guidance {
  * Why a question got no answer, for the failed message in the chat. Image problems belong to that
  * question only (the engine is fine); provider and model problems also mark the model as not loaded.
  */
-export function askFailureGuidance(err: unknown, providerChoice: string, nvidiaGpu = true): AskFailure {
+export function askFailureGuidance(
+  err: unknown,
+  providerChoice: string,
+  nvidiaGpu = true,
+  opts: { offerDownscale?: boolean } = {},
+): AskFailure {
   const code = errorCodeOf(err);
   const message = err instanceof Error ? err.message : String(err);
   switch (code) {
@@ -220,6 +227,13 @@ export function askFailureGuidance(err: unknown, providerChoice: string, nvidiaG
       };
     }
     case 'IMAGE_TOO_LARGE':
+      // the chat shows the image and can ask again about a smaller copy the engine makes (the file stays as it is)
+      if (opts.offerDownscale && downscaleHelps(message)) {
+        return {
+          text: imageTooLargeInWords(message).replace(/ Scale it down and ask again\.$/, ' The model can look at a smaller copy instead; the file is not changed.'),
+          actions: [ASK_DOWNSCALED],
+        };
+      }
       return { text: imageTooLargeInWords(message), actions: [] };
     case 'ENGINE_EXITED':
       return {
@@ -276,8 +290,25 @@ function splitSource(message: string): { name?: string; what: string } {
   return i > 0 && i < 200 ? { name: message.slice(0, i), what: message.slice(i + 2) } : { what: message };
 }
 
+export const ASK_DOWNSCALED: GuidanceAction = { id: 'askDownscaled', label: 'Ask About a Downscaled Copy', primary: true };
+
+/**
+ * Whether a copy the engine shrinks (ImageInput `downscale`) would get past this limit: the pixel
+ * count and the longest side, yes; the file size, the aspect ratio (a copy keeps it) and the hard
+ * ceiling that holds even for copies, no.
+ */
+export function downscaleHelps(message: string): boolean {
+  if (/even for a downscaled copy/.test(message)) return false;
+  return /\d+x\d+(?: \(\d+ pixels\))? exceeds the limit of \d+ pixels|\d+x\d+: a side longer than \d+ pixels/.test(message);
+}
+
+/** The image (by name) an engine image error is about: the text before the first ": ". */
+export function imageNameOf(message: string): string | undefined {
+  return splitSource(message).name;
+}
+
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const megapixels = (n: number) => `${Number((n / 1e6).toFixed(n < 1e7 ? 1 : 0))} MP`;
+const megapixels = (n: number) => `${Number((n / 1e6).toFixed(n < 1e7 ? 1 : 0)).toLocaleString('en-US')} MP`;
 const megabytes = (n: number) => `${Number((n / 1024 / 1024).toFixed(n < 10 * 1024 * 1024 ? 1 : 0))} MB`;
 
 /**
@@ -291,6 +322,11 @@ export function imageTooLargeInWords(message: string): string {
   if (px) {
     const [w, h, max] = [Number(px[1]), Number(px[2]), Number(px[3])];
     return `**${who} is too large:** ${int(w)} × ${int(h)} px (${megapixels(w * h)}) is over the ${megapixels(max)} limit. Scale it down and ask again.`;
+  }
+  const side = /^(\d+)x(\d+): a side longer than (\d+) pixels/.exec(what);
+  if (side) {
+    const [w, h, max] = [Number(side[1]), Number(side[2]), Number(side[3])];
+    return `**${who} is too large:** ${int(w)} × ${int(h)} px has a side over the ${int(max)} px limit. Scale it down and ask again.`;
   }
   const bytes = /(\d+) bytes(?:,)? (?:exceeds|over) the limit of (\d+) bytes/.exec(what);
   if (bytes) {

@@ -19,6 +19,11 @@ export interface ChatImageMeta {
   mime: string;
   /** where it came from, so a restored conversation can re-read it; absent for pasted images */
   uri?: string;
+  /**
+   * The user chose "Ask About a Downscaled Copy" after this image was over the size limit: the
+   * engine is asked about a smaller copy it makes (the file and these bytes stay as they are).
+   */
+  downscale?: boolean;
 }
 
 export interface ChatImageData extends ChatImageMeta {
@@ -33,6 +38,26 @@ export interface AnswerStats {
   provider?: string;
   /** earlier question/answer pairs left out so the conversation fits the model's context window */
   droppedTurns?: number;
+  /** images the model saw as a downscaled copy, with the copy's size */
+  downscaled?: DownscaledImage[];
+}
+
+export interface DownscaledImage {
+  name: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * The note under an answer about downscaled copies: "asked about a copy downscaled to 4,096 × 3,641 px"
+ * (the image named when the conversation has several).
+ */
+export function downscaleNote(images: readonly DownscaledImage[] | undefined, namesShown = false): string | undefined {
+  if (!images?.length) return undefined;
+  const n = (v: number) => Math.round(v).toLocaleString('en-US');
+  const one = (d: DownscaledImage) => `${n(d.width)} × ${n(d.height)} px`;
+  if (images.length === 1 && !namesShown) return `asked about a copy downscaled to ${one(images[0])}`;
+  return `asked about copies downscaled to ${images.map((d) => `${one(d)} (${d.name})`).join(', ')}`;
 }
 
 /**
@@ -183,7 +208,15 @@ export function isSnapshot(v: unknown): v is ConversationSnapshot {
     isStr(v.id) &&
     isStr(v.title) &&
     Array.isArray(v.images) &&
-    v.images.every((i) => isObject(i) && isStr(i.id) && isStr(i.name) && isStr(i.mime) && (i.uri === undefined || isStr(i.uri))) &&
+    v.images.every(
+      (i) =>
+        isObject(i) &&
+        isStr(i.id) &&
+        isStr(i.name) &&
+        isStr(i.mime) &&
+        (i.uri === undefined || isStr(i.uri)) &&
+        (i.downscale === undefined || typeof i.downscale === 'boolean'),
+    ) &&
     Array.isArray(v.messages) &&
     v.messages.every(
       (m) =>

@@ -162,7 +162,7 @@ export class Conversation {
       const images = m.imageIds.flatMap((id) => {
         const b = this.bytes.get(id);
         const meta = this.snap.images.find((i) => i.id === id);
-        return b && meta ? [{ bytes: b, name: meta.name }] : [];
+        return b && meta ? [imageInputOf(b, meta)] : [];
       });
       turns.push(images.length ? { role: 'user', text: m.text, images } : { role: 'user', text: m.text });
     }
@@ -183,10 +183,31 @@ export class Conversation {
     return this.snap.images.some((i) => i.id === imageId);
   }
 
-  imageInput(imageId: string): { bytes: Uint8Array; name: string } | undefined {
+  imageInput(imageId: string): { bytes: Uint8Array; name: string; downscale?: boolean } | undefined {
     const b = this.bytes.get(imageId);
     const meta = this.snap.images.find((i) => i.id === imageId);
-    return b && meta ? { bytes: b, name: meta.name } : undefined;
+    return b && meta ? imageInputOf(b, meta) : undefined;
+  }
+
+  imageName(imageId: string): string | undefined {
+    return this.snap.images.find((i) => i.id === imageId)?.name;
+  }
+
+  /**
+   * "Ask About a Downscaled Copy": from now on the engine gets `downscale` with the images named
+   * `name` that the conversation sends (the one an error named), or with all of them when no sent
+   * image has that name. A geometry learnt from the full image no longer applies. Returns the ids marked.
+   */
+  allowDownscale(name: string | undefined): string[] {
+    const sent = [...new Set(this.turnImageIds())];
+    const named = sent.filter((id) => this.imageName(id) === name);
+    const ids = named.length ? named : sent;
+    for (const id of ids) {
+      const meta = this.snap.images.find((i) => i.id === id);
+      if (meta) meta.downscale = true;
+      this.geometries.delete(id);
+    }
+    return ids;
   }
 
   geometry(imageId: string | undefined): ImageGeometry | undefined {
@@ -227,4 +248,8 @@ export class Conversation {
   private find(id: string): ChatMessage | undefined {
     return this.snap.messages.find((m) => m.id === id);
   }
+}
+
+function imageInputOf(bytes: Uint8Array, meta: ChatImageMeta): { bytes: Uint8Array; name: string; downscale?: boolean } {
+  return meta.downscale ? { bytes, name: meta.name, downscale: true } : { bytes, name: meta.name };
 }
