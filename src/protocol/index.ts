@@ -49,15 +49,15 @@ export interface DownscaledImage {
 }
 
 /**
- * The note under an answer about downscaled copies: "asked about a copy downscaled to 4,096 × 3,641 px"
- * (the image named when the conversation has several).
+ * The note under an answer about downscaled copies: "asked about a copy of poster.png downscaled to
+ * 4,096 × 3,641 px". Dependency-free: the webview shows it, tests check it.
  */
-export function downscaleNote(images: readonly DownscaledImage[] | undefined, namesShown = false): string | undefined {
+export function downscaleNote(images: readonly DownscaledImage[] | undefined): string | undefined {
   if (!images?.length) return undefined;
   const n = (v: number) => Math.round(v).toLocaleString('en-US');
-  const one = (d: DownscaledImage) => `${n(d.width)} × ${n(d.height)} px`;
-  if (images.length === 1 && !namesShown) return `asked about a copy downscaled to ${one(images[0])}`;
-  return `asked about copies downscaled to ${images.map((d) => `${one(d)} (${d.name})`).join(', ')}`;
+  const one = (d: DownscaledImage) => `${d.name} downscaled to ${n(d.width)} × ${n(d.height)} px`;
+  if (images.length === 1) return `asked about a copy of ${one(images[0])}`;
+  return `asked about copies of ${images.map(one).join(', ')}`;
 }
 
 /**

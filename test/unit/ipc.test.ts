@@ -39,6 +39,16 @@ async function* fakeGenerate(turns: ChatTurn[], opts: GenerateOptions = {}): Asy
   const last = turns[turns.length - 1];
   const q = last.text;
   if (q === 'throw') throw new EngineError('GENERATION', 'fake generation failure');
+  if (q === 'flags') {
+    // what arrived of each image's `downscale` flag, and a geometry per image as the engine reports it
+    const images = turns.flatMap((t) => t.images ?? []);
+    const flags = images.map((img) => ('downscale' in img && img.downscale === true ? 'downscale' : 'full'));
+    const g = { mode: 'pad' as const, originalWidth: 9000, originalHeight: 8000, inputWidth: 84, inputHeight: 84, padLeft: 0, padTop: 500, scaleX: 84 / 9000, scaleY: 84 / 9000, cropLeft: 0, cropTop: 0 };
+    const geometries = images.map((img) => ('downscale' in img && img.downscale ? { ...g, downscaledTo: { width: 4096, height: 3641 } } : g));
+    yield { type: 'delta', text: flags.join(',') };
+    yield { type: 'done', text: flags.join(','), stats: stats(1, 'eos'), images: geometries };
+    return;
+  }
   if (q === 'crash') {
     yield { type: 'delta', text: 'about to crash ' };
     await tick();
@@ -255,6 +265,22 @@ if (process.env.LLAVA_FAKE_ENGINE === '1') {
     const { done } = await collect(c.generate(MODEL, [{ role: 'user', text: 'back' }]));
     assert.equal(done?.text, 'back | bytes=0 sum=0 turns=1');
     assert.notEqual(c.pid, firstPid);
+  });
+
+  test('an image\'s downscale flag crosses to the engine; the copy\'s size comes back in the geometry', async (t) => {
+    const c = newClient();
+    t.after(() => c.dispose());
+    const bytes = new Uint8Array([1, 2, 3]);
+    const turns: ChatTurn[] = [
+      { role: 'user', text: 'flags', images: [{ bytes, name: 'a.png' }, { bytes, name: 'big.png', downscale: true }] },
+    ];
+    const { done } = await collect(c.generate(MODEL, turns));
+    assert.equal(done?.text, 'full,downscale');
+    assert.equal(done?.images?.length, 2);
+    assert.equal(done?.images?.[0].downscaledTo, undefined);
+    assert.deepEqual(done?.images?.[1].downscaledTo, { width: 4096, height: 3641 });
+    assert.equal(done?.images?.[1].originalWidth, 9000, 'the geometry still names the original size');
+    assert.ok(isEngineRequest({ type: 'generate', requestId: 1, model: MODEL, turns, options: {} }));
   });
 
   test('guards reject malformed messages; errors round-trip', () => {

@@ -11,7 +11,7 @@
 
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
-import type { AnswerBox, ChatMessage, MessageAction } from '../../src/protocol/index';
+import { downscaleNote, type AnswerBox, type ChatMessage, type MessageAction } from '../../src/protocol/index';
 import { el, iconButton } from './imageView';
 import { BOX_COLOURS } from './overlay';
 
@@ -294,6 +294,9 @@ export class MessageList {
       if (s.stopReason === 'aborted') parts.push('stopped');
       // said in the conversation itself: this answer did not see the whole conversation
       if (s.droppedTurns) parts.push(`${s.droppedTurns} oldest ${s.droppedTurns === 1 ? 'turn' : 'turns'} left out to fit the context window`);
+      // the model did not see the full-size image: say so where the answer is read
+      const note = downscaleNote(s.downscaled);
+      if (note) parts.push(note);
       it.meta.textContent = parts.join(' · ');
     }
     this.paintActions(m.id, it.buttons, m.actions ?? []);

@@ -29,7 +29,7 @@ import type { ImageGeometry } from '../../core';
 import type { AnswerBox, ConversationSnapshot, ImageRect } from '../../protocol';
 import { askFailureGuidance, noModelGuidance, nvidiaGpuPresent } from '../guidance';
 import { finishWithGuidance, runGuidanceButton, type GuidanceHost } from './chatGuidance';
-import { config } from '../config';
+import { config, remoteConfig } from '../config';
 import { Conversation } from './conversation';
 import { DeltaCoalescer } from './deltaCoalescer';
 import { parseUris, saveImageWithBoxes } from './chatFiles';
@@ -390,6 +390,7 @@ export class ChatController extends Disposable {
         stopReason: s.stopReason,
         provider: r.provider,
         ...(s.droppedTurns ? { droppedTurns: s.droppedTurns } : {}),
+        ...conversation.downscaledImages(imageIds, r.images),
       };
       // stopped: the answer is what was shown when Stop was pressed, not what the engine wrote after
       const text = abort.signal.aborted ? this.stoppedText(conversation, msg.id) : r.text;
@@ -414,7 +415,9 @@ export class ChatController extends Disposable {
       // Said once, in the answer's place: the request itself succeeds, so no status line repeats it.
       const text = err instanceof Error ? err.message : String(err);
       this.ctx.log.error(`chat: ${err instanceof Error ? (err.stack ?? text) : text}`);
-      const g = askFailureGuidance(err, config.executionProvider(), nvidiaGpuPresent());
+      // the panel shows the image, and the local engine can ask about a smaller copy of it
+      const offerDownscale = remoteConfig.backend() === 'local' && imageIds.length > 0;
+      const g = askFailureGuidance(err, config.executionProvider(), nvidiaGpuPresent(), { offerDownscale });
       if (g.modelProblem) this.ctx.setModelProblem(g.modelProblem);
       finishWithGuidance(this.guidance, conversation, msg.id, g, 'error');
     } finally {

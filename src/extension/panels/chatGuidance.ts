@@ -51,6 +51,10 @@ export async function runGuidanceButton(host: GuidanceHost, messageId: string, a
     case 'builtin':
       fixed = (await host.ctx.models.useBuiltin()) !== undefined;
       break;
+    case 'askDownscaled':
+      // the engine makes the smaller copy (the host never decodes images); the file is not touched
+      fixed = host.conversation().allowDownscale().length > 0;
+      break;
     default:
       fixed = await runSettingAction(actionId, host.ctx.log, host.ctx.extensionUri);
   }

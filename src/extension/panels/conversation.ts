@@ -3,7 +3,16 @@
 // engine's ChatTurn[] (each user turn carries the images sent with it, in order).
 
 import type { ChatTurn, ImageGeometry } from '../../core';
-import type { AnswerBox, AnswerStats, ChatImageData, ChatImageMeta, ChatMessage, ConversationSnapshot, MessageAction } from '../../protocol';
+import type {
+  AnswerBox,
+  AnswerStats,
+  ChatImageData,
+  ChatImageMeta,
+  ChatMessage,
+  ConversationSnapshot,
+  DownscaledImage,
+  MessageAction,
+} from '../../protocol';
 import { newId } from '../ids';
 
 export class Conversation {
@@ -194,14 +203,12 @@ export class Conversation {
   }
 
   /**
-   * "Ask About a Downscaled Copy": from now on the engine gets `downscale` with the images named
-   * `name` that the conversation sends (the one an error named), or with all of them when no sent
-   * image has that name. A geometry learnt from the full image no longer applies. Returns the ids marked.
+   * "Ask About a Downscaled Copy": from now on the engine gets `downscale` with every image the
+   * conversation sends. The engine shrinks only those over its limits (the others are decoded as they
+   * are), so the follow-ups keep working too. Returns the ids marked.
    */
-  allowDownscale(name: string | undefined): string[] {
-    const sent = [...new Set(this.turnImageIds())];
-    const named = sent.filter((id) => this.imageName(id) === name);
-    const ids = named.length ? named : sent;
+  allowDownscale(): string[] {
+    const ids = [...new Set(this.turnImageIds())];
     for (const id of ids) {
       const meta = this.snap.images.find((i) => i.id === id);
       if (meta) meta.downscale = true;
@@ -243,6 +250,18 @@ export class Conversation {
     this.snap = { id: newId('c'), title: 'New chat', images: [], messages: [], pendingImageIds: [] };
     this.bytes.clear();
     this.geometries.clear();
+  }
+
+  /**
+   * The images the model saw as downscaled copies (the engine's geometries, parallel to `imageIds`,
+   * say so), for the note under the answer.
+   */
+  downscaledImages(imageIds: readonly string[], geometries: readonly ImageGeometry[] | undefined): { downscaled?: DownscaledImage[] } {
+    if (!geometries || geometries.length !== imageIds.length) return {};
+    const list = geometries.flatMap((g, i) =>
+      g.downscaledTo ? [{ name: this.imageName(imageIds[i]) ?? 'image', width: g.downscaledTo.width, height: g.downscaledTo.height }] : [],
+    );
+    return list.length ? { downscaled: list } : {};
   }
 
   private find(id: string): ChatMessage | undefined {
