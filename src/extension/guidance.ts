@@ -332,6 +332,12 @@ export function imageTooLargeInWords(message: string): string {
   if (bytes) {
     return `**${who} is too large:** ${megabytes(Number(bytes[1]))} is over the ${megabytes(Number(bytes[2]))} limit. Save it smaller (e.g. as JPEG) and ask again.`;
   }
+  // the remote backend's own checks: "larger than N bytes", "N bytes is over the M byte limit"
+  const remote = /^(?:(\d+) bytes is over the (\d+) byte limit|larger than (\d+) bytes)$/.exec(what);
+  if (remote) {
+    const max = megabytes(Number(remote[2] ?? remote[3]));
+    return `**${who} is too large:** ${remote[1] ? `${megabytes(Number(remote[1]))} is over the ${max} limit` : `it is over the ${max} limit`}. Save it smaller (e.g. as JPEG) and ask again.`;
+  }
   return `**${who} is too large:** ${what}`;
 }
 

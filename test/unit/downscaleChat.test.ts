@@ -34,6 +34,9 @@ test('size limits in words: the side limit and the ceiling are formatted too', (
     imageTooLargeInWords('bomb.png: 100000x100000 (10000000000 pixels) exceeds the limit of 1000000000 pixels, even for a downscaled copy'),
     /100,000 × 100,000 px \(10,000 MP\) is over the 1,000 MP limit/,
   );
+  // the remote backend's byte checks
+  assert.match(imageTooLargeInWords('a.png: 83886080 bytes is over the 20971520 byte limit'), /80 MB is over the 20 MB limit\. Save it smaller/);
+  assert.match(imageTooLargeInWords('a.png: larger than 20971520 bytes'), /it is over the 20 MB limit\./);
 });
 
 function chatWithImages(): { c: Conversation; big: string; small: string } {
