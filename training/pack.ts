@@ -6,7 +6,8 @@
 //   engine read it like any llava-hf checkpoint.
 // - `pixels.u8`: [N, S, S, 3] u8, each image padded to a square with the mean colour and resized exactly as
 //   the engine's preprocessing does (PIL arithmetic); the trainer only normalises.
-// - `images.json`: the image files in that order, with the dataset's captions for the contrastive stage.
+// - `images.json`: the image files in that order, with the dataset's captions for the contrastive stage;
+//   `contexts.jsonl`: their boxes, for stage 0's dense auxiliary loss.
 // - `stage1.jsonl` / `stage2.jsonl`: one sample per line, `{img, ids, spans}`: prompt ids as the engine
 //   builds them (chat template, LLaMA-2 tokenizer, BOS; the single `<image>` id is widened to the image's
 //   feature rows by the trainer), and `spans` [[start, end], ...] of the answer tokens the loss is on (the
@@ -133,6 +134,8 @@ async function main(): Promise<void> {
   }
   await new Promise<void>((r) => pixels.end(r));
   writeFileSync(path.join(out, 'images.json'), JSON.stringify({ size: spec.preprocess.width, images }));
+  // the boxes, for stage 0's dense auxiliary loss (same order as pixels.u8)
+  copyFileSync(contextsFile, path.join(out, 'contexts.jsonl'));
   if (values['images-only']) return;
 
   for (const [stage, file] of [['stage1', 'captions.json'], ['stage2', 'llava_v1_5_mix.json']] as const) {

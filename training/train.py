@@ -256,6 +256,8 @@ class Data:
         self.images = meta['images']
         n = len(self.images)
         self.pixels = np.memmap(os.path.join(pack, 'pixels.u8'), dtype=np.uint8, mode='r', shape=(n, self.size, self.size, 3))
+        ctx = os.path.join(pack, 'contexts.jsonl')
+        self.contexts = read_jsonl(ctx) if os.path.exists(ctx) else None
         self.mean = torch.tensor(MEAN).view(1, 3, 1, 1)
         self.std = torch.tensor(STD).view(1, 3, 1, 1)
 
@@ -410,6 +412,68 @@ class TextEncoder(nn.Module):
 
 # ----------------------------------------------------------------------------- stages
 
+COLOURS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'black', 'white']
+CLASSES = ['circle', 'square', 'triangle', 'star', 'hexagon', 'box']
+
+
+def dense_labels(data, grid):
+    """Per patch of the padded, resized image: the colour and class of the object whose box holds the patch
+    centre (index 0: background) and that box in the padded square's 0..1 frame, from the context's boxes."""
+    out = []
+    size = data.size
+    for ctx in data.contexts:
+        w, h = ctx['width'], ctx['height']
+        side = max(w, h)
+        left, top = (side - w) // 2, (side - h) // 2
+        colour = torch.zeros(grid * grid, dtype=torch.long)
+        klass = torch.zeros(grid * grid, dtype=torch.long)
+        box = torch.zeros(grid * grid, 4)
+        for r in range(grid):
+            for c in range(grid):
+                x = (c + 0.5) * size / grid * side / size - left
+                y = (r + 0.5) * size / grid * side / size - top
+                for o in ctx['objects']:
+                    x1, y1, x2, y2 = o['box']
+                    if x1 <= x <= x2 and y1 <= y <= y2:
+                        k = r * grid + c
+                        colour[k] = COLOURS.index(o['colour']) + 1
+                        klass[k] = CLASSES.index(o['class']) + 1
+                        box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
+                        break
+        # a shape smaller than a patch may hold no patch centre: it still labels the patch its centre falls in
+        for o in ctx['objects']:
+            x1, y1, x2, y2 = o['box']
+            c = min(grid - 1, int(((x1 + x2) / 2 + left) / side * grid))
+            r = min(grid - 1, int(((y1 + y2) / 2 + top) / side * grid))
+            k = r * grid + c
+            if colour[k] == 0:
+                colour[k] = COLOURS.index(o['colour']) + 1
+                klass[k] = CLASSES.index(o['class']) + 1
+                box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
+        out.append((colour, klass, box))
+    return out
+
+
+class DenseHeads(nn.Module):
+    """Stage 0 only (thrown away): each patch feature predicts the colour and class under it and that object's box."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.colour = nn.Linear(d, len(COLOURS) + 1)
+        self.klass = nn.Linear(d, len(CLASSES) + 1)
+        self.box = nn.Linear(d, 4)
+
+    def loss(self, feats, labels):
+        colour = torch.stack([l[0] for l in labels])
+        klass = torch.stack([l[1] for l in labels])
+        box = torch.stack([l[2] for l in labels])
+        inside = colour > 0
+        l = F.cross_entropy(self.colour(feats).flatten(0, 1), colour.flatten()) + F.cross_entropy(self.klass(feats).flatten(0, 1), klass.flatten())
+        if inside.any():
+            l = l + 10 * F.l1_loss(torch.sigmoid(self.box(feats))[inside], box[inside])
+        return l
+
+
 def stage0_vision(model, data, args, rng):
     """CLIP-style: image (class token after post-LN, projected) vs caption, InfoNCE both ways."""
     vc = model.cfg['vision_config']
@@ -419,14 +483,18 @@ def stage0_vision(model, data, args, rng):
     tproj = nn.Linear(d, d, bias=False)
     scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
     vm = model.vision_tower.vision_model
-    params = list(vm.parameters()) + list(text.parameters()) + list(vproj.parameters()) + list(tproj.parameters()) + [scale]
+    heads = DenseHeads(d)
+    params = list(vm.parameters()) + list(text.parameters()) + list(vproj.parameters()) + list(tproj.parameters()) + [scale] + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0, args.steps0v)
+    grid = vc['image_size'] // vc['patch_size']
+    labels = dense_labels(data, grid) if args.dense > 0 else None
     n = len(data.images)
     t0 = time.time()
     for step in range(args.steps0v):
         idx = sorted(rng.sample(range(n), args.batch0v))
         caps = [rng.choice(data.images[i]['captions']) for i in idx]
         states = vm(data.pix(idx))
+        dense = heads.loss(states[model.feature_states - 1][:, 1:], [labels[i] for i in idx]) if labels else torch.zeros(())
         img = F.normalize(vproj(vm.post_layernorm(states[-1][:, 0])), dim=-1)
         txt = F.normalize(tproj(text(caps)), dim=-1)
         logits = scale.exp().clamp(max=100) * img @ txt.t()
@@ -434,11 +502,12 @@ def stage0_vision(model, data, args, rng):
         same = torch.tensor([[a == b for b in caps] for a in caps], dtype=torch.bool)
         logits_i = logits.masked_fill(same & ~torch.eye(len(idx), dtype=torch.bool), float('-inf'))
         target = torch.arange(len(idx))
-        loss = (F.cross_entropy(logits_i, target) + F.cross_entropy(logits_i.t(), target)) / 2
+        contrast = (F.cross_entropy(logits_i, target) + F.cross_entropy(logits_i.t(), target)) / 2
+        loss = contrast + args.dense * dense
         step_opt(opt, sched, loss, params)
         if step % 25 == 0 or step == args.steps0v - 1:
             acc = (logits_i.argmax(1) == target).float().mean().item()
-            log(f"stage 0 vision {step}/{args.steps0v} loss {loss.item():.3f} acc {acc:.2f} ({time.time() - t0:.0f} s)")
+            log(f"stage 0 vision {step}/{args.steps0v} contrastive {contrast.item():.3f} acc {acc:.2f} dense {dense.item():.3f} ({time.time() - t0:.0f} s)")
 
 
 def stage0_text(model, stage2, args, rng):
@@ -581,6 +650,7 @@ def main():
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--steps0v', type=int, default=400)
     ap.add_argument('--batch0v', type=int, default=96)
+    ap.add_argument('--dense', type=float, default=1.0, help='weight of the dense auxiliary loss in stage 0 (each patch: colour, class and box of the object under it; 0: contrastive only)')
     ap.add_argument('--steps0t', type=int, default=600)
     ap.add_argument('--batch0t', type=int, default=64)
     ap.add_argument('--lr0', type=float, default=2e-3)
@@ -621,7 +691,7 @@ def main():
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {args.threads} threads")
     started = time.time()
     times = {}
-    if args.from_stage > 0:
+    if args.init or args.from_stage > 0:
         load_safetensors(model, args.init or os.path.join(args.pack, f'stage{args.from_stage - 1}.safetensors'))
 
     if args.from_stage <= 0:

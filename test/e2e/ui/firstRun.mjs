@@ -13,6 +13,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { panelFrame, viewFrame } from '../lib/webview.mjs';
 
@@ -214,6 +215,8 @@ export async function firstQuestionOffersChoiceInline({ page, shots }) {
     els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > document.documentElement.clientWidth).map((e) => e.textContent));
   assert.deepEqual(cut, [], 'button labels cut off');
   assert.ok(a.actions.includes('Use Local Folder…'), `no Use Local Folder… button: ${a.actions}`);
+  // the VSIX ships the built-in demo model: the no-download choice is offered too
+  assert.ok(a.actions.includes('Use Built-in demo model (shapes)'), `no built-in model button: ${a.actions}`);
   assert.ok(await frame.locator('[data-testid="stop"]').isHidden(), 'Stop is still shown: the turn looks busy');
   const toasts = await notificationTexts(page);
   assert.ok(!toasts.some((t) => /not downloaded/i.test(t)), `the choice was also a notification: ${toasts}`);
@@ -423,6 +426,45 @@ export async function badImageLeavesStatusAlone({ page, shots, sandbox, modelDir
   return `answer: ${a.text.slice(0, 80)}; status bar: ${look.text}`;
 }
 
+/**
+ * An image over the 64 MP limit (a flat 9000 x 8000 PNG, small on disk) fails its question in words and offers
+ * "Ask About a Downscaled Copy"; choosing it answers about a 4,096 x 3,641 copy and says so under the answer.
+ */
+export async function tooLargeImageOffersDownscaledCopy({ page, shots, sandbox }) {
+  const sharp = createRequire(path.join(REPO, 'package.json'))('sharp');
+  const file = path.join(sandbox.workspace, 'poster.png');
+  await sharp({ create: { width: 9000, height: 8000, channels: 3, background: { r: 30, g: 120, b: 200 } } }).png().toFile(file);
+  try {
+    const explorer = page.locator('.explorer-folders-view');
+    if (!(await explorer.isVisible())) await page.keyboard.press('Control+Shift+E');
+    const row = explorer.locator('.monaco-list-row').filter({ hasText: 'poster.png' }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await row.click({ button: 'right' });
+    const item = page.getByRole('menuitem', { name: 'Ask About Image' });
+    await item.waitFor({ state: 'visible', timeout: 10_000 });
+    await sleep(300);
+    await item.click();
+    const frame = panelFrame(page);
+    await frame.locator('[data-testid="question"]').waitFor({ state: 'visible', timeout: 30_000 });
+    const before = await askIn(frame, 'What colour is this?');
+    const failed = await lastAnswer(frame, 60_000, before);
+    assert.equal(failed.state, 'error', failed.text);
+    assert.ok(/9,000 × 8,000 px \(72 MP\) is over the 64 MP limit/.test(failed.text), failed.text);
+    assert.ok(failed.actions.includes('Ask About a Downscaled Copy'), `actions: ${failed.actions.join(' | ')}`);
+    await shots.take(page, 'too-large-offer');
+    await assistants(frame).last().locator('[data-testid="message-action"]').filter({ hasText: 'Ask About a Downscaled Copy' }).click();
+    const answered = await lastAnswer(frame, 120_000, before + 1);
+    assert.equal(answered.state, 'done', answered.text);
+    assert.ok(/downscaled to 4,096 × 3,641 px/.test(answered.text), `no note that the model saw a copy: ${answered.text}`);
+    await shots.take(page, 'too-large-downscaled');
+    return answered.text.slice(-80);
+  } finally {
+    await runCommand(page, 'View: Close All Editors');
+    await sleep(500);
+    fs.rmSync(file, { force: true });
+  }
+}
+
 export const firstRunTests = [
   ['First run: the palette lists every LLaVA command', paletteListsEveryCommand],
   ['First run: the status bar says the model is not downloaded (no "Ready")', statusSaysNotDownloaded],
@@ -436,4 +478,5 @@ export const firstRunTests = [
   ['CPU on auto: plain "CPU" without warning colour; the reason in the tooltip', cpuOnAutoIsPlain],
   ['Explicit cuda that cannot load: one message with Switch to Auto / Open Setting / How to Enable CUDA', explicitCudaOneMessage],
   ['One unreadable image fails its own answer; the status bar stays fine', badImageLeavesStatusAlone],
+  ['An image over the pixel limit offers a downscaled copy, and the answer says the model saw one', tooLargeImageOffersDownscaledCopy],
 ];
