@@ -49,6 +49,8 @@ export interface FakeHubSwitches {
   /** send bodies in chunks of this many bytes with `chunkDelayMs` between them (0: all at once) */
   chunkBytes: number;
   chunkDelayMs: number;
+  /** while set, every body's last bytes wait for this promise (a download that cannot finish until the test says) */
+  hold?: Promise<void>;
   /** LFS redirects point here instead of the https CDN (e.g. a plain-http URL, to be refused) */
   redirectTo?: (sha256: string) => string;
   /** paths always served short: this many bytes, with a matching Content-Length (a truncated file) */
@@ -163,8 +165,9 @@ export async function startFakeHub(opts: { repo: string; revision?: string; file
       const piece = body.subarray(at, at + switches.chunkBytes);
       at += piece.length;
       sent += piece.length;
-      if (at >= body.length) res.end(piece);
-      else res.write(piece, () => setTimeout(step, switches.chunkDelayMs));
+      if (at < body.length) res.write(piece, () => setTimeout(step, switches.chunkDelayMs));
+      else if (switches.hold) void switches.hold.then(() => res.end(piece));
+      else res.end(piece);
     };
     step();
   };

@@ -91,7 +91,11 @@ describe('llava download against the fake Hub', () => {
   test('two processes downloading one model: the second waits for the first (lock file), every byte is sent once', async () => {
     const dir = path.join(tmp, 'two-processes');
     hub.switches.chunkBytes = 64 * 1024;
-    hub.switches.chunkDelayMs = 20; // ~4 s for the model: long enough to overlap on a busy machine
+    hub.switches.chunkDelayMs = 5;
+    // the first download cannot finish until the second has said it waits: overlap without a race on a busy machine
+    let release!: () => void;
+    hub.switches.hold = new Promise<void>((r) => (release = r));
+    const safety = setTimeout(() => release(), 90_000); // a second that never waits fails below instead of hanging
     const sentBefore = hub.bytesSent();
     const lock = path.join(dir, 'onnx-community--tiny-llava', '.llava-download.lock');
     try {
@@ -99,6 +103,11 @@ describe('llava download against the fake Hub', () => {
       for (let i = 0; i < 600 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 25));
       assert.ok(existsSync(lock), 'the first process holds the lock');
       const second = cli('download', REPO, '--dir', dir);
+      let seen = '';
+      second.child.stdout?.on('data', (d) => {
+        seen += String(d);
+        if (/waiting:/.test(seen)) release();
+      });
       const [a, b] = await Promise.all([first, second]);
       assert.doesNotMatch(a.stdout, /waiting:/);
       assert.match(b.stdout, /waiting: process \d+ on .* is downloading into/);
@@ -109,6 +118,9 @@ describe('llava download against the fake Hub', () => {
       const total = walk(folder).filter((p) => !p.includes('.llava-download')).reduce((n, p) => n + readFileSync(p).length, 0);
       assert.equal(hub.bytesSent() - sentBefore, total, 'nothing fetched twice');
     } finally {
+      clearTimeout(safety);
+      release();
+      hub.switches.hold = undefined;
       hub.switches.chunkBytes = 0;
     }
   });

@@ -215,8 +215,6 @@ export async function firstQuestionOffersChoiceInline({ page, shots }) {
     els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > document.documentElement.clientWidth).map((e) => e.textContent));
   assert.deepEqual(cut, [], 'button labels cut off');
   assert.ok(a.actions.includes('Use Local Folder…'), `no Use Local Folder… button: ${a.actions}`);
-  // the VSIX ships the built-in demo model: the no-download choice is offered too
-  assert.ok(a.actions.includes('Use Built-in demo model (shapes)'), `no built-in model button: ${a.actions}`);
   assert.ok(await frame.locator('[data-testid="stop"]').isHidden(), 'Stop is still shown: the turn looks busy');
   const toasts = await notificationTexts(page);
   assert.ok(!toasts.some((t) => /not downloaded/i.test(t)), `the choice was also a notification: ${toasts}`);

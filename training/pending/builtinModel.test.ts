@@ -1,0 +1,131 @@
+// The built-in model (models/builtin: our own small LLaVA for images of coloured shapes, trained by
+// training/recipe.sh and converted by `llava convert`) answers correctly through our engine. Every check
+// here fails when an answer or a box goes wrong:
+// - the folder is what its card says (size and sha256 of every file) and fits the 15 MB budget;
+// - our engine (fp32) gives PyTorch's own greedy tokens on held-out questions (test/data/builtin/parity.jsonl,
+//   written from the PyTorch weights by train.py --parity: a reference we did not compute with the engine);
+// - the shipped q4 model meets the accuracy floors on the held-out set, which the training never saw;
+// - the demo image (media/samples/shapes.png) gets right answers and boxes on the named shapes.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadModel, type LlavaModel } from '../../src/engine';
+import { iou, modelAnswerer, modelBoxFrame, predictedBox, runEval, type EvalReport } from '../../src/eval';
+
+const ROOT = path.join(__dirname, '..', '..');
+const DIR = path.join(ROOT, 'models', 'builtin');
+const HELDOUT = path.join(ROOT, 'test', 'data', 'heldout');
+const SAMPLES = path.join(ROOT, 'media', 'samples');
+
+/**
+ * Floors on the held-out set (percent), q4 through our engine. Issue 11's targets where the model meets
+ * them; where it does not yet, the floor is what the shipped model measured (models/builtin/README.md), so
+ * a regression fails while the gap stays visible in the card.
+ */
+const FLOORS = {
+  colour: 95,
+  shape: 95,
+  existence: 95,
+  count: 90,
+  position: 85,
+  multipleChoice: 90,
+  grounding: 85,
+};
+
+async function answer(model: LlavaModel, image: string, text: string, maxNewTokens = 32) {
+  for await (const ev of model.generate([{ role: 'user', text, images: [{ path: image }] }], { maxNewTokens })) {
+    if (ev.type === 'done') return ev;
+  }
+  throw new Error('no answer');
+}
+
+function files(dir: string): string[] {
+  return [...readdirSync(dir).filter((f) => f !== 'onnx'), ...readdirSync(path.join(dir, 'onnx')).map((f) => `onnx/${f}`)].sort();
+}
+
+describe('built-in model (shapes)', () => {
+  test('the folder is what its card lists (bytes and sha256 of every file) and fits 15 MB', () => {
+    const card = readFileSync(path.join(DIR, 'README.md'), 'utf8');
+    const listed = new Map([...card.matchAll(/^\| (\S+) \| (\d+) \| ([0-9a-f]{64}) \|$/gm)].map((m) => [m[1], { bytes: Number(m[2]), sha: m[3] }]));
+    const present = files(DIR).filter((f) => f !== 'README.md');
+    assert.deepEqual([...listed.keys()].sort(), present, 'the card lists exactly the files of the folder');
+    let total = 0;
+    for (const f of present) {
+      const bytes = readFileSync(path.join(DIR, f));
+      total += bytes.length;
+      assert.equal(bytes.length, listed.get(f)!.bytes, `${f}: size`);
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), listed.get(f)!.sha, `${f}: sha256`);
+    }
+    total += statSync(path.join(DIR, 'README.md')).size;
+    assert.ok(total <= 15_000_000, `models/builtin is ${total} bytes, over the 15 MB budget`);
+    for (const v of ['', '_q4']) {
+      assert.ok(present.includes(`onnx/decoder_model_merged${v}.onnx`) && present.includes(`onnx/vision_encoder${v}.onnx`), `fp32 and q4 graphs ship (${v || 'fp32'})`);
+    }
+  });
+
+  describe('fp32 against PyTorch', () => {
+    let model: LlavaModel;
+    before(async () => {
+      model = await loadModel(DIR, { provider: 'cpu', variant: 'fp32', threads: 2 });
+    });
+    after(() => model?.dispose());
+
+    test('same greedy tokens as the PyTorch weights on held-out questions', async () => {
+      const lines = readFileSync(path.join(ROOT, 'test', 'data', 'builtin', 'parity.jsonl'), 'utf8').split('\n').filter(Boolean);
+      assert.ok(lines.length >= 40, 'the parity record covers at least 40 questions');
+      for (const line of lines) {
+        const p = JSON.parse(line) as { image: string; text: string; torch: number[] };
+        const done = await answer(model, path.join(HELDOUT, p.image), p.text, 24);
+        assert.deepEqual(done.stats.tokenIds, p.torch, `${p.image}: ${JSON.stringify(p.text)}`);
+      }
+    });
+  });
+
+  describe('q4, as CPUs run it by default', () => {
+    let model: LlavaModel;
+    before(async () => {
+      model = await loadModel(DIR, { provider: 'cpu', threads: 2 });
+    });
+    after(() => model?.dispose());
+
+    test('the default CPU choice is the q4 graphs with the one fp32 embedding table', () => {
+      assert.deepEqual(model.info.variants, { vision: 'q4', embed: 'fp32', decoder: 'q4' });
+    });
+
+    test('held-out accuracy meets the floors (per category, multiple choice, grounding)', async () => {
+      const frame = await modelBoxFrame(DIR, () => {});
+      const report: EvalReport = await runEval(modelAnswerer(model), { data: HELDOUT, frame, tasks: ['scienceqa', 'short', 'grounding'] });
+      const short = new Map(report.short!.rows.map((r) => [r.group, r.accuracy]));
+      const failures: string[] = [];
+      for (const cat of ['colour', 'shape', 'existence', 'count', 'position'] as const) {
+        const got = short.get(`category ${cat}`);
+        if (got === undefined || got < FLOORS[cat]) failures.push(`${cat}: ${got?.toFixed(1)} % < ${FLOORS[cat]} %`);
+      }
+      const mc = report.scienceqa!.rows.find((r) => r.group === 'average')!.accuracy;
+      if (mc < FLOORS.multipleChoice) failures.push(`multiple choice: ${mc.toFixed(1)} % < ${FLOORS.multipleChoice} %`);
+      const g = report.grounding!.rate * 100;
+      if (g < FLOORS.grounding) failures.push(`grounding IoU >= 0.5: ${g.toFixed(1)} % < ${FLOORS.grounding} %`);
+      assert.deepEqual(failures, []);
+    });
+
+    test('the demo image: right answers, and boxes on the named shapes', async () => {
+      const ctx = JSON.parse(readFileSync(path.join(SAMPLES, 'shapes.json'), 'utf8')) as { objects: { class: string; colour: string; box: [number, number, number, number] }[] };
+      const image = path.join(SAMPLES, 'shapes.png');
+      const frame = await modelBoxFrame(DIR, () => {});
+      const suffix = '\nAnswer the question using a single word or phrase.';
+      const count = await answer(model, image, `How many shapes are there?${suffix}`);
+      assert.equal(count.text.trim(), String(ctx.objects.length));
+      for (const o of ctx.objects) {
+        const colour = await answer(model, image, `What colour is the ${o.class}?${suffix}`);
+        assert.equal(colour.text.trim().toLowerCase(), o.colour, `colour of the ${o.class}`);
+        const found = await answer(model, image, `Please provide the bounding box coordinate of the region this sentence describes: the ${o.colour} ${o.class}`);
+        const px = predictedBox(found.text, frame, found.images![0]);
+        assert.ok(px, `a box for the ${o.colour} ${o.class}: ${found.text}`);
+        assert.ok(iou(px, o.box) >= 0.5, `the box ${JSON.stringify(px)} lands on the ${o.colour} ${o.class} ${JSON.stringify(o.box)}`);
+      }
+    });
+  });
+});
