@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { askInWebview, expectImageShown, panelWithImage } from '../lib/webview.mjs';
+import { askInWebview, expectImageShown, explorerMenu, panelWithImage } from '../lib/webview.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
@@ -15,18 +15,6 @@ const CONTEXT = JSON.parse(fs.readFileSync(path.join(REPO, 'media', 'samples', '
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const settingsFile = (sandbox) => path.join(sandbox.workspace, '.vscode', 'settings.json');
-
-async function openFromExplorer(page, fileName) {
-  const explorer = page.locator('.explorer-folders-view');
-  if (!(await explorer.isVisible())) await page.keyboard.press('Control+Shift+E');
-  const row = explorer.locator('.monaco-list-row').filter({ hasText: fileName }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  await row.click({ button: 'right' });
-  const item = page.getByRole('menuitem', { name: 'Ask About Image' });
-  await item.waitFor({ state: 'visible', timeout: 10_000 });
-  await sleep(300);
-  await item.click();
-}
 
 /** The drawn boxes in image pixels (the webview's rectangles scaled by the shown image's size). */
 function drawnBoxes(frame) {
@@ -47,7 +35,7 @@ export async function builtinModelAnswersAndFinds({ page, shots, sandbox }) {
   fs.writeFileSync(settingsFile(sandbox), JSON.stringify({ ...JSON.parse(saved), 'llava.model': 'builtin' }, null, 2) + '\n');
   try {
     await sleep(1500); // the Explorer shows the new file; the extension reads the new setting
-    await openFromExplorer(page, IMAGE);
+    await explorerMenu(page, IMAGE, 'Ask About Image');
     const frame = await panelWithImage(page, IMAGE);
     await expectImageShown(frame);
 

@@ -151,3 +151,16 @@ export async function panelWithImage(page, name, timeout = 30_000) {
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Right-clicks `fileName` in the Explorer and chooses `menuItem` (e.g. "Ask About Image"). */
+export async function explorerMenu(page, fileName, menuItem) {
+  const explorer = page.locator('.explorer-folders-view');
+  if (!(await explorer.isVisible())) await page.keyboard.press('Control+Shift+E');
+  const row = explorer.locator('.monaco-list-row').filter({ hasText: fileName }).first();
+  await row.waitFor({ state: 'visible', timeout: 15_000 });
+  await row.click({ button: 'right' });
+  const item = page.getByRole('menuitem', { name: menuItem });
+  await item.waitFor({ state: 'visible', timeout: 10_000 });
+  await new Promise((r) => setTimeout(r, 300)); // the menu takes clicks once its opening animation ends
+  await item.click();
+}

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { panelFrame, viewFrame } from '../lib/webview.mjs';
+import { explorerMenu, panelFrame, viewFrame } from '../lib/webview.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -393,15 +393,7 @@ export async function explicitCudaOneMessage({ page, shots, sandbox, modelDir })
 
 export async function badImageLeavesStatusAlone({ page, shots, sandbox, modelDir }) {
   fs.writeFileSync(path.join(sandbox.workspace, 'broken.png'), Buffer.from('this is not a PNG file at all'));
-  const explorer = page.locator('.explorer-folders-view');
-  if (!(await explorer.isVisible())) await page.keyboard.press('Control+Shift+E');
-  const row = explorer.locator('.monaco-list-row').filter({ hasText: 'broken.png' }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  await row.click({ button: 'right' });
-  const item = page.getByRole('menuitem', { name: 'Ask About Image' });
-  await item.waitFor({ state: 'visible', timeout: 10_000 });
-  await sleep(300);
-  await item.click();
+  await explorerMenu(page, 'broken.png', 'Ask About Image');
   const frame = panelFrame(page);
   await frame.locator('[data-testid="question"]').waitFor({ state: 'visible', timeout: 30_000 });
   const before = await askIn(frame, 'What is in this image?');
@@ -434,15 +426,7 @@ export async function tooLargeImageOffersDownscaledCopy({ page, shots, sandbox }
   const file = path.join(sandbox.workspace, 'poster.png');
   await sharp({ create: { width: 9000, height: 8000, channels: 3, background: { r: 30, g: 120, b: 200 } } }).png().toFile(file);
   try {
-    const explorer = page.locator('.explorer-folders-view');
-    if (!(await explorer.isVisible())) await page.keyboard.press('Control+Shift+E');
-    const row = explorer.locator('.monaco-list-row').filter({ hasText: 'poster.png' }).first();
-    await row.waitFor({ state: 'visible', timeout: 15_000 });
-    await row.click({ button: 'right' });
-    const item = page.getByRole('menuitem', { name: 'Ask About Image' });
-    await item.waitFor({ state: 'visible', timeout: 10_000 });
-    await sleep(300);
-    await item.click();
+    await explorerMenu(page, 'poster.png', 'Ask About Image');
     const frame = panelFrame(page);
     await frame.locator('[data-testid="question"]').waitFor({ state: 'visible', timeout: 30_000 });
     const before = await askIn(frame, 'What colour is this?');
