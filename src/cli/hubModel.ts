@@ -8,9 +8,9 @@ import { homedir } from 'node:os';
 import * as path from 'node:path';
 import {
   BUILTIN_MODEL_LABEL,
-  BUILTIN_MODEL_SETTING,
   builtinModelFolder,
   checkLocalModelFolder,
+  parseModelSetting,
   downloadOffer,
   downloadPlan,
   formatBytes,
@@ -112,7 +112,8 @@ export async function modelFolderFor(
   opts: { variant?: VariantChoice; dir?: string; log: (text: string) => void; /** where the program runs from (tests) */ programDir?: string },
   usage: string,
 ): Promise<{ dir: string; variant?: VariantChoice }> {
-  if (name.trim().toLowerCase() === BUILTIN_MODEL_SETTING) {
+  // the setting's own reading of the word, so `--model` and `llava.model` agree on what `builtin` is
+  if (parseModelSetting(name, homedir()).kind === 'builtin') {
     const dir = builtinModelDir(opts.programDir);
     const problem = await checkLocalModelFolder(dir);
     if (problem) throw new Error(`--model builtin: this copy of llava does not include the ${BUILTIN_MODEL_LABEL}: ${problem}`);
