@@ -2,13 +2,19 @@
 // runs either unchanged), built from onnxruntime's contrib ops instead of plain ones:
 // SimplifiedLayerNormalization (RMSNorm), RotaryEmbedding (from position_ids, so left-padded rows keep
 // HF's positions), GroupQueryAttention (attention + the cache append + grouped KV heads in one kernel;
-// the padding/causal mask enters as its attention_bias) and MatMulNBits for the q4 linears.
+// the padding/causal mask enters as its attention_bias) and MatMulNBits for the q4 linears. The cache
+// axis is named IN_PLACE_KV_DIM: the engine may feed a preallocated cache longer than the mask and bind
+// `present` to the same buffer, and GroupQueryAttention then appends in place (no per-step copy).
 // Same weights, names and math as textGraphs.ts's buildDecoder.
 
 import { DT, GraphBuilder, MS_DOMAIN, float, int, type BuilderOptions } from './onnxBuilder';
 import { activation, linear } from './layers';
 import { headDim, type LlavaSpec, type TextSpec } from './spec';
 import { DIMS } from './textGraphs';
+import { IN_PLACE_KV_DIM } from '../core';
+
+/** present: past + T positions, or the capacity of a cache updated in place */
+const PRESENT_DIM = 'total_sequence_length_or_capacity';
 
 function rmsNorm(b: GraphBuilder, x: string, name: string, t: TextSpec): string {
   const w = b.weight(`${name}.weight`, [t.hidden], { std: 0.05, mean: 1 });
@@ -49,13 +55,14 @@ export function buildFastDecoder(s: LlavaSpec, opts: BuilderOptions): GraphBuild
   const t = s.text;
   const hd = headDim(t);
   if (opts.fp16Weights) throw new Error('the fast decoder is written for fp32 activations (fp32 and q4)');
-  const b = new GraphBuilder('decoder_model_merged', opts);
+  // q4: int8 multiplies in MatMulNBits (accuracy_level 4), the way CPU int4 runtimes run them
+  const b = new GraphBuilder('decoder_model_merged', { ...opts, q4AccuracyLevel: 4 });
   let x = b.input('inputs_embeds', DT.FLOAT, [DIMS.batch, DIMS.seq, t.hidden]);
   const mask = b.input('attention_mask', DT.INT64, [DIMS.batch, DIMS.total]);
   const positionIds = b.input('position_ids', DT.INT64, [DIMS.batch, DIMS.seq]);
   const past = Array.from({ length: t.layers }, (_, i) => ({
-    key: b.input(`past_key_values.${i}.key`, DT.FLOAT, [DIMS.batch, t.kvHeads, DIMS.past, hd]),
-    value: b.input(`past_key_values.${i}.value`, DT.FLOAT, [DIMS.batch, t.kvHeads, DIMS.past, hd]),
+    key: b.input(`past_key_values.${i}.key`, DT.FLOAT, [DIMS.batch, t.kvHeads, IN_PLACE_KV_DIM, hd]),
+    value: b.input(`past_key_values.${i}.value`, DT.FLOAT, [DIMS.batch, t.kvHeads, IN_PLACE_KV_DIM, hd]),
   }));
   const inputsEmbeds = x;
   const { cos, sin } = rotaryCaches(b, t);
@@ -87,12 +94,15 @@ export function buildFastDecoder(s: LlavaSpec, opts: BuilderOptions): GraphBuild
     const up = linear(b, h2, `${p}.mlp.up_proj`, t.hidden, t.intermediate, false);
     x = b.op('Add', [x, linear(b, b.op('Mul', [gate, up]), `${p}.mlp.down_proj`, t.intermediate, t.hidden, false)]);
   }
-  const normed = rmsNorm(b, x, 'model.norm', t);
+  // only the last position's logits: the next token is all a run is asked for, and lm_head over every
+  // prompt position (T x vocab x hidden multiply-adds) would be most of a long prefill's work
+  const last = b.op('Slice', [x, b.constI64([-1]), b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([1])]);
+  const normed = rmsNorm(b, last, 'model.norm', t);
   b.op('Identity', [linear(b, normed, 'lm_head', t.hidden, t.vocab, false, 0.15)], {}, 'logits');
-  b.output('logits', DT.FLOAT, [DIMS.batch, DIMS.seq, t.vocab]);
+  b.output('logits', DT.FLOAT, [DIMS.batch, 1, t.vocab]);
   for (let i = 0; i < t.layers; i++) {
-    b.output(`present.${i}.key`, DT.FLOAT, [DIMS.batch, t.kvHeads, DIMS.presentSeq, hd]);
-    b.output(`present.${i}.value`, DT.FLOAT, [DIMS.batch, t.kvHeads, DIMS.presentSeq, hd]);
+    b.output(`present.${i}.key`, DT.FLOAT, [DIMS.batch, t.kvHeads, PRESENT_DIM, hd]);
+    b.output(`present.${i}.value`, DT.FLOAT, [DIMS.batch, t.kvHeads, PRESENT_DIM, hd]);
   }
   return b;
 }

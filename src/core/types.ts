@@ -152,6 +152,8 @@ export interface LoadedModelInfo {
   imageTokensPerImage: number;
   promptFormat: string;
   loadMs: number;
+  /** how the local decoder keeps its KV cache: appended in place in one preallocated buffer (a `--graph fast` conversion) or grown by a copy every step */
+  kvCache?: 'in-place' | 'growing';
 }
 
 /**
@@ -163,3 +165,13 @@ export interface ReferringPrompts {
   describeRegion: string;
   region: string;
 }
+
+/**
+ * The name a decoder graph gives the sequence axis of its `past_key_values.*` inputs (and `present.*`
+ * outputs) when it can update a preallocated cache in place: onnxruntime's GroupQueryAttention writes the
+ * new keys and values into `present` at the positions after the past, and when `present` is the very
+ * buffer fed as `past` (same memory) it skips the copy of the whole cache that a concatenating graph
+ * makes every step. Such a graph takes a cache longer than the mask (its capacity); only the first
+ * `attention_mask` columns count. `llava convert --graph fast` writes it; the engine reads it.
+ */
+export const IN_PLACE_KV_DIM = 'past_sequence_length_or_capacity';

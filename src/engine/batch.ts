@@ -16,7 +16,7 @@
 // one-by-one tokens; batch.test.ts checks that on the tiny fixture.
 
 import * as ort from 'onnxruntime-node';
-import type { KvCache, LanguageModel } from './decoder';
+import { packed, type KvCache, type LanguageModel } from './decoder';
 import { EngineError, throwIfAborted } from '../core';
 import type { ModelSpec } from './modelFolder';
 import { buildPromptIds, renderPrompt } from './prompt';
@@ -246,7 +246,8 @@ export async function* generateBatch(parts: BatchParts, requests: BatchRequest[]
 type KvData = Float32Array | Uint16Array;
 
 /** Keeps the given batch rows of every cache tensor: [B, H, past, D] -> [keep, H, past, D]. */
-export function selectRows(cache: KvCache, keep: number[]): KvCache {
+export function selectRows(inPlaceOrPacked: KvCache, keep: number[]): KvCache {
+  const cache = packed(inPlaceOrPacked);
   const tensors: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(cache.tensors)) {
     const [B, H, P, D] = t.dims;
@@ -263,7 +264,8 @@ export function selectRows(cache: KvCache, keep: number[]): KvCache {
 }
 
 /** Drops the first `n` past positions of every cache tensor: [B, H, past, D] -> [B, H, past - n, D]. */
-export function dropLeadingColumns(cache: KvCache, n: number): KvCache {
+export function dropLeadingColumns(inPlaceOrPacked: KvCache, n: number): KvCache {
+  const cache = packed(inPlaceOrPacked);
   const tensors: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(cache.tensors)) {
     const [B, H, P, D] = t.dims;

@@ -3,9 +3,12 @@
 //   past_key_values.{i}.key / .value   [B, kv_heads, past, head_dim]   f32 or f16 (as the graph wants)
 //   present.{i}.key / .value           [B, kv_heads, past + T, head_dim]
 // The first step feeds an empty past (past = 0), as transformers.js does.
+// A graph whose cache axis is named IN_PLACE_KV_DIM (`llava convert --graph fast`) instead gets a
+// preallocated cache [B, kv_heads, capacity, head_dim] fed as `past` and bound as `present`: the graph
+// appends the new positions in place and nothing grows or is copied per step.
 
 import * as ort from 'onnxruntime-node';
-import { ModelLoadError } from '../core';
+import { IN_PLACE_KV_DIM, ModelLoadError } from '../core';
 import { fromHalf, toHalf } from './half';
 import { fixedDim, inputInfo, requireInput, requireOutput, type Session, type TensorInfo } from './onnx';
 
@@ -13,9 +16,35 @@ export interface KvCache {
   /** past sequence length held by the tensors */
   length: number;
   batch: number;
-  /** keyed by the decoder's past input names */
+  /** keyed by the decoder's past input names: [B, kv_heads, capacity ?? length, head_dim] */
   tensors: Record<string, ort.Tensor>;
+  /**
+   * Set on a cache the decoder updates in place: the tensors hold `capacity` positions, the first
+   * `length` of which count. The next forward() writes into these buffers, so whoever keeps such a cache
+   * beyond the next step keeps `packed(cache)` instead.
+   */
+  capacity?: number;
 }
+
+/** A cache whose tensors hold exactly `length` positions: the cache itself, or a copy of an in-place one. */
+export function packed(cache: KvCache): KvCache {
+  if (cache.capacity === undefined) return cache;
+  const tensors: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, cache.length, cache.length);
+  return { length: cache.length, batch: cache.batch, tensors };
+}
+
+/** A copy of `t` [B, H, P, D] with `positions` positions, the first `keep` copied from `t` (P >= keep). */
+function resized(t: ort.Tensor, keep: number, positions: number): ort.Tensor {
+  const [B, H, P, D] = t.dims;
+  const src = t.data as Float32Array | Uint16Array;
+  const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(B * H * positions * D);
+  for (let bh = 0; bh < B * H; bh++) dst.set(src.subarray(bh * P * D, bh * P * D + keep * D), bh * positions * D);
+  return new ort.Tensor(t.type as 'float32' | 'float16', dst, [B, H, positions, D]);
+}
+
+/** Extra positions an in-place cache gets when it is made or grown, so that decoding rarely reallocates. */
+const IN_PLACE_HEADROOM = 256;
 
 export interface CacheShapeHints {
   /** from config.json, used only where the graph leaves a dim symbolic */
@@ -33,6 +62,8 @@ export interface DecoderTuning {
    * prefillChunkTokens forces the split, at the cost of ORT's [B, T, vocab] f32 logits buffer.
    */
   wholePrefill?: boolean;
+  /** false: grow the cache by a copy per run even where the graph could append in place (benchmarks compare the two); default true */
+  inPlaceKv?: boolean;
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -61,6 +92,9 @@ export class LanguageModel {
   private readonly hasPositionIds: boolean;
   private readonly hasCacheBranch: boolean;
   private readonly hasLogitsToKeep: boolean;
+  private readonly lastLogitsOnly: boolean;
+  /** the graph updates a preallocated cache in place (see IN_PLACE_KV_DIM) */
+  readonly inPlaceKv: boolean;
   /** logits columns, from the graph's metadata or the first run */
   private vocab: number | undefined;
 
@@ -98,8 +132,11 @@ export class LanguageModel {
     }
     this.kvHeads = kvHeads;
     this.headDim = headDim;
+    this.inPlaceKv = tuning.inPlaceKv !== false && this.kvType === 'float32' && first.shape[2] === IN_PLACE_KV_DIM;
     this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
     this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
+    // a graph that returns only the last position's logits [B, 1, vocab] runs every prefill whole
+    this.lastLogitsOnly = decoderSession.inputNames.includes('num_logits_to_keep') || fixedDim(requireOutput(decoderSession, files.decoder, 'logits'), 1) === 1;
     this.hasLogitsToKeep = decoderSession.inputNames.includes('num_logits_to_keep');
     this.vocab = fixedDim(requireOutput(decoderSession, files.decoder, 'logits'), 2);
   }
@@ -137,7 +174,7 @@ export class LanguageModel {
       throw new Error(`attention mask has ${attentionMask.length} entries, expected ${B} x ${past + T}`);
     }
     const forced = !!this.tuning.prefillChunkTokens && T > this.tuning.prefillChunkTokens;
-    if (!forced && (this.hasLogitsToKeep || this.tuning.wholePrefill || T === 1 || !this.vocab || B * T * this.vocab * 4 <= LOGITS_BYTES_PER_RUN)) {
+    if (!forced && (this.lastLogitsOnly || this.tuning.wholePrefill || T === 1 || !this.vocab || B * T * this.vocab * 4 <= LOGITS_BYTES_PER_RUN)) {
       return this.run(embeds, attentionMask, cache, true);
     }
     const chunk = this.headChunkTokens(B);
@@ -175,21 +212,34 @@ export class LanguageModel {
     const total = cache.length + T;
     const mask = new BigInt64Array(B * total);
     for (let i = 0; i < mask.length; i++) mask[i] = attentionMask[i] ? 1n : 0n;
+    // an in-place cache has room for this run's positions (a new or outgrown one is copied once)
+    const inPlace = this.inPlaceKv ? withCapacity(cache, total) : undefined;
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds:
         this.embedsInput.type === 'float16' ? new ort.Tensor('float16', toHalf(embeds), [B, T, this.hidden]) : new ort.Tensor('float32', embeds, [B, T, this.hidden]),
       attention_mask: new ort.Tensor('int64', mask, [B, total]),
-      ...cache.tensors,
+      ...(inPlace ?? cache).tensors,
     };
     if (this.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positionIds(mask, B, total, T), [B, T]);
     if (this.hasCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1]);
     if (this.hasLogitsToKeep) feeds.num_logits_to_keep = new ort.Tensor('int64', [1n], []);
 
-    const presents = this.pastNames.map(presentName);
-    const out = await this.decoderSession.run(feeds, wantLogits ? [...presents, 'logits'] : presents);
-    const tensors: Record<string, ort.Tensor> = {};
-    for (const name of this.pastNames) tensors[name] = out[presentName(name)];
-    const next: KvCache = { length: total, batch: B, tensors };
+    let next: KvCache;
+    let out: ort.InferenceSession.ReturnType;
+    if (inPlace) {
+      // present.* bound to the buffers fed as past_key_values.*: the same memory, appended in place
+      const fetches: Record<string, ort.Tensor | null> = {};
+      for (const name of this.pastNames) fetches[presentName(name)] = inPlace.tensors[name];
+      if (wantLogits) fetches.logits = null;
+      out = await this.decoderSession.run(feeds, fetches);
+      next = { ...inPlace, length: total };
+    } else {
+      const presents = this.pastNames.map(presentName);
+      out = await this.decoderSession.run(feeds, wantLogits ? [...presents, 'logits'] : presents);
+      const tensors: Record<string, ort.Tensor> = {};
+      for (const name of this.pastNames) tensors[name] = out[presentName(name)];
+      next = { length: total, batch: B, tensors };
+    }
     if (!wantLogits) return { logits: new Float32Array(0), vocab: this.vocab ?? 0, cache: next };
 
     const logitsTensor = out.logits; // [B, T or 1, vocab]
@@ -206,6 +256,15 @@ export class LanguageModel {
     }
     return { logits, vocab, cache: next };
   }
+}
+
+/** `cache` if it is in place with room for `total` positions, else an in-place copy with headroom. */
+function withCapacity(cache: KvCache, total: number): KvCache {
+  if (cache.capacity !== undefined && total <= cache.capacity) return cache;
+  const capacity = Math.max(total + IN_PLACE_HEADROOM, 2 * (cache.capacity ?? 0));
+  const tensors: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, cache.length, capacity);
+  return { length: cache.length, batch: cache.batch, tensors, capacity };
 }
 
 function presentName(pastName: string): string {

@@ -100,8 +100,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     imageTokensPerImage: 0,
     promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
+    kvCache: value.lm.inPlaceKv ? 'in-place' : 'growing',
   };
-  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}`);
+  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}`);
   return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
 }
 

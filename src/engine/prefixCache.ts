@@ -11,7 +11,7 @@
 //   cache tensors  past_key_values.{i}.key|value  [1, kv_heads, past, head_dim]  f32 or f16
 
 import * as ort from 'onnxruntime-node';
-import type { KvCache } from './decoder';
+import { packed, type KvCache } from './decoder';
 
 /** One position of a prompt as the decoder sees it: a token id, or an image row (by image key). */
 export type PrefixKey = number | string;
@@ -62,8 +62,10 @@ export class PrefixCache {
    * Remembers `cache`, which holds the first `cache.length` positions of `keys`. An entry this one
    * extends (the same conversation, one turn earlier) is replaced.
    */
-  store(keys: readonly PrefixKey[], cache: KvCache): void {
-    if (cache.batch !== 1 || cache.length === 0) return;
+  store(keys: readonly PrefixKey[], inPlaceOrPacked: KvCache): void {
+    if (inPlaceOrPacked.batch !== 1 || inPlaceOrPacked.length === 0) return;
+    // an in-place cache is written by the next run that continues it: keep a copy of its own
+    const cache = packed(inPlaceOrPacked);
     const covered = keys.slice(0, cache.length);
     const bytes = cacheBytes(cache);
     if (bytes > this.budgetBytes) return;
@@ -96,7 +98,7 @@ function cacheBytes(cache: KvCache): number {
 
 /** The first `length` positions of a batch-1 cache: [1, H, past, D] -> [1, H, length, D] (a copy). */
 export function truncate(cache: KvCache, length: number): KvCache {
-  if (length === cache.length) return cache;
+  if (length === cache.length && cache.capacity === undefined) return cache;
   const tensors: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(cache.tensors)) {
     const [B, H, past, D] = t.dims;

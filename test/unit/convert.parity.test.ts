@@ -159,22 +159,82 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
     assert.ok(!ops.has('Softmax') && !ops.has('Concat'), 'attention and the cache append are inside GroupQueryAttention');
   });
 
-  for (const variant of ['fp32', 'q4'] as const) {
-    test(`${variant}: one request: logits within 1e-4, same greedy tokens`, async () => {
-      const fast = await loadModel(out, { provider: 'cpu', variant });
-      const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
-      try {
-        for (const image of IMAGES) {
-          const { diff, tokensA, tokensB } = await compare(fast, hub, image);
-          assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
-          assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
-        }
-      } finally {
-        await fast.dispose();
-        await hub.dispose();
+  test('fp32: one request: logits within 1e-4, same greedy tokens', async () => {
+    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
+    try {
+      for (const image of IMAGES) {
+        const { diff, tokensA, tokensB } = await compare(fast, hub, image);
+        assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+        assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
       }
-    });
-  }
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
+    }
+  });
+
+  test('q4: int8 multiplies (accuracy_level 4) stay within 1 % of the logit range of the hub q4 graph, same first token', async () => {
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx')));
+    const levels = model.graph!.node!.filter((n) => n.opType === 'MatMulNBits').map((n) => Number(n.attribute!.find((a) => a.name === 'accuracy_level')?.i ?? 0));
+    assert.ok(levels.length > 0 && levels.every((l) => l === 4), `accuracy_level of the MatMulNBits nodes: ${[...new Set(levels)].join(', ')}`);
+    const fast = await loadModel(out, { provider: 'cpu', variant: 'q4' });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'q4' });
+    try {
+      for (const image of IMAGES) {
+        const pixels = await fast.preprocess({ path: path.join(SAMPLES, image) });
+        const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
+        const [a, b] = [await fast.nextTokenLogits(turns), await hub.nextTokenLogits(turns)];
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (const v of b) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+        const diff = maxAbsDiff(a, b);
+        assert.ok(diff <= 0.01 * (hi - lo), `${image}: first-step logits differ by ${diff} (range ${hi - lo})`);
+        assert.equal(a.indexOf(Math.max(...a)), b.indexOf(Math.max(...b)), `${image}: first token`);
+      }
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
+    }
+  });
+
+  test('the engine appends the fast graph\'s cache in place (the hub graph\'s grows by a copy)', async () => {
+    const fast = await loadModel(out, { provider: 'cpu', variant: 'q4' });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'q4' });
+    try {
+      assert.equal(fast.info.kvCache, 'in-place');
+      assert.equal(hub.info.kvCache, 'growing');
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
+    }
+  });
+
+  test('fp32, in place: a follow-up on the kept cache and a generation past the preallocated room equal the hub graph', async () => {
+    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
+    const answer = async (m: LlavaModel, turns: ChatTurn[], maxNewTokens: number) => {
+      let done: any;
+      for await (const ev of m.generate(turns, { maxNewTokens })) if (ev.type === 'done') done = ev;
+      return done as { text: string; stats: { tokenIds: number[]; reusedPromptTokens?: number } };
+    };
+    try {
+      const pixels = await fast.preprocess({ path: path.join(SAMPLES, 'photo.jpg') });
+      const first: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: 'photo.jpg' }] }];
+      // more new tokens than the room an in-place cache is made with (256 past the prompt): it must grow
+      const long = [await answer(fast, first, 300), await answer(hub, first, 300)];
+      assert.deepEqual(long[0].stats.tokenIds, long[1].stats.tokenIds, 'a 300-token answer');
+      const a = await answer(fast, first, NEW_TOKENS);
+      const follow: ChatTurn[] = [...first, { role: 'assistant', text: a.text }, { role: 'user', text: 'And what colour is it?' }];
+      const ours = await answer(fast, follow, NEW_TOKENS);
+      assert.ok((ours.stats.reusedPromptTokens ?? 0) > 0, 'the follow-up reused the first turn\'s cache');
+      const theirs = await answer(hub, follow, NEW_TOKENS);
+      assert.deepEqual(ours.stats.tokenIds, theirs.stats.tokenIds, 'the follow-up');
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
+    }
+  });
 
   test('fp32, a left-padded batch of two prompts: each row equals the hub graph one by one', async () => {
     const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
