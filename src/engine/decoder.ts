@@ -28,10 +28,14 @@ export interface KvCache {
 
 /** A cache whose tensors hold exactly `length` positions: the cache itself, or a copy of an in-place one. */
 export function packed(cache: KvCache): KvCache {
-  if (cache.capacity === undefined) return cache;
+  return cache.capacity === undefined ? cache : firstPositions(cache, cache.length);
+}
+
+/** A copy of the first `length` positions of `cache` (any batch), its tensors exactly that long. */
+export function firstPositions(cache: KvCache, length: number): KvCache {
   const tensors: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, cache.length, cache.length);
-  return { length: cache.length, batch: cache.batch, tensors };
+  for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, length, length);
+  return { length, batch: cache.batch, tensors };
 }
 
 /** A copy of `t` [B, H, P, D] with `positions` positions, the first `keep` copied from `t` (P >= keep). */

@@ -10,8 +10,7 @@
 //
 //   cache tensors  past_key_values.{i}.key|value  [1, kv_heads, past, head_dim]  f32 or f16
 
-import * as ort from 'onnxruntime-node';
-import { packed, type KvCache } from './decoder';
+import { firstPositions, packed, type KvCache } from './decoder';
 
 /** One position of a prompt as the decoder sees it: a token id, or an image row (by image key). */
 export type PrefixKey = number | string;
@@ -96,16 +95,7 @@ function cacheBytes(cache: KvCache): number {
   return Object.values(cache.tensors).reduce((n, t) => n + (t.data as ArrayBufferView).byteLength, 0);
 }
 
-/** The first `length` positions of a batch-1 cache: [1, H, past, D] -> [1, H, length, D] (a copy). */
+/** The first `length` positions of a batch-1 cache: [1, H, past, D] -> [1, H, length, D] (a copy, or the cache itself when it is exactly that). */
 export function truncate(cache: KvCache, length: number): KvCache {
-  if (length === cache.length && cache.capacity === undefined) return cache;
-  const tensors: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(cache.tensors)) {
-    const [B, H, past, D] = t.dims;
-    const src = t.data as Float32Array | Uint16Array;
-    const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(B * H * length * D);
-    for (let h = 0; h < B * H; h++) dst.set(src.subarray(h * past * D, h * past * D + length * D), h * length * D);
-    tensors[name] = new ort.Tensor(t.type as 'float32' | 'float16', dst, [B, H, length, D]);
-  }
-  return { length, batch: cache.batch, tensors };
+  return length === cache.length && cache.capacity === undefined ? cache : firstPositions(cache, length);
 }
