@@ -17,7 +17,7 @@ npm run build --silent
 npx tsx training/data/generate.ts --out "$WORK/data" --count 6000 --seed 0
 npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 \
-  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --steps0t 400 --batch0t 32 \
+  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
   --steps1 300 --lr1 2e-3 --steps2 4000 --images2 4 --lr2 1.5e-3 --tune-vision 0
 trained=$(date +%s)
 
