@@ -36,6 +36,23 @@ async function compare(a: LlavaModel, b: LlavaModel, image: string): Promise<{ d
   return { diff, tokensA: await tokens(a), tokensB: await tokens(b) };
 }
 
+/** Two model folders run by our engine: the same prompt ids, first-step logits within 1e-4 and greedy tokens, on every image. */
+async function assertSameModel(dirA: string, dirB: string, variant: 'fp32' | 'q4' | 'fp16'): Promise<void> {
+  const a = await loadModel(dirA, { provider: 'cpu', variant });
+  const b = await loadModel(dirB, { provider: 'cpu', variant });
+  try {
+    for (const image of IMAGES) {
+      const { diff, tokensA, tokensB } = await compare(a, b, image);
+      assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+      assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
+      if (variant === 'fp32') assert.ok(new Set(tokensA).size > 1, 'a useful comparison needs varied tokens');
+    }
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+}
+
 /** A fixture-layout folder whose graphs the fixture code builds, in memory, from `dtype`-rounded weights. */
 function referenceFolder(dir: string, fixtureDir: string): void {
   mkdirSync(path.join(dir, 'onnx'), { recursive: true });
@@ -76,21 +93,7 @@ describe('F16 checkpoint, older names, one file -> the fixture tiny-llava (same 
   });
 
   for (const variant of ['fp32', 'q4', 'fp16'] as const) {
-    test(`${variant}: identical prompt, logits and greedy tokens`, async () => {
-      const converted = await loadModel(out, { provider: 'cpu', variant });
-      const fixture = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
-      try {
-        for (const image of IMAGES) {
-          const { diff, tokensA, tokensB } = await compare(converted, fixture, image);
-          assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
-          assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
-          if (variant === 'fp32') assert.ok(new Set(tokensA).size > 1, 'a useful comparison needs varied tokens');
-        }
-      } finally {
-        await converted.dispose();
-        await fixture.dispose();
-      }
-    });
+    test(`${variant}: identical prompt, logits and greedy tokens`, () => assertSameModel(out, path.join(MODELS_DIR, 'tiny-llava'), variant));
   }
 });
 
@@ -111,20 +114,7 @@ describe('BF16 checkpoint, newer names, 3 shards, external data -> fixture graph
     referenceFolder(ref, path.join(MODELS_DIR, 'tiny-llava'));
   });
 
-  test('(a) fixture graphs from the same bf16 weights: identical logits and greedy tokens', async () => {
-    const converted = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
-    const fixture = await loadModel(ref, { provider: 'cpu', variant: 'fp32' });
-    try {
-      for (const image of IMAGES) {
-        const { diff, tokensA, tokensB } = await compare(converted, fixture, image);
-        assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
-        assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
-      }
-    } finally {
-      await converted.dispose();
-      await fixture.dispose();
-    }
-  });
+  test('(a) fixture graphs from the same bf16 weights: identical logits and greedy tokens', () => assertSameModel(out, ref, 'fp32'));
 
   test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', async () => {
     const ours = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
@@ -159,20 +149,7 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
     assert.ok(!ops.has('Softmax') && !ops.has('Concat'), 'attention and the cache append are inside GroupQueryAttention');
   });
 
-  test('fp32: one request: logits within 1e-4, same greedy tokens', async () => {
-    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
-    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
-    try {
-      for (const image of IMAGES) {
-        const { diff, tokensA, tokensB } = await compare(fast, hub, image);
-        assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
-        assert.deepEqual(tokensA, tokensB, `${image}: greedy tokens`);
-      }
-    } finally {
-      await fast.dispose();
-      await hub.dispose();
-    }
-  });
+  test('fp32: one request: logits within 1e-4, same greedy tokens', () => assertSameModel(out, path.join(MODELS_DIR, 'tiny-llava'), 'fp32'));
 
   test('q4: int8 multiplies (accuracy_level 4) stay within 1 % of the logit range of the hub q4 graph, same first token', async () => {
     const model = onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx')));
