@@ -149,15 +149,25 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
     assert.ok(!ops.has('Softmax') && !ops.has('Concat'), 'attention and the cache append are inside GroupQueryAttention');
   });
 
+  /** the fast folder and the hub-graph fixture of the same weights, loaded side by side for `fn` */
+  async function withFastAndHub(variant: 'fp32' | 'q4', fn: (fast: LlavaModel, hub: LlavaModel) => Promise<void>): Promise<void> {
+    const fast = await loadModel(out, { provider: 'cpu', variant });
+    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant });
+    try {
+      await fn(fast, hub);
+    } finally {
+      await fast.dispose();
+      await hub.dispose();
+    }
+  }
+
   test('fp32: one request: logits within 1e-4, same greedy tokens', () => assertSameModel(out, path.join(MODELS_DIR, 'tiny-llava'), 'fp32'));
 
   test('q4: int8 multiplies (accuracy_level 4) stay within 1 % of the logit range of the hub q4 graph, same first token', async () => {
     const model = onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx')));
     const levels = model.graph!.node!.filter((n) => n.opType === 'MatMulNBits').map((n) => Number(n.attribute!.find((a) => a.name === 'accuracy_level')?.i ?? 0));
     assert.ok(levels.length > 0 && levels.every((l) => l === 4), `accuracy_level of the MatMulNBits nodes: ${[...new Set(levels)].join(', ')}`);
-    const fast = await loadModel(out, { provider: 'cpu', variant: 'q4' });
-    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'q4' });
-    try {
+    await withFastAndHub('q4', async (fast, hub) => {
       for (const image of IMAGES) {
         const pixels = await fast.preprocess({ path: path.join(SAMPLES, image) });
         const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
@@ -169,33 +179,23 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
         assert.ok(diff <= 0.01 * (hi - lo), `${image}: first-step logits differ by ${diff} (range ${hi - lo})`);
         assert.equal(a.indexOf(Math.max(...a)), b.indexOf(Math.max(...b)), `${image}: first token`);
       }
-    } finally {
-      await fast.dispose();
-      await hub.dispose();
-    }
+    });
   });
 
   test('the engine appends the fast graph\'s cache in place (the hub graph\'s grows by a copy)', async () => {
-    const fast = await loadModel(out, { provider: 'cpu', variant: 'q4' });
-    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'q4' });
-    try {
+    await withFastAndHub('q4', async (fast, hub) => {
       assert.equal(fast.info.kvCache, 'in-place');
       assert.equal(hub.info.kvCache, 'growing');
-    } finally {
-      await fast.dispose();
-      await hub.dispose();
-    }
+    });
   });
 
   test('fp32, in place: a follow-up on the kept cache and a generation past the preallocated room equal the hub graph', async () => {
-    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
-    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
     const answer = async (m: LlavaModel, turns: ChatTurn[], maxNewTokens: number) => {
       let done: any;
       for await (const ev of m.generate(turns, { maxNewTokens })) if (ev.type === 'done') done = ev;
       return done as { text: string; stats: { tokenIds: number[]; reusedPromptTokens?: number } };
     };
-    try {
+    await withFastAndHub('fp32', async (fast, hub) => {
       const pixels = await fast.preprocess({ path: path.join(SAMPLES, 'photo.jpg') });
       const first: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: 'photo.jpg' }] }];
       // more new tokens than the room an in-place cache is made with (256 past the prompt): it must grow
@@ -207,16 +207,11 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
       assert.ok((ours.stats.reusedPromptTokens ?? 0) > 0, 'the follow-up reused the first turn\'s cache');
       const theirs = await answer(hub, follow, NEW_TOKENS);
       assert.deepEqual(ours.stats.tokenIds, theirs.stats.tokenIds, 'the follow-up');
-    } finally {
-      await fast.dispose();
-      await hub.dispose();
-    }
+    });
   });
 
   test('fp32, a left-padded batch of two prompts: each row equals the hub graph one by one', async () => {
-    const fast = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
-    const hub = await loadModel(path.join(MODELS_DIR, 'tiny-llava'), { provider: 'cpu', variant: 'fp32' });
-    try {
+    await withFastAndHub('fp32', async (fast, hub) => {
       const requests = await Promise.all(
         [['photo.jpg', 'What is in this image?'], ['tall.png', 'Describe the picture in detail, please. Is there any text in it at all?']].map(async ([image, text]) => {
           const pixels = await fast.preprocess({ path: path.join(SAMPLES, image) });
@@ -230,9 +225,6 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
         for await (const ev of hub.generate(r.turns, { maxNewTokens: NEW_TOKENS })) if (ev.type === 'done') done = ev;
         assert.deepEqual(rows.get(i), done.stats.tokenIds, `row ${i}`);
       }
-    } finally {
-      await fast.dispose();
-      await hub.dispose();
-    }
+    });
   });
 });
