@@ -113,7 +113,7 @@ export class LanguageModel {
     const embedOut = requireOutput(embedSession, files.embed, 'inputs_embeds');
     this.embedsInput = requireInput(decoderSession, files.decoder, 'inputs_embeds');
     requireInput(decoderSession, files.decoder, 'attention_mask');
-    requireOutput(decoderSession, files.decoder, 'logits');
+    const logits = requireOutput(decoderSession, files.decoder, 'logits');
     const hidden = fixedDim(this.embedsInput, 2) ?? fixedDim(embedOut, 2);
     if (!hidden) throw new ModelLoadError(`${files.decoder}: inputs_embeds has no fixed hidden size`);
     this.hidden = hidden;
@@ -140,9 +140,9 @@ export class LanguageModel {
     this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
     this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
     // a graph that returns only the last position's logits [B, 1, vocab] runs every prefill whole
-    this.lastLogitsOnly = decoderSession.inputNames.includes('num_logits_to_keep') || fixedDim(requireOutput(decoderSession, files.decoder, 'logits'), 1) === 1;
     this.hasLogitsToKeep = decoderSession.inputNames.includes('num_logits_to_keep');
-    this.vocab = fixedDim(requireOutput(decoderSession, files.decoder, 'logits'), 2);
+    this.lastLogitsOnly = this.hasLogitsToKeep || fixedDim(logits, 1) === 1;
+    this.vocab = fixedDim(logits, 2);
   }
 
   /** ids [B, T] -> embeddings [B, T, hidden] f32 */
