@@ -8,12 +8,14 @@
 //   the engine's preprocessing does (PIL arithmetic); the trainer only normalises.
 // - `images.json`: the image files in that order, with the dataset's captions for the contrastive stage;
 //   `contexts.jsonl`: their boxes, for stage 0's dense auxiliary loss.
-// - `stage1.jsonl` / `stage2.jsonl`: one sample per line, `{img, ids, spans}`: prompt ids as the engine
+// - `stage1.jsonl` / `stage2.jsonl` / `stage2a.jsonl`: one sample per line, `{img, ids, spans}`: prompt ids as the engine
 //   builds them (chat template, LLaMA-2 tokenizer, BOS; the single `<image>` id is widened to the image's
 //   feature rows by the trainer), and `spans` [[start, end], ...] of the answer tokens the loss is on (the
-//   last answer ends with EOS, which the engine stops at).
+//   last answer ends with EOS, which the engine stops at), and `kind`, the sample's type (the id's last part:
+//   conv, detail, complex, short, mc, ground, region; caption), for stage 2's curriculum.
 //
-// With --images-only only pixels.u8 and images.json are written (held-out parity checks).
+// With --images-only only pixels.u8 and images.json are written (held-out parity checks); with --samples-only
+// only the stage*.jsonl files (same data, a changed template or sample split: the pixels stay valid).
 
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -75,6 +77,26 @@ function toTurns(sample: Sample): { user: ChatTurn; answer: string }[] {
   return pairs;
 }
 
+/** A sample's type: the last part of its id (conv, detail, complex, short, mc, ground, region; caption). */
+const kindOf = (s: Sample) => s.id.slice(s.id.lastIndexOf('-') + 1);
+
+/** The LLaVA-1.5 formats whose turns are independent questions about the image. */
+const SINGLE_TURN_KINDS = new Set(['short', 'mc', 'ground', 'region']);
+
+/**
+ * Each question-answer turn of a sample as its own one-turn sample, the image opening it: what stage 2's
+ * opening part trains on (the question then sits right before the image rows in our template, the position a
+ * first question has; a follow-up comes after the image, which this small decoder learns far later).
+ */
+function singleTurns(s: Sample): Sample[] {
+  const out: Sample[] = [];
+  for (let i = 0; i + 1 < s.conversations.length; i += 2) {
+    const q = s.conversations[i].value.replace(/^<image>\n/, '');
+    out.push({ ...s, conversations: [{ from: 'human', value: `<image>\n${q}` }, s.conversations[i + 1]] });
+  }
+  return out;
+}
+
 const startsWith = (a: number[], b: number[]) => b.length <= a.length && b.every((v, i) => a[i] === v);
 
 /**
@@ -109,11 +131,39 @@ export function tokenizeSample(spec: ModelSpec, tok: Tokenizer, sample: Sample, 
   return { ids, spans };
 }
 
+/** `pixels.u8` (each image as the engine preprocesses it), `images.json` (files and caption ids), `contexts.jsonl`. */
+async function writeImages(out: string, dataDir: string, contextsFile: string, spec: ModelSpec, tok: Tokenizer): Promise<void> {
+  const contexts = readContexts(contextsFile);
+  const imageDir = imageDirOf(dataDir);
+  const pixels = createWriteStream(path.join(out, 'pixels.u8'));
+  const images: { file: string; captions: number[][] }[] = [];
+  for (const [i, c] of contexts.entries()) {
+    const file = existsSync(path.join(dataDir, c.image)) ? path.join(dataDir, c.image) : path.join(imageDir, c.image);
+    const { image } = geometricPreprocess(await decodeImage({ path: file }), spec.preprocess);
+    if (!pixels.write(image.data)) await new Promise<void>((r) => pixels.once('drain', () => r()));
+    images.push({ file: c.image, captions: (c.captions ?? []).map((t) => tok.encode(t, { addSpecialTokens: true })) });
+    if (i % 500 === 0) process.stderr.write(`${i}/${contexts.length} images\n`);
+  }
+  await new Promise<void>((r) => pixels.end(r));
+  writeFileSync(path.join(out, 'images.json'), JSON.stringify({ size: spec.preprocess.width, images }));
+  // the boxes, for stage 0's dense auxiliary loss (same order as pixels.u8)
+  copyFileSync(contextsFile, path.join(out, 'contexts.jsonl'));
+}
+
+// a training set keeps images under images/; the held-out set's contexts name paths from its root
+const imageDirOf = (dataDir: string) => (existsSync(path.join(dataDir, 'images')) ? path.join(dataDir, 'images') : dataDir);
+
+const readContexts = (file: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { image: string; captions?: string[] });
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { data: { type: 'string' }, out: { type: 'string' }, 'images-only': { type: 'boolean', default: false }, contexts: { type: 'string' } },
+    options: { data: { type: 'string' }, out: { type: 'string' }, 'images-only': { type: 'boolean', default: false }, 'samples-only': { type: 'boolean', default: false }, contexts: { type: 'string' } },
   });
-  if (!values.data || !values.out) throw new Error('usage: npx tsx training/pack.ts --data DIR --out DIR [--images-only] [--contexts FILE]');
+  if (!values.data || !values.out) throw new Error('usage: npx tsx training/pack.ts --data DIR --out DIR [--images-only | --samples-only] [--contexts FILE]');
   const out = path.resolve(values.out);
   const ckpt = path.join(out, 'ckpt');
   writeCheckpointSkeleton(ckpt);
@@ -123,28 +173,18 @@ async function main(): Promise<void> {
 
   // images, in contexts.jsonl order
   const contextsFile = values.contexts ?? path.join(values.data, 'contexts.jsonl');
-  const contexts = readFileSync(contextsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { image: string; captions?: string[] });
-  const imageDir = existsSync(path.join(values.data, 'images')) ? path.join(values.data, 'images') : values.data;
-  const index = new Map<string, number>();
-  const pixels = createWriteStream(path.join(out, 'pixels.u8'));
-  const images: { file: string; captions: number[][] }[] = [];
-  for (const [i, c] of contexts.entries()) {
-    // a training set keeps images under images/; the held-out set's contexts name paths from its root
-    const file = existsSync(path.join(values.data, c.image)) ? path.join(values.data, c.image) : path.join(imageDir, c.image);
-    const { image } = geometricPreprocess(await decodeImage({ path: file }), spec.preprocess);
-    if (!pixels.write(image.data)) await new Promise<void>((r) => pixels.once('drain', () => r()));
-    index.set(c.image, i);
-    images.push({ file: c.image, captions: (c.captions ?? []).map((t) => tok.encode(t, { addSpecialTokens: true })) });
-    if (i % 500 === 0) process.stderr.write(`${i}/${contexts.length} images\n`);
-  }
-  await new Promise<void>((r) => pixels.end(r));
-  writeFileSync(path.join(out, 'images.json'), JSON.stringify({ size: spec.preprocess.width, images }));
-  // the boxes, for stage 0's dense auxiliary loss (same order as pixels.u8)
-  copyFileSync(contextsFile, path.join(out, 'contexts.jsonl'));
+  const index = new Map(readContexts(contextsFile).map((c, i) => [c.image, i]));
+  if (!values['samples-only']) await writeImages(out, values.data, contextsFile, spec, tok);
   if (values['images-only']) return;
+  const imageDir = imageDirOf(values.data);
 
-  for (const [stage, file] of [['stage1', 'captions.json'], ['stage2', 'llava_v1_5_mix.json']] as const) {
-    const samples = JSON.parse(readFileSync(path.join(values.data, file), 'utf8')) as Sample[];
+  const mix = JSON.parse(readFileSync(path.join(values.data, 'llava_v1_5_mix.json'), 'utf8')) as Sample[];
+  const sets: [string, Sample[]][] = [
+    ['stage1', JSON.parse(readFileSync(path.join(values.data, 'captions.json'), 'utf8')) as Sample[]],
+    ['stage2', mix],
+    ['stage2a', mix.filter((s) => SINGLE_TURN_KINDS.has(kindOf(s))).flatMap(singleTurns)],
+  ];
+  for (const [stage, samples] of sets) {
     const lines: string[] = [];
     let dropped = 0;
     for (const s of samples) {
@@ -152,7 +192,7 @@ async function main(): Promise<void> {
       if (img === undefined) throw new Error(`${s.id}: image ${s.image} is not in ${contextsFile}`);
       const t = tokenizeSample(spec, tok, { ...s, image: path.join(imageDir, s.image) }, eos);
       if (!t) dropped++;
-      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans }));
+      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s) }));
     }
     writeFileSync(path.join(out, `${stage}.jsonl`), lines.join('\n') + '\n');
     process.stderr.write(`${stage}: ${lines.length} samples (${dropped} dropped: tokenization of a later turn changed an earlier one)\n`);

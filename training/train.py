@@ -315,14 +315,20 @@ class DomainVocab:
             lm_head.weight[~keep] = 0
 
 
-def answer_loss(model, hidden, targets):
-    """Cross-entropy of the answer tokens only: lm_head runs on the positions that predict them, over the domain's rows."""
+def answer_loss(model, hidden, targets, per_sequence=False):
+    """Cross-entropy of the answer tokens only: lm_head runs on the positions that predict them, over the domain's rows.
+    per_sequence: each sequence weighs the same (the mean of its tokens' losses), however long its answers; else
+    every answer token weighs the same (the paper's loss)."""
     rows, cols, labels = targets
     dv = model.domain
     h = hidden[rows, cols]
     logits = h @ model.language_model.lm_head.weight[dv.ids].t()
     logits = torch.cat([logits, torch.full((len(labels), 1), dv.rest)], 1)
-    return F.cross_entropy(logits, dv.index[labels])
+    if not per_sequence:
+        return F.cross_entropy(logits, dv.index[labels])
+    each = F.cross_entropy(logits, dv.index[labels], reduction='none')
+    count = torch.bincount(rows).float()
+    return (each / count[rows]).sum() / (count > 0).sum()
 
 
 def targets_of(seqs, spans_list):
@@ -569,10 +575,11 @@ def by_image(samples):
     return groups
 
 
-def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0):
+def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0):
+    """Each step: every sample of `images_per_step` images (an epoch's shuffled order), plus `extra_per_step`
+    samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture)."""
     by_img = by_image(samples)
     keys = sorted(by_img)
-    rows = None
     feats_all = None if tune_vision else all_features(model, data)
     groups = [(params, 1.0)]
     if tune_vision:
@@ -587,19 +594,21 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             order = keys[:]
             rng.shuffle(order)
         imgs, order = order[:images_per_step], order[images_per_step:]
-        feats = model.image_features(data.pix(sorted(imgs))) if tune_vision else feats_all[sorted(imgs)]
-        where = {img: r for r, img in enumerate(sorted(imgs))}
+        batch = [s for img in imgs for s in by_img[img]]
+        batch += [extra[rng.randrange(len(extra))] for _ in range(extra_per_step)] if extra else []
+        used = sorted({s['img'] for s in batch})
+        feats = model.image_features(data.pix(used)) if tune_vision else feats_all[used]
+        where = {img: r for r, img in enumerate(used)}
         rows = feats.shape[1]
         seqs, spans, at, fidx = [], [], [], []
-        for img in imgs:
-            for s in by_img[img]:
-                ids, sp, i = expand(s, rows)
-                seqs.append(ids)
-                spans.append(sp)
-                at.append(i)
-                fidx.append(where[img])
+        for s in batch:
+            ids, sp, i = expand(s, rows)
+            seqs.append(ids)
+            spans.append(sp)
+            at.append(i)
+            fidx.append(where[s['img']])
         hidden = multimodal_forward(model, seqs, feats[fidx], at)
-        loss = answer_loss(model, hidden, targets_of(seqs, spans))
+        loss = answer_loss(model, hidden, targets_of(seqs, spans), per_sequence)
         step_opt(opt, sched, loss, params)
         if step % 25 == 0 or step == steps - 1:
             log(f"{label} {step}/{steps} loss {loss.item():.3f} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
@@ -688,8 +697,15 @@ def main():
     ap.add_argument('--steps2', type=int, default=3000)
     ap.add_argument('--lr2', type=float, default=1e-3)
     ap.add_argument('--images2', type=int, default=4, help='images per stage-2 step (all of their samples go in)')
+    ap.add_argument('--steps2a', type=int, default=0, help='stage 2 opens with this many steps on single-turn samples (stage2a.jsonl) of --kinds2a alone (0: none)')
+    ap.add_argument('--kinds2a', default='short,mc', help='sample kinds of that opening part (pack.ts `kind`)')
+    ap.add_argument('--images2a', type=int, default=8, help='images per step of the opening part (all of their single-turn samples go in)')
+    ap.add_argument('--lr2a', type=float, default=2e-3)
+    ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
+    ap.add_argument('--loss2', choices=['token', 'sequence'], default='token', help='stage 2 loss: every answer token weighs the same (the paper) or every sequence does')
     ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
     ap.add_argument('--from-stage', type=int, default=0, help='resume: load DIR/stage<N-1>.safetensors and start at stage N')
+    ap.add_argument('--stop-after', type=int, default=2, help='stop after this stage (its weights are in the pack as stage<N>.safetensors)')
     ap.add_argument('--init', help='with --from-stage: start from these weights instead of stage<N-1>.safetensors (e.g. a longer stage 2)')
     ap.add_argument('--parity', help='JSONL of {img, ids, max_new}: write greedy tokens of the trained model to stdout instead of training')
     ap.add_argument('--parity-pack', help='pack folder (images-only) whose pixels the parity prompts index')
@@ -730,6 +746,9 @@ def main():
         stage0_text(model, stage2, args, rng)
         times['stage0'] = time.time() - t
         save_safetensors(model, os.path.join(args.pack, 'stage0.safetensors'), {'stage': 0})
+        if args.stop_after == 0:
+            log(f"stage 0 done in {times['stage0']:.0f} s")
+            return
     if args.from_stage <= 1:
         t = time.time()
         set_trainable(model, False)
@@ -737,6 +756,8 @@ def main():
         run_multimodal(model, data, stage1, args.steps1, args.lr1, 16, list(model.multi_modal_projector.parameters()), rng, 'stage 1 (projector)')
         times['stage1'] = time.time() - t
         save_safetensors(model, os.path.join(args.pack, 'stage1.safetensors'), {'stage': 1})
+        if args.stop_after == 1:
+            return
     t = time.time()
     set_trainable(model, False)
     set_trainable(model.multi_modal_projector, True)
@@ -745,7 +766,21 @@ def main():
     if tune:
         set_trainable(model.vision_tower, True)
     params = list(model.multi_modal_projector.parameters()) + list(model.language_model.parameters())
-    run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision)
+    per_seq = args.loss2 == 'sequence'
+    opening = []
+    if args.steps2a > 0 or args.single2 > 0:
+        kinds = set(args.kinds2a.split(','))
+        single = os.path.join(args.pack, 'stage2a.jsonl')
+        if not os.path.exists(single):
+            raise SystemExit(f"--steps2a needs {single} (pack.ts writes it; repack with --samples-only)")
+        opening = [s for s in read_jsonl(single) if s['kind'] in kinds]
+        if not opening:
+            raise SystemExit(f"--steps2a: no sample of kinds {sorted(kinds)} in {single}")
+    if args.steps2a > 0:
+        run_multimodal(model, data, opening, args.steps2a, args.lr2a, args.images2a, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True)
+        save_safetensors(model, os.path.join(args.pack, 'stage2a.safetensors'), {'stage': '2a'})
+    run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=per_seq,
+                   extra=opening, extra_per_step=args.single2)
     times['stage2'] = time.time() - t
     meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
     save_safetensors(model, os.path.join(ckpt, 'model.safetensors'), meta)
