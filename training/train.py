@@ -698,8 +698,8 @@ def main():
     ap.add_argument('--lr2', type=float, default=1e-3)
     ap.add_argument('--images2', type=int, default=4, help='images per stage-2 step (all of their samples go in)')
     ap.add_argument('--steps2a', type=int, default=0, help='stage 2 opens with this many steps on single-turn samples (stage2a.jsonl) of --kinds2a alone (0: none)')
-    ap.add_argument('--kinds2a', default='short,mc', help='sample kinds of that opening part (pack.ts `kind`)')
-    ap.add_argument('--images2a', type=int, default=8, help='images per step of the opening part (all of their single-turn samples go in)')
+    ap.add_argument('--kinds2a', default='short,mc,vqa', help='sample kinds of that opening part (pack.ts `kind`)')
+    ap.add_argument('--batch2a', type=int, default=48, help='single-turn samples per step of the opening part (drawn at random)')
     ap.add_argument('--lr2a', type=float, default=2e-3)
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
     ap.add_argument('--loss2', choices=['token', 'sequence'], default='token', help='stage 2 loss: every answer token weighs the same (the paper) or every sequence does')
@@ -777,7 +777,8 @@ def main():
         if not opening:
             raise SystemExit(f"--steps2a: no sample of kinds {sorted(kinds)} in {single}")
     if args.steps2a > 0:
-        run_multimodal(model, data, opening, args.steps2a, args.lr2a, args.images2a, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True)
+        run_multimodal(model, data, [], args.steps2a, args.lr2a, 0, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
+                       extra=opening, extra_per_step=args.batch2a)
         save_safetensors(model, os.path.join(args.pack, 'stage2a.safetensors'), {'stage': '2a'})
     run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=per_seq,
                    extra=opening, extra_per_step=args.single2)

@@ -162,7 +162,7 @@ describe('instruction data', () => {
   test('every file parses, every sample follows the format, every image exists', () => {
     const images = new Set(readdirSync(path.join(dir, 'images')));
     assert.equal(images.size, 40);
-    for (const name of ['captions', 'conversation', 'detail', 'complex_reasoning', 'llava_v1_5_mix']) {
+    for (const name of ['captions', 'conversation', 'detail', 'complex_reasoning', 'llava_v1_5_mix', 'vqa']) {
       const list = JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as InstructSample[];
       assert.ok(list.length >= 40, `${name}: ${list.length} samples`);
       for (const s of list) {
@@ -174,6 +174,15 @@ describe('instruction data', () => {
     const ids = mix.map((s) => s.id);
     assert.equal(new Set(ids).size, ids.length, 'ids are unique');
     for (const suffix of ['conv', 'detail', 'complex', 'short', 'mc', 'ground', 'region']) assert.ok(ids.some((id) => id.endsWith(`-${suffix}`)), `the mix has ${suffix} samples`);
+  });
+
+  test('vqa.json: many short-answer questions per image, none of them in the mix', () => {
+    const vqa = JSON.parse(readFileSync(path.join(dir, 'vqa.json'), 'utf8')) as InstructSample[];
+    assert.equal(vqa.length, 40, 'one sample per image');
+    assert.ok(vqa.every((s) => s.id.endsWith('-vqa')) && !mix.some((s) => s.id.endsWith('-vqa')));
+    const turns = vqa.map((s) => s.conversations.length / 2);
+    assert.ok(Math.max(...turns) === 12 && turns.every((n) => n >= 1), `turns per image: ${turns.join(' ')}`);
+    for (const s of vqa) assert.ok(s.conversations.filter((t) => t.from === 'human').every((t) => t.value.endsWith('\nAnswer the question using a single word or phrase.')));
   });
 
   test('the format checker rejects what breaks the format', () => {
@@ -210,7 +219,7 @@ describe('instruction data', () => {
     const again = mkdtempSync(path.join(os.tmpdir(), 'llava-train-'));
     try {
       await writeDataset({ out: again, count: 40, seed: 3, split: 'train' });
-      for (const f of ['llava_v1_5_mix.json', 'contexts.jsonl', 'captions.json']) assert.ok(readFileSync(path.join(dir, f)).equals(readFileSync(path.join(again, f))), f);
+      for (const f of ['llava_v1_5_mix.json', 'vqa.json', 'contexts.jsonl', 'captions.json']) assert.ok(readFileSync(path.join(dir, f)).equals(readFileSync(path.join(again, f))), f);
       for (const f of readdirSync(path.join(dir, 'images')).slice(0, 10)) assert.ok(readFileSync(path.join(dir, 'images', f)).equals(readFileSync(path.join(again, 'images', f))), f);
     } finally {
       rmSync(again, { recursive: true, force: true });

@@ -29,6 +29,15 @@ export function shortAnswerSample(ctx: Context, rng: Rng): InstructSample {
   return sample(`${ctx.id}-short`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]));
 }
 
+/**
+ * VQA-style data (LLaVA-1.5 mixes VQAv2 and GQA in with this prompt): up to `max` of the image's facts as
+ * short-answer turns, from its own random stream, so adding it changes no other sample.
+ */
+export function vqaSample(ctx: Context, max = 12): InstructSample {
+  const facts = imageFacts(ctx, new Rng(`${ctx.id}:vqa`)).slice(0, max);
+  return sample(`${ctx.id}-vqa`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]));
+}
+
 export interface Choice {
   choices: string[];
   /** index of the right one */
