@@ -12,7 +12,8 @@
 //   builds them (chat template, LLaMA-2 tokenizer, BOS; the single `<image>` id is widened to the image's
 //   feature rows by the trainer), and `spans` [[start, end], ...] of the answer tokens the loss is on (the
 //   last answer ends with EOS, which the engine stops at), and `kind`, the sample's type (the id's last part:
-//   conv, detail, complex, short, mc, ground, region; caption), for stage 2's curriculum.
+//   conv, detail, complex, short, mc, ground, region; caption), for stage 2's curriculum; stage2a.jsonl's
+//   single-turn samples also carry their question's `topic` (colour, shape, count, existence, position, ...).
 //
 // With --images-only only pixels.u8 and images.json are written (held-out parity checks); with --samples-only
 // only the stage*.jsonl files (same data, a changed template or sample split: the pixels stay valid).
@@ -95,6 +96,18 @@ function singleTurns(s: Sample): Sample[] {
     out.push({ ...s, conversations: [{ from: 'human', value: `<image>\n${q}` }, s.conversations[i + 1]] });
   }
   return out;
+}
+
+/** What a short-answer question asks about, from its template's opening (training/data/facts.ts). */
+export function topicOf(question: string): string {
+  const q = question.replace(/^<image>\n/, '');
+  if (/^What colou?r is /.test(q)) return 'colour';
+  if (/^What shape is /.test(q)) return 'shape';
+  if (/^How many /.test(q)) return 'count';
+  if (/^Is there /.test(q)) return 'existence';
+  if (/^Which box /.test(q)) return 'arrow';
+  if (/^(Where in the image|Is the .* (on the left or the right|in the top or the bottom|to the left of|to the right of|above|below))/.test(q)) return 'position';
+  return 'other';
 }
 
 const startsWith = (a: number[], b: number[]) => b.length <= a.length && b.every((v, i) => a[i] === v);
@@ -194,7 +207,7 @@ async function main(): Promise<void> {
       if (img === undefined) throw new Error(`${s.id}: image ${s.image} is not in ${contextsFile}`);
       const t = tokenizeSample(spec, tok, { ...s, image: path.join(imageDir, s.image) }, eos);
       if (!t) dropped++;
-      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s) }));
+      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s), ...(stage === 'stage2a' ? { topic: topicOf(s.conversations[0].value) } : {}) }));
     }
     writeFileSync(path.join(out, `${stage}.jsonl`), lines.join('\n') + '\n');
     process.stderr.write(`${stage}: ${lines.length} samples (${dropped} dropped: tokenization of a later turn changed an earlier one)\n`);

@@ -11,14 +11,20 @@ WORK=${1:-/tmp/llava-shapes}
 PY=${PYTHON:-/usr/bin/python3}
 export OPENBLAS_NUM_THREADS=1   # torch parallelises itself; nested BLAS threads only contend
 mkdir -p "$WORK"
+# stage 2: single-turn questions first (colour alone, colour and shape, then every topic), then the full mixture
+# with single-turn questions kept in every step (training/README.md: what each part fixed)
+STAGE2="--first2a colour;colour,shape --first2a-steps 900,700 --steps2a 1200 --batch2a 48 --lr2a 2e-3 --steps2 1200 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0"
 start=$(date +%s)
 
 npm run build --silent
 npx tsx training/data/generate.ts --out "$WORK/data" --count 6000 --seed 0
 npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 \
-  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
-  --steps1 300 --lr1 2e-3 --steps2 4000 --images2 4 --lr2 1.5e-3 --tune-vision 0
+# stage 0 (vision tower: contrastive + dense, then dense alone; decoder: the data's text), then stages 1-2 from
+# its weights: two commands, so that a stage-2 change can be re-run from stage0.safetensors with the same result
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --stop-after 0 \
+  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --steps1 300 --lr1 2e-3 \
+  $STAGE2
 trained=$(date +%s)
 
 rm -rf "$WORK/model"

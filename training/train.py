@@ -568,6 +568,14 @@ def all_features(model, data, batch=64):
     return torch.cat(out)
 
 
+def frozen_features(model, data):
+    """all_features, computed once while the vision tower stays frozen (stages 1 and 2 call it per part)."""
+    key = (id(data), sum(float(p.detach().sum()) for p in model.vision_tower.parameters()))
+    if getattr(model, '_features', (None,))[0] != key:
+        model._features = (key, all_features(model, data))
+    return model._features[1]
+
+
 def by_image(samples):
     groups = {}
     for s in samples:
@@ -580,7 +588,7 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
     samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture)."""
     by_img = by_image(samples)
     keys = sorted(by_img)
-    feats_all = None if tune_vision else all_features(model, data)
+    feats_all = None if tune_vision else frozen_features(model, data)
     groups = [(params, 1.0)]
     if tune_vision:
         vparams = [p for p in model.vision_tower.parameters() if p.requires_grad]
@@ -699,6 +707,8 @@ def main():
     ap.add_argument('--images2', type=int, default=4, help='images per stage-2 step (all of their samples go in)')
     ap.add_argument('--steps2a', type=int, default=0, help='stage 2 opens with this many steps on single-turn samples (stage2a.jsonl) of --kinds2a alone (0: none)')
     ap.add_argument('--kinds2a', default='short,mc,vqa', help='sample kinds of that opening part (pack.ts `kind`)')
+    ap.add_argument('--first2a', default='colour', help='phases (;) of topics (,) the opening part starts with, each alone: "colour;colour,shape" (pack.ts `topic`)')
+    ap.add_argument('--first2a-steps', default='', help='steps of each --first2a phase: "700,500" (empty: none)')
     ap.add_argument('--batch2a', type=int, default=48, help='single-turn samples per step of the opening part (drawn at random)')
     ap.add_argument('--lr2a', type=float, default=2e-3)
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
@@ -768,7 +778,7 @@ def main():
     params = list(model.multi_modal_projector.parameters()) + list(model.language_model.parameters())
     per_seq = args.loss2 == 'sequence'
     opening = []
-    if args.steps2a > 0 or args.single2 > 0:
+    if args.steps2a > 0 or args.single2 > 0 or args.first2a_steps:
         kinds = set(args.kinds2a.split(','))
         single = os.path.join(args.pack, 'stage2a.jsonl')
         if not os.path.exists(single):
@@ -776,6 +786,13 @@ def main():
         opening = [s for s in read_jsonl(single) if s['kind'] in kinds]
         if not opening:
             raise SystemExit(f"--steps2a: no sample of kinds {sorted(kinds)} in {single}")
+    for phase, steps in zip(args.first2a.split(';'), [int(n) for n in args.first2a_steps.split(',')] if args.first2a_steps else []):
+        topics = set(phase.split(','))
+        first = [s for s in opening if s.get('topic') in topics]
+        if not first:
+            raise SystemExit(f"--first2a: no single-turn sample of topics {sorted(topics)} (pack.ts writes `topic`)")
+        run_multimodal(model, data, [], steps, args.lr2a, 0, params, rng, f'stage 2a, first ({phase})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
+                       extra=first, extra_per_step=args.batch2a)
     if args.steps2a > 0:
         run_multimodal(model, data, [], args.steps2a, args.lr2a, 0, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
                        extra=opening, extra_per_step=args.batch2a)
