@@ -13,7 +13,8 @@
 //   feature rows by the trainer), and `spans` [[start, end], ...] of the answer tokens the loss is on (the
 //   last answer ends with EOS, which the engine stops at), and `kind`, the sample's type (the id's last part:
 //   conv, detail, complex, short, mc, ground, region; caption), for stage 2's curriculum; stage2a.jsonl's
-//   single-turn samples also carry their question's `topic` (colour, shape, count, existence, position, ...).
+//   single-turn samples also carry their question's `topic` (colour, shape, count, existence, position, ...;
+//   ground and region for those formats).
 //
 // With --images-only only pixels.u8 and images.json are written (held-out parity checks); with --samples-only
 // only the stage*.jsonl files (same data, a changed template or sample split: the pixels stay valid).
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
       if (img === undefined) throw new Error(`${s.id}: image ${s.image} is not in ${contextsFile}`);
       const t = tokenizeSample(spec, tok, { ...s, image: path.join(imageDir, s.image) }, eos);
       if (!t) dropped++;
-      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s), ...(stage === 'stage2a' ? { topic: topicOf(s.conversations[0].value) } : {}) }));
+      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s), ...(stage === 'stage2a' ? { topic: ['ground', 'region'].includes(kindOf(s)) ? kindOf(s) : topicOf(s.conversations[0].value) } : {}) }));
     }
     writeFileSync(path.join(out, `${stage}.jsonl`), lines.join('\n') + '\n');
     process.stderr.write(`${stage}: ${lines.length} samples (${dropped} dropped: tokenization of a later turn changed an earlier one)\n`);
