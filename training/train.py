@@ -786,7 +786,13 @@ def main():
         opening = [s for s in read_jsonl(single) if s['kind'] in kinds]
         if not opening:
             raise SystemExit(f"--steps2a: no sample of kinds {sorted(kinds)} in {single}")
-    for phase, steps in zip(args.first2a.split(';'), [int(n) for n in args.first2a_steps.split(',')] if args.first2a_steps else []):
+    phases = []
+    if args.first2a_steps:
+        names, counts = args.first2a.split(';'), [int(n) for n in args.first2a_steps.split(',')]
+        if len(names) != len(counts):
+            raise SystemExit(f"--first2a has {len(names)} phases, --first2a-steps {len(counts)} step counts")
+        phases = list(zip(names, counts))
+    for phase, steps in phases:
         topics = set(phase.split(','))
         first = [s for s in opening if s.get('topic') in topics]
         if not first:
