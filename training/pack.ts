@@ -102,11 +102,11 @@ function singleTurns(s: Sample): Sample[] {
 /** What a short-answer question asks about, from its template's opening (training/data/facts.ts). */
 export function topicOf(question: string): string {
   const q = question.replace(/^<image>\n/, '');
+  if (/\barrows?\b/.test(q) || /^Which box /.test(q)) return 'arrow';
   if (/^What colou?r is /.test(q)) return 'colour';
   if (/^What shape is /.test(q)) return 'shape';
   if (/^How many /.test(q)) return 'count';
   if (/^Is there /.test(q)) return 'existence';
-  if (/^Which box /.test(q)) return 'arrow';
   if (/^(Where in the image|Is the .* (on the left or the right|in the top or the bottom|to the left of|to the right of|above|below))/.test(q)) return 'position';
   return 'other';
 }

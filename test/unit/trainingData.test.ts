@@ -20,6 +20,8 @@ import { Rng } from '../../training/data/rng';
 import { COLOURS, makeScene, SHAPES, SIZES, type Scene, type ShapeClass } from '../../training/data/scene';
 import { isRelated, type Relation } from '../../training/data/spatial';
 import { main as generateMain } from '../../training/data/generate';
+import { shortAnswerQuestion } from '../../training/data/formats15';
+import { topicOf } from '../../training/pack';
 import { ensureFixtures } from '../fixtures/index';
 
 const scenes: Scene[] = Array.from({ length: 150 }, (_, i) => makeScene(`t-${i}`, `test:${i}`));
@@ -235,6 +237,14 @@ describe('instruction data', () => {
 });
 
 describe('facts are true of the boxes', () => {
+  test('the trainer\'s topic of a question (pack.ts, from its text) is the category of the fact that wrote it', () => {
+    const diagrams = Array.from({ length: 20 }, (_, i) => makeScene(`t-${i}`, `topic:${i}`, { diagramRate: 1 }));
+    for (const s of [...scenes.slice(0, 80), ...diagrams]) {
+      const ctx = sceneContext(s, 'x.png');
+      for (const f of imageFacts(ctx, new Rng(s.id))) assert.equal(topicOf(shortAnswerQuestion(f.question)), f.category, f.question);
+    }
+  });
+
   test('counts, existence and relations', () => {
     for (const s of scenes.slice(0, 80)) {
       const ctx = sceneContext(s, 'x.png');
