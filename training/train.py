@@ -792,13 +792,15 @@ def main():
         if len(names) != len(counts):
             raise SystemExit(f"--first2a has {len(names)} phases, --first2a-steps {len(counts)} step counts")
         phases = list(zip(names, counts))
-    for phase, steps in phases:
+    for n, (phase, steps) in enumerate(phases):
         topics = set(phase.split(','))
         first = [s for s in opening if s.get('topic') in topics]
         if not first:
             raise SystemExit(f"--first2a: no single-turn sample of topics {sorted(topics)} (pack.ts writes `topic`)")
         run_multimodal(model, data, [], steps, args.lr2a, 0, params, rng, f'stage 2a, first ({phase})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
                        extra=first, extra_per_step=args.batch2a)
+        # each phase's weights, so that a curriculum can be evaluated phase by phase (llava convert + llava eval)
+        save_safetensors(model, os.path.join(args.pack, f'stage2a-phase{n + 1}.safetensors'), {'stage': f'2a phase {n + 1}: {phase}'})
     if args.steps2a > 0:
         run_multimodal(model, data, [], args.steps2a, args.lr2a, 0, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
                        extra=opening, extra_per_step=args.batch2a)
