@@ -23,7 +23,7 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 # stage 0 (vision tower: contrastive + dense, then dense alone; decoder: the data's text), then stages 1-2 from
 # its weights: two commands, so that a stage-2 change can be re-run from stage0.safetensors with the same result
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --stop-after 0 \
-  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32
+  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --steps1 300 --lr1 2e-3 \
   $STAGE2
 trained=$(date +%s)

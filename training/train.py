@@ -422,9 +422,11 @@ COLOURS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'black', 'white
 CLASSES = ['circle', 'square', 'triangle', 'star', 'hexagon', 'box']
 
 
-def dense_labels(data, grid):
-    """Per patch of the padded, resized image: the colour and class of the object whose box holds the patch
-    centre (index 0: background) and that box in the padded square's 0..1 frame, from the context's boxes."""
+def dense_labels(data, grid, cover=0.0):
+    """Per patch of the padded, resized image: the colour and class of the object under it (index 0: background)
+    and that object's box in the padded square's 0..1 frame, from the context's boxes. A patch is the object's when
+    the box holds the patch centre; with `cover` > 0 also when the box covers that fraction of the patch or of
+    itself (a shape smaller than a patch straddles patch borders and holds few centres or none)."""
     out = []
     size = data.size
     for ctx in data.contexts:
@@ -434,6 +436,13 @@ def dense_labels(data, grid):
         colour = torch.zeros(grid * grid, dtype=torch.long)
         klass = torch.zeros(grid * grid, dtype=torch.long)
         box = torch.zeros(grid * grid, 4)
+
+        def mark(k, o):
+            x1, y1, x2, y2 = o['box']
+            colour[k] = COLOURS.index(o['colour']) + 1
+            klass[k] = CLASSES.index(o['class']) + 1
+            box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
+
         for r in range(grid):
             for c in range(grid):
                 x = (c + 0.5) * size / grid * side / size - left
@@ -441,21 +450,25 @@ def dense_labels(data, grid):
                 for o in ctx['objects']:
                     x1, y1, x2, y2 = o['box']
                     if x1 <= x <= x2 and y1 <= y <= y2:
-                        k = r * grid + c
-                        colour[k] = COLOURS.index(o['colour']) + 1
-                        klass[k] = CLASSES.index(o['class']) + 1
-                        box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
+                        mark(r * grid + c, o)
                         break
         # a shape smaller than a patch may hold no patch centre: it still labels the patch its centre falls in
         for o in ctx['objects']:
             x1, y1, x2, y2 = o['box']
             c = min(grid - 1, int(((x1 + x2) / 2 + left) / side * grid))
             r = min(grid - 1, int(((y1 + y2) / 2 + top) / side * grid))
-            k = r * grid + c
-            if colour[k] == 0:
-                colour[k] = COLOURS.index(o['colour']) + 1
-                klass[k] = CLASSES.index(o['class']) + 1
-                box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
+            if colour[r * grid + c] == 0:
+                mark(r * grid + c, o)
+        if cover > 0:
+            cell = side / grid  # a patch's side in the padded image's pixels
+            for o in ctx['objects']:
+                x1, y1, x2, y2 = o['box'][0] + left, o['box'][1] + top, o['box'][2] + left, o['box'][3] + top
+                area = max(1.0, (x2 - x1) * (y2 - y1))
+                for r in range(int(y1 // cell), min(grid, int(y2 // cell) + 1)):
+                    for c in range(int(x1 // cell), min(grid, int(x2 // cell) + 1)):
+                        inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
+                        if colour[r * grid + c] == 0 and (inter >= cover * cell * cell or inter >= cover * area):
+                            mark(r * grid + c, o)
         out.append((colour, klass, box))
     return out
 
@@ -499,7 +512,7 @@ def stage0_vision(model, data, args, rng):
     params = list(vm.parameters()) + list(text.parameters()) + list(vproj.parameters()) + list(tproj.parameters()) + [scale] + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0, args.steps0v)
     grid = vc['image_size'] // vc['patch_size']
-    labels = dense_labels(data, grid) if args.dense > 0 else None
+    labels = dense_labels(data, grid, args.dense_cover) if args.dense > 0 else None
     n = len(data.images)
     t0 = time.time()
     for step in range(args.steps0v):
@@ -530,7 +543,7 @@ def stage0_dense(model, data, args, rng):
     vc = model.cfg['vision_config']
     vm = model.vision_tower.vision_model
     heads = DenseHeads(vc['hidden_size'])
-    labels = dense_labels(data, vc['image_size'] // vc['patch_size'])
+    labels = dense_labels(data, vc['image_size'] // vc['patch_size'], args.dense_cover)
     params = list(vm.parameters()) + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0d, args.steps0d)
     t0 = time.time()
@@ -695,6 +708,7 @@ def main():
     ap.add_argument('--steps0v', type=int, default=400)
     ap.add_argument('--batch0v', type=int, default=96)
     ap.add_argument('--dense', type=float, default=1.0, help='weight of the dense auxiliary loss in stage 0 (each patch: colour, class and box of the object under it; 0: contrastive only)')
+    ap.add_argument('--dense-cover', type=float, default=0.0, help='dense labels: a patch is also an object\'s when its box covers this fraction of the patch or of the box (0: patch centres only)')
     ap.add_argument('--steps0d', type=int, default=0, help='stage 0, second part: steps of the vision tower alone on the dense objective')
     ap.add_argument('--lr0d', type=float, default=2e-3)
     ap.add_argument('--steps0t', type=int, default=600)
