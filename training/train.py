@@ -148,9 +148,9 @@ def rotate_half(x):
 
 
 class LlamaAttention(nn.Module):
-    def __init__(self, d, heads, kv_heads):
+    def __init__(self, d, heads, kv_heads, head_dim=None):
         super().__init__()
-        self.heads, self.kv_heads, self.hd = heads, kv_heads, d // heads
+        self.heads, self.kv_heads, self.hd = heads, kv_heads, head_dim or d // heads
         self.q_proj = nn.Linear(d, heads * self.hd, bias=False)
         self.k_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
         self.v_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
@@ -186,7 +186,7 @@ class LlamaLayer(nn.Module):
     def __init__(self, tc):
         super().__init__()
         d = tc['hidden_size']
-        self.self_attn = LlamaAttention(d, tc['num_attention_heads'], tc.get('num_key_value_heads', tc['num_attention_heads']))
+        self.self_attn = LlamaAttention(d, tc['num_attention_heads'], tc.get('num_key_value_heads', tc['num_attention_heads']), tc.get('head_dim'))
         self.mlp = LlamaMlp(d, tc['intermediate_size'])
         self.input_layernorm = RmsNorm(d, tc['rms_norm_eps'])
         self.post_attention_layernorm = RmsNorm(d, tc['rms_norm_eps'])
@@ -202,7 +202,7 @@ class LlamaModel(nn.Module):
         self.embed_tokens = nn.Embedding(tc['vocab_size'], tc['hidden_size'])
         self.layers = nn.ModuleList([LlamaLayer(tc) for _ in range(tc['num_hidden_layers'])])
         self.norm = RmsNorm(tc['hidden_size'], tc['rms_norm_eps'])
-        hd = tc['hidden_size'] // tc['num_attention_heads']
+        hd = tc.get('head_dim') or tc['hidden_size'] // tc['num_attention_heads']
         self.register_buffer('inv_freq', 1.0 / (tc.get('rope_theta', 10000.0) ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
 
     def forward(self, embeds):

@@ -73,7 +73,10 @@ export function specFromLlavaConfig(config: Json, name = 'llava'): LlavaSpec {
 
   const heads = int(text, 'num_attention_heads', LLAMA_DEFAULTS.num_attention_heads, 'text_config');
   const hidden = int(text, 'hidden_size', LLAMA_DEFAULTS.hidden_size, 'text_config');
-  if (hidden % heads !== 0) throw new ConvertError(FILE, `text_config.hidden_size ${hidden} is not a multiple of num_attention_heads ${heads}`);
+  // transformers' LlamaConfig: head_dim, when given, need not be hidden_size / num_attention_heads
+  const headDim = text.head_dim === undefined || text.head_dim === null ? undefined : int(text, 'head_dim', 0, 'text_config');
+  if (headDim === undefined && hidden % heads !== 0) throw new ConvertError(FILE, `text_config.hidden_size ${hidden} is not a multiple of num_attention_heads ${heads}`);
+  if (headDim !== undefined && (headDim <= 0 || headDim % 2 !== 0)) throw new ConvertError(FILE, `text_config.head_dim ${headDim} is not a positive even number (rotary embedding halves it)`);
   const visionHidden = int(vision, 'hidden_size', CLIP_VISION_DEFAULTS.hidden_size, 'vision_config');
   const visionHeads = int(vision, 'num_attention_heads', CLIP_VISION_DEFAULTS.num_attention_heads, 'vision_config');
   if (visionHidden % visionHeads !== 0) throw new ConvertError(FILE, `vision_config.hidden_size ${visionHidden} is not a multiple of num_attention_heads ${visionHeads}`);
@@ -98,6 +101,7 @@ export function specFromLlavaConfig(config: Json, name = 'llava'): LlavaSpec {
       intermediate: int(text, 'intermediate_size', LLAMA_DEFAULTS.intermediate_size, 'text_config'),
       heads,
       kvHeads: int(text, 'num_key_value_heads', heads, 'text_config'),
+      ...(headDim !== undefined && headDim !== hidden / heads ? { headDim } : {}),
       layers: int(text, 'num_hidden_layers', LLAMA_DEFAULTS.num_hidden_layers, 'text_config'),
       // llava-hf writes the padded vocabulary at the top level too (32064 for llava-1.5)
       vocab: int(text, 'vocab_size', typeof config.vocab_size === 'number' ? config.vocab_size : LLAMA_DEFAULTS.vocab_size, 'text_config'),

@@ -53,6 +53,29 @@ async function assertSameModel(dirA: string, dirB: string, variant: 'fp32' | 'q4
   }
 }
 
+/** (b): transformers.js loads the converted folder `out` (named `name` under MODELS_DIR): our engine on it gives the
+ * same prompt ids, first-step logits within 1e-4 and greedy tokens, on every image. */
+async function assertSameAsTransformersJs(name: string, out: string): Promise<void> {
+  const ours = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
+  const theirs = await loadReference(name, out, 'fp32');
+  try {
+    for (const image of IMAGES) {
+      const imagePath = path.join(SAMPLES, image);
+      const pixels = await ours.preprocess({ path: imagePath });
+      const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
+      const { inputs, ids } = await referenceInputs(theirs, imagePath, QUESTION, pixels);
+      assert.deepEqual(await ours.promptIds(turns), ids, 'prompt ids');
+      const diff = maxAbsDiff(await ours.nextTokenLogits(turns), await referenceNextLogits(theirs, inputs));
+      assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
+      const refTokens = await referenceGreedy(theirs, inputs, ids.length, NEW_TOKENS);
+      assert.deepEqual(await ourGreedy(ours, turns, NEW_TOKENS, refTokens), refTokens, `${image}: greedy tokens`);
+    }
+  } finally {
+    await ours.dispose();
+    await theirs.model.dispose();
+  }
+}
+
 /** A fixture-layout folder whose graphs the fixture code builds, in memory, from `dtype`-rounded weights. */
 function referenceFolder(dir: string, fixtureDir: string): void {
   mkdirSync(path.join(dir, 'onnx'), { recursive: true });
@@ -116,26 +139,30 @@ describe('BF16 checkpoint, newer names, 3 shards, external data -> fixture graph
 
   test('(a) fixture graphs from the same bf16 weights: identical logits and greedy tokens', () => assertSameModel(out, ref, 'fp32'));
 
-  test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', async () => {
-    const ours = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
-    const theirs = await loadReference(name, out, 'fp32');
-    try {
-      for (const image of IMAGES) {
-        const imagePath = path.join(SAMPLES, image);
-        const pixels = await ours.preprocess({ path: imagePath });
-        const turns: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: image }] }];
-        const { inputs, ids } = await referenceInputs(theirs, imagePath, QUESTION, pixels);
-        assert.deepEqual(await ours.promptIds(turns), ids, 'prompt ids');
-        const diff = maxAbsDiff(await ours.nextTokenLogits(turns), await referenceNextLogits(theirs, inputs));
-        assert.ok(diff <= LOGIT_TOLERANCE, `${image}: first-step logits differ by ${diff}`);
-        const refTokens = await referenceGreedy(theirs, inputs, ids.length, NEW_TOKENS);
-        assert.deepEqual(await ourGreedy(ours, turns, NEW_TOKENS, refTokens), refTokens, `${image}: greedy tokens`);
-      }
-    } finally {
-      await ours.dispose();
-      await theirs.model.dispose();
-    }
+  test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out));
+});
+
+describe('head_dim that is not hidden / heads (8 query heads of 16 and 2 KV heads on hidden 64, as Qwen3 and Gemma configs set it)', () => {
+  const name = 'convert-parity/head-dim';
+  const out = path.join(MODELS_DIR, name);
+  const def = { ...tiny, spec: { ...tiny.spec, name: 'tiny-llava-head-dim', text: { ...tiny.spec.text, heads: 8, kvHeads: 2, headDim: 16 } } };
+  before(() => {
+    const ckpt = path.join(WORK, 'ckpt-head-dim');
+    writeLlavaCheckpoint(ckpt, def, { layout: 'language_model.model', dtype: 'F32', shards: 1 });
+    assert.equal(JSON.parse(readFileSync(path.join(ckpt, 'config.json'), 'utf8')).text_config.head_dim, 16);
+    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32'] });
   });
+
+  test('the decoder projects to heads x head_dim (128), not hidden (64), and caches 2 KV heads of 16', () => {
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx')));
+    const dims = (n: string) => model.graph!.initializer!.find((t) => t.name === n)?.dims?.map(Number);
+    assert.deepEqual(dims('model.layers.0.self_attn.q_proj.weight')?.slice().sort(), [128, 64].sort());
+    assert.deepEqual(dims('model.layers.0.self_attn.k_proj.weight')?.slice().sort(), [32, 64].sort());
+    const past = model.graph!.input!.find((i) => i.name === 'past_key_values.0.key')!;
+    assert.deepEqual(past.type!.tensorType!.shape!.dim!.map((d) => (d.dimValue ? Number(d.dimValue) : d.dimParam)).slice(1).filter((d) => typeof d === 'number'), [2, 16]);
+  });
+
+  test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out));
 });
 
 describe('--graph fast (contrib ops) against the hub-graph fixture, same weights', () => {
