@@ -28,6 +28,7 @@ import torch.nn.functional as F
 IMAGE_TOKEN = 32000
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
+MICRO_BATCH_SCORES = 1 << 20  # micro_batches: padded attention scores per micro-batch (16 sequences of 256)
 
 
 def log(msg):
@@ -315,20 +316,36 @@ class DomainVocab:
             lm_head.weight[~keep] = 0
 
 
-def answer_loss(model, hidden, targets, per_sequence=False):
+def answer_loss(model, hidden, targets, per_sequence=False, denominator=None):
     """Cross-entropy of the answer tokens only: lm_head runs on the positions that predict them, over the domain's rows.
     per_sequence: each sequence weighs the same (the mean of its tokens' losses), however long its answers; else
-    every answer token weighs the same (the paper's loss)."""
+    every answer token weighs the same (the paper's loss). denominator: the number of sequences (per_sequence) or
+    answer tokens of the whole step when these rows are one micro-batch of it (default: these rows alone)."""
     rows, cols, labels = targets
     dv = model.domain
     h = hidden[rows, cols]
     logits = h @ model.language_model.lm_head.weight[dv.ids].t()
     logits = torch.cat([logits, torch.full((len(labels), 1), dv.rest)], 1)
-    if not per_sequence:
-        return F.cross_entropy(logits, dv.index[labels])
     each = F.cross_entropy(logits, dv.index[labels], reduction='none')
+    if not per_sequence:
+        return each.sum() / (denominator or len(labels))
     count = torch.bincount(rows).float()
-    return (each / count[rows]).sum() / (count > 0).sum()
+    return (each / count[rows]).sum() / (denominator or (count > 0).sum())
+
+
+def micro_batches(lengths, budget):
+    """Indices of a step's sequences, shortest first, cut into micro-batches of at most `budget` padded
+    attention scores each (count x longest^2). One batch padded to its longest sequence spends most of its time
+    on the attention of padding, and its score tensors (batch x heads x T x T) outgrow the caches; micro-batches
+    of similar length with the gradients summed give the same step."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out, cur = [], []
+    for i in order:
+        if cur and (len(cur) + 1) * lengths[i] ** 2 > budget:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    return out + [cur] if cur else out
 
 
 def targets_of(seqs, spans_list):
@@ -628,9 +645,20 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             spans.append(sp)
             at.append(i)
             fidx.append(where[s['img']])
-        hidden = multimodal_forward(model, seqs, feats[fidx], at)
-        loss = answer_loss(model, hidden, targets_of(seqs, spans), per_sequence)
-        step_opt(opt, sched, loss, params)
+        answers = [sum(b - a for a, b in sp) for sp in spans]
+        denominator = sum(1 for n in answers if n) if per_sequence else sum(answers)
+        opt.zero_grad(set_to_none=True)
+        loss = 0.0
+        for part in micro_batches([len(q) for q in seqs], MICRO_BATCH_SCORES // model.language_model.model.layers[0].self_attn.heads):
+            if not any(answers[i] for i in part):
+                continue
+            hidden = multimodal_forward(model, [seqs[i] for i in part], feats[[fidx[i] for i in part]], [at[i] for i in part])
+            part_loss = answer_loss(model, hidden, targets_of([seqs[i] for i in part], [spans[i] for i in part]), per_sequence, denominator)
+            part_loss.backward()
+            loss += part_loss.detach()
+        torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], 1.0)
+        opt.step()
+        sched.step()
         if step % 25 == 0 or step == steps - 1:
             log(f"{label} {step}/{steps} loss {loss.item():.3f} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
