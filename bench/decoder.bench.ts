@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { buildDecoder, buildEmbedTokens, buildFastDecoder, headDim, type LlavaSpec } from '../src/convert';
 import { LanguageModel, type KvCache } from '../src/engine/decoder';
+import { sessionOptions as engineSessionOptions } from '../src/engine/providers';
 import { FIXTURES } from '../test/fixtures/models';
 import { normal } from '../test/fixtures/numeric';
 import { prngSource } from '../test/fixtures/weights';
@@ -65,7 +66,8 @@ const argmax = (v: Float32Array, from: number, n: number) => {
   return best - from;
 };
 
-const sessionOptions = (): ort.InferenceSession.SessionOptions => ({ executionProviders: ['cpu'], intraOpNumThreads: Number(values.threads), graphOptimizationLevel: 'all' });
+// the engine's own session options (no spinning threads, as users run), at the bench's thread count
+const sessionOptions = (): ort.InferenceSession.SessionOptions => engineSessionOptions('cpu', { threads: Number(values.threads) });
 /** embed_tokens is only checked by the LanguageModel here (the bench feeds embeddings); one session serves all */
 let embedSession: ort.InferenceSession | undefined;
 
