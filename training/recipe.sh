@@ -14,7 +14,7 @@ mkdir -p "$WORK"
 # stage 2: single-turn questions first, topics joining one group at a time (colour; + shape; + existence, count;
 # + position, grounding), then every single-turn kind, then the full mixture
 # with single-turn questions kept in every step (training/README.md: what each part fixed)
-STAGE2="--kinds2a short,mc,vqa,ground --first2a colour;colour,shape;colour,shape,existence,count;colour,shape,existence,count,position,ground --first2a-steps 1500,1500,1200,1500 --steps2a 1000 --batch2a 48 --lr2a 2e-3 --steps2 1000 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0"
+STAGE2="--kinds2a short,mc,vqa,ground --first2a colour;colour,shape;colour,shape,existence,count;colour,shape,existence,count,position,ground --first2a-steps 2000,2000,1500,2000 --steps2a 1000 --batch2a 48 --lr2a 2e-3 --steps2 1000 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0"
 start=$(date +%s)
 
 npm run build --silent
