@@ -399,6 +399,11 @@ def make_opt(groups, lr, steps, wd=0.01):
 def step_opt(opt, sched, loss, params, clip=1.0):
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    apply_step(opt, sched, params, clip)
+
+
+def apply_step(opt, sched, params, clip=1.0):
+    """The update from the gradients accumulated since zero_grad: clipped, then the optimiser and schedule step."""
     torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], clip)
     opt.step()
     sched.step()
@@ -655,12 +660,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             hidden = multimodal_forward(model, [seqs[i] for i in part], feats[[fidx[i] for i in part]], [at[i] for i in part])
             part_loss = answer_loss(model, hidden, targets_of([seqs[i] for i in part], [spans[i] for i in part]), per_sequence, denominator)
             part_loss.backward()
-            loss += part_loss.detach()
-        torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], 1.0)
-        opt.step()
-        sched.step()
+            loss += float(part_loss)
+        apply_step(opt, sched, params)
         if step % 25 == 0 or step == steps - 1:
-            log(f"{label} {step}/{steps} loss {loss.item():.3f} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
+            log(f"{label} {step}/{steps} loss {loss:.3f} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
 
 # ----------------------------------------------------------------------------- safetensors
