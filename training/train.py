@@ -28,7 +28,7 @@ import torch.nn.functional as F
 IMAGE_TOKEN = 32000
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
-MICRO_BATCH_SCORES = 1 << 20  # micro_batches: padded attention scores per micro-batch (16 sequences of 256)
+MICRO_BATCH_SCORES = 1 << 20  # micro_batches: padded attention scores per micro-batch, all heads together (4 heads: 4 sequences of 256)
 
 
 def log(msg):
@@ -630,6 +630,7 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         groups.append((vparams, vision_lr_scale))
         params = list(params) + vparams
     opt, sched = make_opt(groups, lr, steps)
+    budget = MICRO_BATCH_SCORES // model.language_model.model.layers[0].self_attn.heads  # scores per head
     t0 = time.time()
     order = []
     for step in range(steps):
@@ -654,7 +655,7 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         denominator = sum(1 for n in answers if n) if per_sequence else sum(answers)
         opt.zero_grad(set_to_none=True)
         loss = 0.0
-        for part in micro_batches([len(q) for q in seqs], MICRO_BATCH_SCORES // model.language_model.model.layers[0].self_attn.heads):
+        for part in micro_batches([len(q) for q in seqs], budget):
             if not any(answers[i] for i in part):
                 continue
             hidden = multimodal_forward(model, [seqs[i] for i in part], feats[[fidx[i] for i in part]], [at[i] for i in part])
