@@ -256,14 +256,18 @@ class Data:
         self.size = meta['size']
         self.images = meta['images']
         n = len(self.images)
-        self.pixels = np.memmap(os.path.join(pack, 'pixels.u8'), dtype=np.uint8, mode='r', shape=(n, self.size, self.size, 3))
+        pixels = os.path.join(pack, 'pixels.u8')
+        # a pack may travel without its pixels (stages 1-2 on another machine read --features instead)
+        self.pixels = np.memmap(pixels, dtype=np.uint8, mode='r', shape=(n, self.size, self.size, 3)) if os.path.exists(pixels) else None
         ctx = os.path.join(pack, 'contexts.jsonl')
         self.contexts = read_jsonl(ctx) if os.path.exists(ctx) else None
         self.mean = torch.tensor(MEAN).view(1, 3, 1, 1)
         self.std = torch.tensor(STD).view(1, 3, 1, 1)
 
     def pix(self, idx):
-        x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx])).permute(0, 3, 1, 2).float()
+        if self.pixels is None:
+            raise SystemExit('this pack has no pixels.u8: only --features runs of stages 1-2 (vision tower frozen) work without it')
+        x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx])).to(self.mean.device).permute(0, 3, 1, 2).float()
         # the engine's normalisation: x * rescale_factor (1/255) then (x - mean) / std in float32
         return ((x * (1 / 255)) - self.mean) / self.std
 
@@ -604,7 +608,10 @@ def all_features(model, data, batch=64):
 
 
 def frozen_features(model, data):
-    """all_features, computed once while the vision tower stays frozen (stages 1 and 2 call it per part)."""
+    """all_features, computed once while the vision tower stays frozen (stages 1 and 2 call it per part), or the
+    --features file's when given (computed from these same weights by --dump-features)."""
+    if getattr(model, 'given_features', None) is not None:
+        return model.given_features
     key = (id(data), sum(float(p.detach().sum()) for p in model.vision_tower.parameters()))
     if getattr(model, '_features', (None,))[0] != key:
         model._features = (key, all_features(model, data))
@@ -631,6 +638,8 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         params = list(params) + vparams
     opt, sched = make_opt(groups, lr, steps)
     budget = MICRO_BATCH_SCORES // model.language_model.model.layers[0].self_attn.heads  # scores per head
+    if feats_all is not None and feats_all.is_cuda:
+        budget = 1 << 40  # a GPU's caches are not the limit; one launch per step is
     t0 = time.time()
     order = []
     for step in range(steps):
@@ -675,7 +684,7 @@ def save_safetensors(model, path, metadata):
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
         t = tensors[name]
-        b = t.numpy().astype('<f4').tobytes()
+        b = t.cpu().numpy().astype('<f4').tobytes()
         header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)
@@ -765,9 +774,19 @@ def main():
     ap.add_argument('--init', help='with --from-stage: start from these weights instead of stage<N-1>.safetensors (e.g. a longer stage 2)')
     ap.add_argument('--parity', help='JSONL of {img, ids, max_new}: write greedy tokens of the trained model to stdout instead of training')
     ap.add_argument('--parity-pack', help='pack folder (images-only) whose pixels the parity prompts index')
+    ap.add_argument('--device', default='cpu', help='torch device for stages 1-2 (cuda on a GPU machine; stage 0 is run and checked on the CPU only)')
+    ap.add_argument('--dump-features', help='with --from-stage 1 or 2: write the frozen vision tower\'s features of every pack image to this .npy (float16) and stop')
+    ap.add_argument('--features', help='.npy from --dump-features: stages 1-2 read these instead of running the tower over pixels.u8')
+    ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.device != 'cpu':
+        if args.from_stage < 1 and not args.parity:
+            raise SystemExit('--device: stage 0 runs on the CPU (use --from-stage 1 or 2)')
+        torch.set_default_device(args.device)  # torch >= 2.0: every tensor the stages make is born there
+    out = args.out or args.pack
+    os.makedirs(out, exist_ok=True)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     ckpt = os.path.join(args.pack, 'ckpt')
@@ -794,6 +813,17 @@ def main():
     times = {}
     if args.init or args.from_stage > 0:
         load_safetensors(model, args.init or os.path.join(args.pack, f'stage{args.from_stage - 1}.safetensors'))
+    if args.dump_features:
+        if args.from_stage < 1:
+            raise SystemExit('--dump-features needs --from-stage 1 or 2 (the tower is trained in stage 0)')
+        np.save(args.dump_features, all_features(model, data).cpu().numpy().astype(np.float16))
+        log(f"features of {len(data.images)} images: {args.dump_features}")
+        return
+    if args.features:
+        f = np.load(args.features)
+        if f.shape[0] != len(data.images):
+            raise SystemExit(f"--features: {f.shape[0]} rows for {len(data.images)} images")
+        model.given_features = torch.from_numpy(f.astype(np.float32)).to(args.device)
 
     if args.from_stage <= 0:
         t = time.time()
@@ -801,7 +831,7 @@ def main():
         stage0_dense(model, data, args, rng)
         stage0_text(model, stage2, args, rng)
         times['stage0'] = time.time() - t
-        save_safetensors(model, os.path.join(args.pack, 'stage0.safetensors'), {'stage': 0})
+        save_safetensors(model, os.path.join(out, 'stage0.safetensors'), {'stage': 0})
         if args.stop_after == 0:
             log(f"stage 0 done in {times['stage0']:.0f} s")
             return
@@ -811,7 +841,7 @@ def main():
         set_trainable(model.multi_modal_projector, True)
         run_multimodal(model, data, stage1, args.steps1, args.lr1, 16, list(model.multi_modal_projector.parameters()), rng, 'stage 1 (projector)')
         times['stage1'] = time.time() - t
-        save_safetensors(model, os.path.join(args.pack, 'stage1.safetensors'), {'stage': 1})
+        save_safetensors(model, os.path.join(out, 'stage1.safetensors'), {'stage': 1})
         if args.stop_after == 1:
             return
     t = time.time()
@@ -846,18 +876,18 @@ def main():
         run_multimodal(model, data, [], steps, args.lr2a, 0, params, rng, f'stage 2a, first ({phase})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
                        extra=first, extra_per_step=args.batch2a)
         # each phase's weights, so that a curriculum can be evaluated phase by phase (llava convert + llava eval)
-        save_safetensors(model, os.path.join(args.pack, f'stage2a-phase{n + 1}.safetensors'), {'stage': f'2a phase {n + 1}: {phase}'})
+        save_safetensors(model, os.path.join(out, f'stage2a-phase{n + 1}.safetensors'), {'stage': f'2a phase {n + 1}: {phase}'})
     if args.steps2a > 0:
         run_multimodal(model, data, [], args.steps2a, args.lr2a, 0, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
                        extra=opening, extra_per_step=args.batch2a)
-        save_safetensors(model, os.path.join(args.pack, 'stage2a.safetensors'), {'stage': '2a'})
+        save_safetensors(model, os.path.join(out, 'stage2a.safetensors'), {'stage': '2a'})
     run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=per_seq,
                    extra=opening, extra_per_step=args.single2)
     times['stage2'] = time.time() - t
     meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
-    save_safetensors(model, os.path.join(ckpt, 'model.safetensors'), meta)
-    json.dump({'seconds': round(time.time() - started), **times, 'domainTokens': len(model.domain.ids), 'torch': torch.__version__, 'args': vars(args)}, open(os.path.join(args.pack, 'train-log.json'), 'w'), indent=2)
-    log(f"done in {time.time() - started:.0f} s: {ckpt}/model.safetensors")
+    save_safetensors(model, os.path.join(ckpt if out == args.pack else out, 'model.safetensors'), meta)
+    json.dump({'seconds': round(time.time() - started), **times, 'domainTokens': len(model.domain.ids), 'torch': torch.__version__, 'args': vars(args)}, open(os.path.join(out, 'train-log.json'), 'w'), indent=2)
+    log(f"done in {time.time() - started:.0f} s: {ckpt if out == args.pack else out}/model.safetensors")
 
 
 if __name__ == '__main__':
