@@ -4,6 +4,7 @@
 import { loadModel, parseVariantChoice, type ExecutionProviderChoice, type LlavaModel, type VariantChoice } from '../engine';
 import { int, oneOf, UsageError, type Options } from './args';
 import { modelFolderFor } from './hubModel';
+import { EXECUTION_PROVIDER_CHOICES } from '../core';
 
 export const MODEL_OPTIONS = {
   model: { type: 'string' },
@@ -17,13 +18,14 @@ export const MODEL_USAGE = `  --model DIR|ID|OWNER/REPO|builtin      a model fol
                                         repository (downloaded first, as \`llava download\` does), or
                                         \`builtin\`: the small demo model shipped with llava (questions
                                         about simple coloured shapes only) (required)
-  --provider auto|cuda|dml|coreml|cpu   execution provider (default auto: a GPU if one loads, else the CPU)
+  --provider auto|cuda|dml|coreml|webgpu|cpu
+                                        execution provider (default auto: a GPU if one loads, else the CPU)
   --variant auto|V|PART=V,...           weight variant of every part (q4, fp16, ...) or per part
                                         (vision=fp16,decoder=q4); default: chosen per provider and part
   --threads N                           CPU threads (default: ONNX Runtime's choice)
   --verbose                             log loading steps (and why a GPU was not used) to stderr`;
 
-const PROVIDERS = ['auto', 'cuda', 'dml', 'coreml', 'cpu'] as const;
+const PROVIDERS = EXECUTION_PROVIDER_CHOICES;
 
 export function variantOption(value: string | undefined, usage: string): VariantChoice | undefined {
   if (value === undefined) return undefined;

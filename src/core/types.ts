@@ -62,8 +62,10 @@ export interface PreprocessedImage {
 }
 
 /** Execution providers the engine knows how to ask onnxruntime-node for. */
-export type ExecutionProvider = 'cuda' | 'dml' | 'coreml' | 'cpu';
+export type ExecutionProvider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
 export type ExecutionProviderChoice = 'auto' | ExecutionProvider;
+/** Every value of `llava.executionProvider` / `--provider`, in the order they are offered. */
+export const EXECUTION_PROVIDER_CHOICES: readonly ExecutionProviderChoice[] = ['auto', 'cuda', 'dml', 'coreml', 'webgpu', 'cpu'];
 
 /** ONNX file suffix of the transformers.js layout: '' is fp32. */
 export type DtypeVariant = 'fp32' | 'fp16' | 'q4' | 'q4f16' | 'int8' | 'uint8' | 'quantized' | 'bnb4';
@@ -152,8 +154,8 @@ export interface LoadedModelInfo {
   imageTokensPerImage: number;
   promptFormat: string;
   loadMs: number;
-  /** how the local decoder keeps its KV cache: appended in place in one preallocated buffer (a `--graph fast` conversion) or grown by a copy every step */
-  kvCache?: 'in-place' | 'growing';
+  /** how the local decoder keeps its KV cache: appended in place in one preallocated buffer (a `--graph fast` conversion), grown by a copy every step, or kept in GPU memory between steps (WebGPU) */
+  kvCache?: 'in-place' | 'growing' | 'on the GPU';
 }
 
 /**

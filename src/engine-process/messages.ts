@@ -13,7 +13,7 @@ import type {
   ImageInput,
   LoadedModelInfo,
 } from '../core';
-import { AbortedError, EngineError, type EngineErrorCode } from '../core';
+import { AbortedError, EngineError, EXECUTION_PROVIDER_CHOICES, type EngineErrorCode } from '../core';
 
 /** What the engine needs to load (or reuse) a model. Sent with `load` and with every `generate`. */
 export interface LoadParams {
@@ -157,7 +157,7 @@ function isLoadParams(v: unknown): v is LoadParams {
     isObject(v) &&
     typeof v.modelDir === 'string' &&
     typeof v.provider === 'string' &&
-    ['auto', 'cuda', 'dml', 'coreml', 'cpu'].includes(v.provider) &&
+    (EXECUTION_PROVIDER_CHOICES as readonly string[]).includes(v.provider) &&
     typeof v.threads === 'number' &&
     Number.isInteger(v.threads) &&
     v.threads >= 0

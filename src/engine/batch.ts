@@ -184,62 +184,66 @@ export async function* generateBatch(parts: BatchParts, requests: BatchRequest[]
     return events;
   };
 
-  while (active.length) {
-    if (opts.signal?.aborted) {
-      for (const row of active) yield* finish(row, 'aborted');
-      return;
-    }
-    const step = await lm.forward(embeds, mask, cache); // logits [B, vocab]
-    cache = step.cache;
-    if (!firstTokenAt) firstTokenAt = performance.now();
-    const keep: number[] = [];
-    const next: number[] = [];
-    const events: BatchEvent[] = [];
-    for (let b = 0; b < B; b++) {
-      const row = active[b];
-      const id = row.sampler.sample(step.logits.subarray(b * step.vocab, (b + 1) * step.vocab), row.history);
-      if (eos.has(id)) {
-        events.push(...finish(row, 'eos'));
-        continue;
+  try {
+    while (active.length) {
+      if (opts.signal?.aborted) {
+        for (const row of active) yield* finish(row, 'aborted');
+        return;
       }
-      row.generated.push(id);
-      row.history.push(id);
-      const delta = row.streamer.push(id);
-      if (delta) {
-        row.text += delta;
-        events.push({ type: 'delta', index: row.index, text: delta });
+      const step = await lm.forward(embeds, mask, cache); // logits [B, vocab]
+      cache = step.cache;
+      if (!firstTokenAt) firstTokenAt = performance.now();
+      const keep: number[] = [];
+      const next: number[] = [];
+      const events: BatchEvent[] = [];
+      for (let b = 0; b < B; b++) {
+        const row = active[b];
+        const id = row.sampler.sample(step.logits.subarray(b * step.vocab, (b + 1) * step.vocab), row.history);
+        if (eos.has(id)) {
+          events.push(...finish(row, 'eos'));
+          continue;
+        }
+        row.generated.push(id);
+        row.history.push(id);
+        const delta = row.streamer.push(id);
+        if (delta) {
+          row.text += delta;
+          events.push({ type: 'delta', index: row.index, text: delta });
+        }
+        if (row.generated.length >= row.maxNewTokens) events.push(...finish(row, 'max_tokens'));
+        else {
+          keep.push(b);
+          next.push(id);
+        }
       }
-      if (row.generated.length >= row.maxNewTokens) events.push(...finish(row, 'max_tokens'));
-      else {
-        keep.push(b);
-        next.push(id);
-      }
-    }
-    yield* events;
-    if (!keep.length) return;
+      yield* events;
+      if (!keep.length) return;
 
-    // Rows that ended leave the batch; then columns that are padding for every remaining row go too.
-    const past = cache.length;
-    let oldMask = mask;
-    if (keep.length < B) {
-      cache = selectRows(cache, keep);
-      oldMask = keep.flatMap((b) => mask.slice(b * past, (b + 1) * past));
-      active = keep.map((b) => active[b]);
-      B = keep.length;
-      let lead = past;
-      for (let b = 0; b < B; b++) lead = Math.min(lead, oldMask.slice(b * past, (b + 1) * past).indexOf(1));
-      if (lead > 0) {
-        cache = dropLeadingColumns(cache, lead);
-        oldMask = Array.from({ length: B }, (_, b) => oldMask.slice(b * past + lead, (b + 1) * past)).flat();
+      // Rows that ended leave the batch; then columns that are padding for every remaining row go too.
+      const past = cache.length;
+      let oldMask = mask;
+      if (keep.length < B) {
+        cache = selectRows(await lm.toHost(cache), keep); // rows are cut on the host (a rare event: a row ended)
+        oldMask = keep.flatMap((b) => mask.slice(b * past, (b + 1) * past));
+        active = keep.map((b) => active[b]);
+        B = keep.length;
+        let lead = past;
+        for (let b = 0; b < B; b++) lead = Math.min(lead, oldMask.slice(b * past, (b + 1) * past).indexOf(1));
+        if (lead > 0) {
+          cache = dropLeadingColumns(cache, lead);
+          oldMask = Array.from({ length: B }, (_, b) => oldMask.slice(b * past + lead, (b + 1) * past)).flat();
+        }
       }
+      width = cache.length + 1;
+      mask = new Array<number>(B * width);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < width - 1; j++) mask[b * width + j] = oldMask[b * (width - 1) + j];
+        mask[b * width + width - 1] = 1;
+      }
+      embeds = await lm.embed(next, B); // [B, 1, hidden]
     }
-    width = cache.length + 1;
-    mask = new Array<number>(B * width);
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < width - 1; j++) mask[b * width + j] = oldMask[b * (width - 1) + j];
-      mask[b * width + width - 1] = 1;
-    }
-    embeds = await lm.embed(next, B); // [B, 1, hidden]
+  } finally {
+    lm.release(cache); // a GPU cache (WebGPU) is freed at once, also when the consumer stops early
   }
 }
 

@@ -6,9 +6,12 @@
 // A graph whose cache axis is named IN_PLACE_KV_DIM (`llava convert --graph fast`) instead gets a
 // preallocated cache [B, kv_heads, capacity, head_dim] fed as `past` and bound as `present`: the graph
 // appends the new positions in place and nothing grows or is copied per step.
+// On WebGPU the session leaves `present.*` in GPU memory (sessionOptions' deviceOutputs) and the next run
+// reads them from there: the cache never crosses to the host while a turn decodes (`KvCache.onDevice`).
 
 import * as ort from 'onnxruntime-node';
 import { IN_PLACE_KV_DIM, ModelLoadError } from '../core';
+import type { DeviceCopier } from './deviceCopy';
 import { fromHalf, toHalf } from './half';
 import { fixedDim, inputInfo, requireInput, requireOutput, type Session, type TensorInfo } from './onnx';
 
@@ -24,10 +27,17 @@ export interface KvCache {
    * beyond the next step keeps `packed(cache)` instead.
    */
   capacity?: number;
+  /**
+   * The tensors live in GPU memory (WebGPU `gpu-buffer`). The next forward() consumes them (and frees them);
+   * whoever keeps such a cache, or reshapes it, takes `await lm.toHost(cache)` first, and one that is dropped
+   * is given to `lm.release(cache)`.
+   */
+  onDevice?: boolean;
 }
 
 /** A cache whose tensors hold exactly `length` positions: the cache itself, or a copy of an in-place one. */
 export function packed(cache: KvCache): KvCache {
+  if (cache.onDevice) throw new Error('this KV cache is in GPU memory: bring it to the host first (LanguageModel.toHost)');
   return cache.capacity === undefined ? cache : firstPositions(cache, cache.length);
 }
 
@@ -68,6 +78,11 @@ export interface DecoderTuning {
   wholePrefill?: boolean;
   /** false: grow the cache by a copy per run even where the graph could append in place (benchmarks compare the two); default true */
   inPlaceKv?: boolean;
+  /**
+   * The decoder session leaves `present.*` in GPU memory (WebGPU, sessionOptions' deviceOutputs); this
+   * copies such a tensor to the host (toHost).
+   */
+  deviceKv?: DeviceCopier;
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -99,6 +114,9 @@ export class LanguageModel {
   private readonly lastLogitsOnly: boolean;
   /** the graph updates a preallocated cache in place (see IN_PLACE_KV_DIM) */
   readonly inPlaceKv: boolean;
+  /** the cache stays in GPU memory between runs (see KvCache.onDevice) */
+  readonly deviceKv: boolean;
+  private readonly copier: DeviceCopier | undefined;
   /** logits columns, from the graph's metadata or the first run */
   private vocab: number | undefined;
 
@@ -136,7 +154,10 @@ export class LanguageModel {
     }
     this.kvHeads = kvHeads;
     this.headDim = headDim;
-    this.inPlaceKv = tuning.inPlaceKv !== false && this.kvType === 'float32' && first.shape[2] === IN_PLACE_KV_DIM;
+    this.copier = tuning.deviceKv;
+    this.deviceKv = this.copier !== undefined;
+    // a preallocated host cache bound as the output would pull the cache back to the host every run
+    this.inPlaceKv = !this.deviceKv && tuning.inPlaceKv !== false && this.kvType === 'float32' && first.shape[2] === IN_PLACE_KV_DIM;
     this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
     this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
     // a graph that returns only the last position's logits [B, 1, vocab] runs every prefill whole
@@ -163,6 +184,30 @@ export class LanguageModel {
       tensors[name] = this.kvType === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
     }
     return { length: 0, batch, tensors };
+  }
+
+  /** A cache whose tensors are on the host (a GPU one is downloaded and freed); the same cache when it already is. */
+  async toHost(cache: KvCache): Promise<KvCache> {
+    if (!cache.onDevice) return cache;
+    if (!this.copier) throw new Error('a GPU cache without a way to copy it to the host');
+    const tensors: Record<string, ort.Tensor> = {};
+    try {
+      for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = await this.copier.toHost(t);
+    } finally {
+      this.release(cache);
+    }
+    return { length: cache.length, batch: cache.batch, tensors };
+  }
+
+  /** Releases what this object made beside the sessions it was given (the GPU-to-host copy session). */
+  async close(): Promise<void> {
+    await this.copier?.release();
+  }
+
+  /** Frees a GPU cache nobody will use again (a host cache is left to the garbage collector). */
+  release(cache: KvCache | undefined): void {
+    if (!cache?.onDevice) return;
+    for (const t of Object.values(cache.tensors)) if (t.location === 'gpu-buffer') t.dispose();
   }
 
   /**
@@ -239,14 +284,25 @@ export class LanguageModel {
       next = { ...inPlace, length: total };
     } else {
       const presents = this.pastNames.map(presentName);
-      out = await this.decoderSession.run(feeds, wantLogits ? [...presents, 'logits'] : presents);
+      // a session that leaves its outputs on the GPU is asked for all of them (onnxruntime-node 1.30 answers
+      // "Output count mismatch" to fewer); its logits stay there too, and only their last row is copied below
+      out = await this.decoderSession.run(feeds, wantLogits || this.deviceKv ? [...presents, 'logits'] : presents);
       const tensors: Record<string, ort.Tensor> = {};
       for (const name of this.pastNames) tensors[name] = out[presentName(name)];
-      next = { length: total, batch: B, tensors };
+      next = { length: total, batch: B, tensors, ...(tensors[this.pastNames[0]].location === 'gpu-buffer' ? { onDevice: true } : {}) };
+      this.release(cache); // a GPU cache is consumed by the run that reads it
+    }
+    let logitsTensor = out.logits; // [B, T or 1, vocab]
+    if (logitsTensor?.location === 'gpu-buffer') {
+      const onDevice = logitsTensor;
+      try {
+        if (wantLogits) logitsTensor = await this.copier!.lastRowToHost(onDevice); // [B, 1, vocab]
+      } finally {
+        onDevice.dispose();
+      }
     }
     if (!wantLogits) return { logits: new Float32Array(0), vocab: this.vocab ?? 0, cache: next };
 
-    const logitsTensor = out.logits; // [B, T or 1, vocab]
     const [, rows, vocab] = logitsTensor.dims;
     this.vocab = vocab;
     const all = logitsTensor.type === 'float16' ? fromHalf(logitsTensor.data as Uint16Array) : (logitsTensor.data as Float32Array);

@@ -30,7 +30,7 @@ export interface LoopParts {
   detokenizer: Detokenizer;
   /** ids of the forced answer prefix, already part of the prompt; their text is emitted first */
   prefixText?: string;
-  /** called at the end with the final cache, which holds the first `cache.length` ids of `history` */
+  /** called at the end with the final cache (on the host), which holds the first `cache.length` ids of `history` */
   keepCache?: (cache: KvCache, history: readonly number[]) => void;
 }
 
@@ -58,36 +58,43 @@ export async function* decodeLoop(
   let firstTokenAt = 0;
   let stopReason: GenerationStats['stopReason'] = 'max_tokens';
 
-  while (generated.length < maxNewTokens) {
-    if (opts.signal?.aborted) {
-      stopReason = 'aborted';
-      break;
+  try {
+    while (generated.length < maxNewTokens) {
+      if (opts.signal?.aborted) {
+        stopReason = 'aborted';
+        break;
+      }
+      const step = await lm.forward(embeds, mask, cache);
+      cache = step.cache;
+      // a Stop that arrived during the step ends the answer now: that step's token is not shown
+      if (opts.signal?.aborted) {
+        stopReason = 'aborted';
+        break;
+      }
+      const next = sampler.sample(step.logits, history);
+      if (!firstTokenAt) firstTokenAt = performance.now();
+      if (eosTokenIds.has(next)) {
+        stopReason = 'eos';
+        break;
+      }
+      generated.push(next);
+      history.push(next);
+      const delta = detokenizer.push(next);
+      if (delta) {
+        text += delta;
+        yield { type: 'delta', text: delta };
+      }
+      if (generated.length >= maxNewTokens) break;
+      embeds = await lm.embed([next]);
+      mask = new Array(cache.length + 1).fill(1);
     }
-    const step = await lm.forward(embeds, mask, cache);
-    // a Stop that arrived during the step ends the answer now: that step's token is not shown
-    if (opts.signal?.aborted) {
-      stopReason = 'aborted';
-      break;
+    if (parts.keepCache) {
+      cache = await lm.toHost(cache);
+      parts.keepCache(cache, history);
     }
-    cache = step.cache;
-    const next = sampler.sample(step.logits, history);
-    if (!firstTokenAt) firstTokenAt = performance.now();
-    if (eosTokenIds.has(next)) {
-      stopReason = 'eos';
-      break;
-    }
-    generated.push(next);
-    history.push(next);
-    const delta = detokenizer.push(next);
-    if (delta) {
-      text += delta;
-      yield { type: 'delta', text: delta };
-    }
-    if (generated.length >= maxNewTokens) break;
-    embeds = await lm.embed([next]);
-    mask = new Array(cache.length + 1).fill(1);
+  } finally {
+    lm.release(cache); // a GPU cache nobody keeps (a host one is left alone)
   }
-  parts.keepCache?.(cache, history);
   const tail = detokenizer.flush();
   if (tail) {
     text += tail;

@@ -10,6 +10,7 @@ import { checkContextFits, turnCuts } from './context';
 import { decodeLoop, DEFAULT_MAX_NEW_TOKENS, type PreparedPrompt } from './generate';
 import { generateBatch, type BatchEvent, type BatchRequest } from './batch';
 import { LanguageModel } from './decoder';
+import { DeviceCopier } from './deviceCopy';
 import { throwIfAborted } from '../core';
 import { chooseVariants, onnxFile, readModelFolder, type ModelSpec } from './modelFolder';
 import { createSession, releaseAll, type Session } from './onnx';
@@ -65,6 +66,11 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     async (ep) => {
       const variants = chooseVariants(spec, ep, opts.variant);
       const options = sessionOptions(ep, { threads: opts.threads });
+      // WebGPU: the decoder's present.* stay in GPU memory between runs (named from config.json's layer count),
+      // and so do its logits, of which only the last row is copied to the host
+      const presents = ep === 'webgpu' && spec.text.numLayers ? [...presentNames(spec.text.numLayers), 'logits'] : [];
+      const decoderOptions = presents.length ? sessionOptions(ep, { threads: opts.threads }, presents) : options;
+      const copier = presents.length ? new DeviceCopier(options) : undefined;
       const files = {
         vision: onnxFile(spec, 'vision_encoder', variants.vision).path,
         embed: onnxFile(spec, 'embed_tokens', variants.embed).path,
@@ -75,16 +81,18 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
         for (const file of [files.vision, files.embed, files.decoder]) {
           throwIfAborted(opts.signal);
           const t = performance.now();
-          sessions.push(await createSession(file, options));
+          sessions.push(await createSession(file, file === files.decoder ? decoderOptions : options));
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
         }
         const vision = new VisionEncoder(sessions[0], files.vision);
         const lm = new LanguageModel(sessions[1], sessions[2], files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim }, {
           wholePrefill: DYNAMIC_8BIT_VARIANTS.has(variants.decoder),
+          ...(copier ? { deviceKv: copier } : {}),
         });
-        return { vision, lm, sessions, variants };
+        return { vision, lm, sessions, variants, copier };
       } catch (err) {
         await releaseAll(sessions);
+        await copier?.release();
         throw err;
       }
     },
@@ -100,10 +108,15 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     imageTokensPerImage: 0,
     promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
-    kvCache: value.lm.inPlaceKv ? 'in-place' : 'growing',
+    kvCache: value.lm.deviceKv ? 'on the GPU' : value.lm.inPlaceKv ? 'in-place' : 'growing',
   };
   log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}`);
   return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
+}
+
+/** The decoder's cache outputs, as llava-hf / transformers.js exports name them. */
+function presentNames(layers: number): string[] {
+  return Array.from({ length: layers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
 }
 
 const FEATURE_CACHE_SIZE = 8;
@@ -161,6 +174,7 @@ export class LlavaModel {
     try {
       const prompt = await this.prepare(turns, opts, 1);
       const step = await this.lm.forward(prompt.embeds, new Array(prompt.ids.length).fill(1), this.lm.emptyCache(1));
+      this.lm.release(step.cache);
       return step.logits;
     } finally {
       release();
@@ -229,6 +243,7 @@ export class LlavaModel {
   async dispose(): Promise<void> {
     this.featureCache.clear();
     this.prefixCache.clear();
+    await this.lm.close();
     await releaseAll(this.sessions);
   }
 

@@ -1,6 +1,11 @@
 // Execution-provider choice. onnxruntime-node does not fall back by itself: a session created with
 // ['cuda', 'cpu'] throws when CUDA cannot load. So each candidate is tried on its own, failures are
 // caught, and the caller learns which provider won and why the others lost.
+//
+// WebGPU: onnxruntime-node's own Linux x64 and Windows binaries hold ONNX Runtime's WebGPU provider
+// (Dawn; on Linux through Vulkan), so unlike CUDA it needs nothing downloaded: any GPU with a Vulkan
+// (Linux) or D3D12 (Windows) driver. `auto` tries it on Linux x64 after CUDA, only where a GPU device node
+// exists: Mesa's software Vulkan (lavapipe) also offers an adapter, which would run every shader on the CPU.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,15 +21,32 @@ export function acceleratorFor(platform: NodeJS.Platform, arch: string): Executi
   return undefined;
 }
 
-/** Providers to try, in order. 'auto' means the platform's accelerator, then CPU. */
+/** Whether onnxruntime-node's binary for this platform holds the WebGPU provider. */
+export function webgpuBuiltFor(platform: NodeJS.Platform, arch: string): boolean {
+  return (platform === 'linux' && arch === 'x64') || (platform === 'win32' && arch === 'x64');
+}
+
+/** Linux: a GPU's device node (a DRM render node, or NVIDIA's). Without one, a Vulkan adapter is a software one. */
+export function linuxGpuPresent(devDir = '/dev'): boolean {
+  try {
+    return fs.readdirSync(devDir).some((n) => /^nvidia\d+$/.test(n)) || fs.readdirSync(path.join(devDir, 'dri')).some((n) => n.startsWith('renderD'));
+  } catch {
+    return false;
+  }
+}
+
+/** Providers to try, in order. 'auto' means the platform's accelerator (and on Linux x64 with a GPU, WebGPU), then CPU. */
 export function providerCandidates(
   choice: ExecutionProviderChoice,
   platform: NodeJS.Platform = process.platform,
   arch: string = process.arch,
+  gpuPresent: () => boolean = linuxGpuPresent,
 ): ExecutionProvider[] {
   if (choice !== 'auto') return [choice];
   const accel = acceleratorFor(platform, arch);
-  return accel ? [accel, 'cpu'] : ['cpu'];
+  const chain: ExecutionProvider[] = accel ? [accel] : [];
+  if (platform === 'linux' && webgpuBuiltFor(platform, arch) && gpuPresent()) chain.push('webgpu');
+  return [...chain, 'cpu'];
 }
 
 /**
@@ -38,6 +60,13 @@ export function providerUnavailableReason(
   ortBinDir: string | undefined = defaultOrtBinDir(),
 ): string {
   if (provider === 'cpu') return '';
+  if (provider === 'webgpu') {
+    if (!webgpuBuiltFor(platform, arch)) return `onnxruntime-node offers the WebGPU execution provider only on Linux x64 and Windows x64; this is ${platform} ${arch}`;
+    if (platform === 'linux' && !vulkanLoaderPresent()) {
+      return 'WebGPU on Linux needs the Vulkan loader (libvulkan.so.1, package libvulkan1) and a Vulkan driver for the GPU';
+    }
+    return '';
+  }
   const accel = acceleratorFor(platform, arch);
   if (accel !== provider) {
     const where = { cuda: 'Linux x64', dml: 'Windows', coreml: 'macOS on Apple silicon' }[provider];
@@ -54,6 +83,23 @@ export function providerUnavailableReason(
   return '';
 }
 
+/** The Vulkan loader on the library search path (what Dawn opens); the common system folders and LD_LIBRARY_PATH. */
+export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boolean {
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
+  return dirs.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')));
+}
+
+/**
+ * ONNX Runtime's and Dawn's words for the usual WebGPU failures, in a user's: which GPU or driver is missing.
+ * Other messages pass through.
+ */
+export function webgpuFailureInWords(message: string): string {
+  if (/No supported adapters|Failed to get a WebGPU adapter/i.test(message)) {
+    return 'no GPU adapter was found (WebGPU needs a GPU with a Vulkan driver on Linux, or Direct3D 12 on Windows)';
+  }
+  return message;
+}
+
 function defaultOrtBinDir(): string | undefined {
   try {
     const pkg = require.resolve('onnxruntime-node/package.json');
@@ -68,7 +114,11 @@ export interface SessionSettings {
   threads?: number;
 }
 
-export function sessionOptions(provider: ExecutionProvider, settings: SessionSettings): InferenceSession.SessionOptions {
+/**
+ * `deviceOutputs`: output names to leave in GPU memory (WebGPU only): the decoder's `present.*`, fed back as
+ * the next run's `past_key_values.*` without crossing to the host each step.
+ */
+export function sessionOptions(provider: ExecutionProvider, settings: SessionSettings, deviceOutputs: readonly string[] = []): InferenceSession.SessionOptions {
   const options: InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
@@ -79,6 +129,10 @@ export function sessionOptions(provider: ExecutionProvider, settings: SessionSet
   // 10-20% of decode speed and time to first token (bench/README.md); decoder.ts bounds the prefill's
   // largest transient (the logits) instead.
   if (settings.threads && settings.threads > 0) options.intraOpNumThreads = settings.threads;
+  if (provider === 'webgpu' && deviceOutputs.length) {
+    // the map form: the string form ('gpu-buffer' for every output) returned host tensors in onnxruntime-node 1.30
+    options.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const]));
+  }
   return options;
 }
 
@@ -116,7 +170,8 @@ export async function withProviderFallback<T>(
       log(`execution provider: ${provider}${fallbackReason ? ` (fell back: ${fallbackReason})` : ''}`);
       return { value, provider, fallbackReason };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const raw = err instanceof Error ? err.message : String(err);
+      const message = provider === 'webgpu' ? webgpuFailureInWords(raw) : raw;
       // The CPU provider always exists: its failure is the model's, and keeps its own error type.
       if (provider === 'cpu') throw err;
       if (choice !== 'auto') {

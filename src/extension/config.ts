@@ -2,11 +2,11 @@
 // read fresh each time (settings can change while the extension runs).
 
 import * as vscode from 'vscode';
-import type { BoxFrame, ExecutionProviderChoice } from '../core';
+import { EXECUTION_PROVIDER_CHOICES, type BoxFrame, type ExecutionProviderChoice } from '../core';
 
 const SECTION = 'llava';
 
-const PROVIDERS: readonly ExecutionProviderChoice[] = ['auto', 'cuda', 'dml', 'coreml', 'cpu'];
+const PROVIDERS = EXECUTION_PROVIDER_CHOICES;
 
 function cfg(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);

@@ -246,8 +246,8 @@ export function askFailureGuidance(
 }
 
 const providerCuda = (p: string) => p === 'cuda';
-const PROVIDER_SHORT: Record<string, string> = { cuda: 'CUDA', dml: 'DirectML', coreml: 'CoreML', cpu: 'CPU' };
-const PROVIDER_WORDS: Record<string, string> = { cuda: 'CUDA (NVIDIA GPU)', dml: 'DirectML (GPU)', coreml: 'CoreML', cpu: 'The CPU' };
+const PROVIDER_SHORT: Record<string, string> = { cuda: 'CUDA', dml: 'DirectML', coreml: 'CoreML', webgpu: 'WebGPU', cpu: 'CPU' };
+const PROVIDER_WORDS: Record<string, string> = { cuda: 'CUDA (NVIDIA GPU)', dml: 'DirectML (GPU)', coreml: 'CoreML', webgpu: 'WebGPU (GPU)', cpu: 'The CPU' };
 
 /** The engine's reason for an unusable provider, minus file paths and install jargon. */
 export function providerReasonInWords(message: string): string {
@@ -255,6 +255,8 @@ export function providerReasonInWords(message: string): string {
     return 'Its GPU library (the CUDA provider of ONNX Runtime, with CUDA 12 and cuDNN 9) is not installed with this extension.';
   }
   if (/only on /i.test(message)) return 'It is not available on this operating system.';
+  if (/Vulkan loader/i.test(message)) return 'WebGPU needs the Vulkan loader (package libvulkan1) and a Vulkan driver for the GPU.';
+  if (/no GPU adapter/i.test(message)) return 'No GPU was found that WebGPU can use (it needs a Vulkan driver on Linux, Direct3D 12 on Windows).';
   if (/libcudart|libcublas|libcudnn|cuda/i.test(message)) return 'CUDA 12 or cuDNN 9 is missing or does not match the driver.';
   return '';
 }
@@ -264,8 +266,16 @@ export function providerReasonInWords(message: string): string {
  * normal state; this only says why a GPU was not used and whether anything can be done.
  */
 export function cpuReasonInWords(fallbackReason: string, nvidiaGpu: boolean): string {
-  const first = fallbackReason.split(';')[0] ?? '';
+  const reasons = fallbackReason.split(';').map((r) => r.trim());
+  const first = reasons[0] ?? '';
   const provider = /^(\w+):/.exec(first)?.[1];
+  const webgpuToo = provider !== 'webgpu' && reasons.some((r) => r.startsWith('webgpu:'));
+  const main = cpuReasonFor(provider, first, nvidiaGpu);
+  return webgpuToo ? main.replace(/, so answers run on the CPU\.$/, '; WebGPU could not start either, so answers run on the CPU.') : main;
+}
+
+function cpuReasonFor(provider: string | undefined, first: string, nvidiaGpu: boolean): string {
+  if (provider === 'webgpu') return 'WebGPU could not start on this GPU (a Vulkan driver is needed), so answers run on the CPU.';
   if (provider === 'cuda') {
     if (!nvidiaGpu) return 'No NVIDIA GPU was found on this machine, so answers run on the CPU.';
     if (/not installed/i.test(first)) {

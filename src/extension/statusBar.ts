@@ -5,7 +5,7 @@ export type EngineState = 'idle' | 'loading' | 'generating' | 'error' | 'stopped
 export interface EngineStatus {
   /** short model name (catalog label or folder name) */
   model?: string;
-  /** execution provider in use: 'cpu', 'cuda', 'dml', 'coreml' */
+  /** execution provider in use: 'cpu', 'cuda', 'dml', 'coreml', 'webgpu' */
   provider?: string;
   state: EngineState;
   /** on `auto`, why the CPU runs and not a GPU, in words: a normal state, kept to the tooltip */
@@ -34,7 +34,7 @@ const STATE_WORDS: Record<EngineState, string> = {
   stopped: 'ready (the model loads on the next question)',
 };
 
-export const PROVIDER_NAMES: Record<string, string> = { cpu: 'CPU', cuda: 'CUDA', dml: 'DirectML', coreml: 'CoreML' };
+export const PROVIDER_NAMES: Record<string, string> = { cpu: 'CPU', cuda: 'CUDA', dml: 'DirectML', coreml: 'CoreML', webgpu: 'WebGPU' };
 
 /** The status-bar entry that says which model runs where; warning colour only when something is wrong. */
 export class EngineStatusBar implements vscode.Disposable {
