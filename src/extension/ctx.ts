@@ -226,7 +226,7 @@ export class Ctx extends Disposable {
     const busy = state === 'loading' || state === 'generating';
     if (this.modelProblem && !busy) state = 'error';
     const provider = info ? providerName(info.provider) : undefined;
-    const cpuReason = info?.fallbackReason ? cpuReasonInWords(info.fallbackReason, nvidiaGpuPresent()) : undefined;
+    const cpuReason = info?.fallbackReason ? cpuReasonInWords(info.fallbackReason, nvidiaGpuPresent(), info.provider) : undefined;
     if (info?.fallbackReason && this.loggedFallback !== info.fallbackReason) {
       this.loggedFallback = info.fallbackReason;
       this.log.info(`running on the ${provider}: ${cpuReason}`);

@@ -265,13 +265,16 @@ export function providerReasonInWords(message: string): string {
  * Why the engine runs on the CPU on `auto`, for the status bar's tooltip and the log. CPU is a
  * normal state; this only says why a GPU was not used and whether anything can be done.
  */
-export function cpuReasonInWords(fallbackReason: string, nvidiaGpu: boolean): string {
+export function cpuReasonInWords(fallbackReason: string, nvidiaGpu: boolean, runsOn = 'cpu'): string {
   const reasons = fallbackReason.split(';').map((r) => r.trim());
   const first = reasons[0] ?? '';
   const provider = /^(\w+):/.exec(first)?.[1];
   const webgpuToo = provider !== 'webgpu' && reasons.some((r) => r.startsWith('webgpu:'));
-  const main = cpuReasonFor(provider, first, nvidiaGpu);
-  return webgpuToo ? main.replace(/, so answers run on the CPU\.$/, '; WebGPU could not start either, so answers run on the CPU.') : main;
+  let words = cpuReasonFor(provider, first, nvidiaGpu);
+  if (webgpuToo) words = words.replace(/, so answers run on the CPU\.$/, '; WebGPU could not start either, so answers run on the CPU.');
+  // a later GPU provider took over (on Linux, WebGPU after CUDA)
+  if (runsOn !== 'cpu') words = words.replace(/so answers run on the CPU\.$/, `so answers run on ${PROVIDER_SHORT[runsOn] ?? runsOn} instead.`);
+  return words;
 }
 
 function cpuReasonFor(provider: string | undefined, first: string, nvidiaGpu: boolean): string {

@@ -134,6 +134,15 @@ test('CPU on auto, in words: no GPU, no CUDA provider, CUDA that failed to start
   assert.match(cpuReasonInWords(notInstalled, true), /GPU support .* is not installed with this extension/);
   assert.match(cpuReasonInWords('cuda: libcudnn.so.9: cannot open shared object file', true), /CUDA could not start/);
   assert.match(cpuReasonInWords('dml: failed', true), /DirectML/);
+  assert.match(cpuReasonInWords('webgpu: no GPU adapter was found (...)', true), /^WebGPU could not start on this GPU .*so answers run on the CPU\.$/);
+  assert.equal(
+    cpuReasonInWords('cuda: the CUDA provider library /x/libonnxruntime_providers_cuda.so is not installed; webgpu: no GPU adapter was found', true),
+    'An NVIDIA GPU is present, but GPU support (the CUDA provider of ONNX Runtime) is not installed with this extension; WebGPU could not start either, so answers run on the CPU.',
+  );
+  assert.equal(
+    cpuReasonInWords('cuda: the CUDA provider library /x/libonnxruntime_providers_cuda.so is not installed', true, 'webgpu'),
+    'An NVIDIA GPU is present, but GPU support (the CUDA provider of ONNX Runtime) is not installed with this extension, so answers run on WebGPU instead.',
+  );
   for (const r of [notInstalled, 'cuda: libcudnn.so.9: cannot open']) {
     for (const gpu of [true, false]) assert.doesNotMatch(cpuReasonInWords(r, gpu), /\/|\.so|onnxruntime-node/);
   }
