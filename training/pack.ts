@@ -82,8 +82,8 @@ function toTurns(sample: Sample): { user: ChatTurn; answer: string }[] {
 /** A sample's type: the last part of its id (conv, detail, complex, short, mc, ground, region; caption). */
 const kindOf = (s: Sample) => s.id.slice(s.id.lastIndexOf('-') + 1);
 
-/** The LLaVA-1.5 formats whose turns are independent questions about the image (vqa: vqa.json, kept out of the mix). */
-const SINGLE_TURN_KINDS = new Set(['short', 'mc', 'ground', 'region', 'vqa']);
+/** The LLaVA-1.5 formats whose turns are independent questions about the image (vqa, mcq: vqa.json, mcq.json, kept out of the mix). */
+const SINGLE_TURN_KINDS = new Set(['short', 'mc', 'ground', 'region', 'vqa', 'mcq']);
 
 /**
  * Each question-answer turn of a sample as its own one-turn sample, the image opening it: what stage 2's
@@ -193,8 +193,10 @@ async function main(): Promise<void> {
   const imageDir = imageDirOf(values.data);
 
   const mix = JSON.parse(readFileSync(path.join(values.data, 'llava_v1_5_mix.json'), 'utf8')) as Sample[];
-  const vqaFile = path.join(values.data, 'vqa.json');
-  const vqa = existsSync(vqaFile) ? (JSON.parse(readFileSync(vqaFile, 'utf8')) as Sample[]) : [];
+  // vqa.json and mcq.json: many short-answer and multiple-choice questions per image, outside the mix (older sets lack them)
+  const data = values.data;
+  const extra = (name: string) => (existsSync(path.join(data, name)) ? (JSON.parse(readFileSync(path.join(data, name), 'utf8')) as Sample[]) : []);
+  const vqa = [...extra('vqa.json'), ...extra('mcq.json')];
   const sets: [string, Sample[]][] = [
     ['stage1', JSON.parse(readFileSync(path.join(values.data, 'captions.json'), 'utf8')) as Sample[]],
     ['stage2', mix],

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { loadModel } from '../../src/engine/index';
-import { sceneContext } from '../../training/data/context';
+import { sceneContext, type Context } from '../../training/data/context';
 import { templateSamples, writeDataset } from '../../training/data/dataset';
 import { imageFacts } from '../../training/data/facts';
 import { answerToPixelBox, boxAnswer, paddedSquareGeometry } from '../../training/data/frame';
@@ -20,7 +20,7 @@ import { Rng } from '../../training/data/rng';
 import { COLOURS, makeScene, SHAPES, SIZES, type Scene, type ShapeClass } from '../../training/data/scene';
 import { isRelated, type Relation } from '../../training/data/spatial';
 import { main as generateMain } from '../../training/data/generate';
-import { shortAnswerQuestion } from '../../training/data/formats15';
+import { LETTERS, MULTIPLE_CHOICE_PROMPT, shortAnswerQuestion } from '../../training/data/formats15';
 import { topicOf } from '../../training/pack';
 import { ensureFixtures } from '../fixtures/index';
 
@@ -164,7 +164,7 @@ describe('instruction data', () => {
   test('every file parses, every sample follows the format, every image exists', () => {
     const images = new Set(readdirSync(path.join(dir, 'images')));
     assert.equal(images.size, 40);
-    for (const name of ['captions', 'conversation', 'detail', 'complex_reasoning', 'llava_v1_5_mix', 'vqa']) {
+    for (const name of ['captions', 'conversation', 'detail', 'complex_reasoning', 'llava_v1_5_mix', 'vqa', 'mcq']) {
       const list = JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as InstructSample[];
       assert.ok(list.length >= 40, `${name}: ${list.length} samples`);
       for (const s of list) {
@@ -185,6 +185,38 @@ describe('instruction data', () => {
     const turns = vqa.map((s) => s.conversations.length / 2);
     assert.ok(Math.max(...turns) === 12 && turns.every((n) => n >= 1), `turns per image: ${turns.join(' ')}`);
     for (const s of vqa) assert.ok(s.conversations.filter((t) => t.from === 'human').every((t) => t.value.endsWith('\nAnswer the question using a single word or phrase.')));
+  });
+
+  test('mcq.json: many multiple-choice questions per image, each answer the letter of the true option', () => {
+    const mcq = JSON.parse(readFileSync(path.join(dir, 'mcq.json'), 'utf8')) as InstructSample[];
+    assert.equal(mcq.length, 40, 'one sample per image');
+    assert.ok(mcq.every((s) => s.id.endsWith('-mcq')) && !mix.some((s) => s.id.endsWith('-mcq')));
+    const turns = mcq.map((s) => s.conversations.length / 2);
+    assert.ok(Math.max(...turns) === 8 && turns.every((n) => n >= 1), `turns per image: ${turns.join(' ')}`);
+    assert.ok(turns.reduce((a, b) => a + b, 0) >= 40 * 4, 'several per image on average');
+    const contexts = new Map(readFileSync(path.join(dir, 'contexts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Context).map((c) => [c.image, c]));
+    const letters = new Map<string, number>();
+    for (const s of mcq) {
+      const ctx = contexts.get(s.image)!;
+      // the facts in the order the sample asks them (its own stream), each checked against the boxes elsewhere
+      const facts = imageFacts(ctx, new Rng(`${ctx.id}:mcq`)).filter((f) => f.distractors.length > 0);
+      for (let i = 0; i < s.conversations.length; i += 2) {
+        const q = s.conversations[i].value.replace('<image>\n', '');
+        assert.ok(q.endsWith(`\n${MULTIPLE_CHOICE_PROMPT}`), q);
+        const [question, ...options] = q.split('\n').slice(0, -1);
+        const letter = s.conversations[i + 1].value;
+        letters.set(letter, (letters.get(letter) ?? 0) + 1);
+        const chosen = options.find((o) => o.startsWith(`${letter}. `));
+        assert.ok(chosen, `answer ${letter} names an option of: ${q}`);
+        // the chosen option is the fact's short answer (the facts are recomputed from the context)
+        const fact = facts[i / 2];
+        assert.equal(question, fact.question);
+        assert.equal(chosen.slice(3), fact.short);
+        assert.equal(new Set(options.map((o) => o.slice(3))).size, options.length, 'options differ');
+        assert.ok(options.every((o, k) => o.startsWith(`${LETTERS[k]}. `)) && options.length >= 2 && options.length <= 4, q);
+      }
+    }
+    assert.ok((letters.get('A') ?? 0) > 0 && (letters.get('B') ?? 0) > 0 && (letters.get('C') ?? 0) > 0, `letters used: ${[...letters]}`);
   });
 
   test('the format checker rejects what breaks the format', () => {

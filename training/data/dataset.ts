@@ -9,7 +9,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { sceneContext, type Context } from './context';
-import { multipleChoiceSample, groundingSample, regionSample, shortAnswerSample, vqaSample } from './formats15';
+import { multipleChoiceSample, multipleChoiceVqaSample, groundingSample, regionSample, shortAnswerSample, vqaSample } from './formats15';
 import { formatProblem, sample, type InstructSample } from './llavaFormat';
 import { llmSamples, type LlmOptions } from './llm';
 import { conversationSample, detailSample, reasoningSample } from './paperTypes';
@@ -56,20 +56,22 @@ export interface TemplateSamples {
   formats15: InstructSample[];
   /** many short-answer questions per image, kept out of llava_v1_5_mix.json (vqa.json; stage 2's single-turn part) */
   vqa: InstructSample;
+  /** many multiple-choice questions per image, likewise kept out of the mix (mcq.json) */
+  mcq: InstructSample;
 }
 
 export function templateSamples(ctx: Context): TemplateSamples {
   const rng = new Rng(`${ctx.id}:instruct`);
   const caption = sample(`${ctx.id}-caption`, ctx.image, [[rng.pick(BRIEF_PROMPTS), rng.pick(ctx.captions)]]);
   const formats15 = [shortAnswerSample(ctx, rng), multipleChoiceSample(ctx, rng), groundingSample(ctx, rng), regionSample(ctx, rng)].filter((s): s is InstructSample => !!s);
-  return { caption, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx) };
+  return { caption, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx), mcq: multipleChoiceVqaSample(ctx) };
 }
 
 export async function writeDataset(opts: DatasetOptions): Promise<{ images: number; samples: number }> {
   const log = opts.log ?? (() => {});
   await mkdir(path.join(opts.out, 'images'), { recursive: true });
   const contexts: Context[] = [];
-  const files: Record<string, InstructSample[]> = { captions: [], conversation: [], detail: [], complex_reasoning: [], llava_v1_5_mix: [], vqa: [] };
+  const files: Record<string, InstructSample[]> = { captions: [], conversation: [], detail: [], complex_reasoning: [], llava_v1_5_mix: [], vqa: [], mcq: [] };
   for (let i = 0; i < opts.count; i++) {
     const { context, bytes } = await makeImage(opts.split, opts.seed, i, opts, (id, ext) => `${id}.${ext}`);
     await writeFile(path.join(opts.out, 'images', context.image), bytes);
@@ -82,6 +84,7 @@ export async function writeDataset(opts: DatasetOptions): Promise<{ images: numb
     files.complex_reasoning.push(paper[2]);
     files.llava_v1_5_mix.push(...paper, ...t.formats15);
     files.vqa.push(t.vqa);
+    files.mcq.push(t.mcq);
     if ((i + 1) % 100 === 0) log(`${i + 1}/${opts.count} images`);
   }
   for (const list of Object.values(files)) {

@@ -58,6 +58,20 @@ export function multipleChoiceQuestion(question: string, choices: readonly strin
   return `${context}${question}\n${choices.map((c, i) => `${LETTERS[i]}. ${c}`).join('\n')}\n${MULTIPLE_CHOICE_PROMPT}`;
 }
 
+/**
+ * Many multiple-choice questions per image (mcq.json), as vqa.json gives short answers: up to `max` of the
+ * image's facts that have wrong answers to offer, each with its own options, from its own random stream. The
+ * mix's one multiple-choice question per image is memorised long before the option-letter step is learnt.
+ */
+export function multipleChoiceVqaSample(ctx: Context, max = 8): InstructSample {
+  const rng = new Rng(`${ctx.id}:mcq`);
+  const facts = imageFacts(ctx, rng).filter((x) => x.distractors.length > 0).slice(0, max);
+  return sample(`${ctx.id}-mcq`, ctx.image, facts.map((f) => {
+    const c = choicesFor(f, rng);
+    return [multipleChoiceQuestion(f.question, c.choices), LETTERS[c.answer]];
+  }));
+}
+
 export function multipleChoiceSample(ctx: Context, rng: Rng): InstructSample {
   const f = rng.pick(imageFacts(ctx, rng).filter((x) => x.distractors.length > 0));
   const c = choicesFor(f, rng);
