@@ -391,6 +391,36 @@ export async function explicitCudaOneMessage({ page, shots, sandbox, modelDir })
   return `${a.actions.join(' / ')}; Switch to Auto answered (${answered.state})`;
 }
 
+/**
+ * `webgpu` chosen explicitly: the answer streams on WebGPU and the status bar says so. `.ci/run` gives this machine
+ * a Vulkan adapter with no GPU (Mesa's lavapipe, scripts/setup-vulkan.sh) and sets LLAVA_REQUIRE_WEBGPU; without
+ * either, the test says it did not run.
+ */
+export async function webgpuAnswers({ page, shots, sandbox, modelDir }) {
+  const icds = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'].flatMap((d) => (fs.existsSync(d) ? fs.readdirSync(d) : []));
+  if (!process.env.LLAVA_REQUIRE_WEBGPU && !icds.length) return 'not run: no Vulkan driver on this machine (scripts/setup-vulkan.sh installs one)';
+  // a short answer: a software Vulkan adapter writes ~10 tokens/s
+  writeWorkspaceSettings(sandbox, { 'llava.model': modelDir, 'llava.executionProvider': 'webgpu', 'llava.maxNewTokens': 24 });
+  try {
+    await sleep(1500); // the configuration change reaches the extension host
+    const frame = viewFrame(page);
+    const before = await askIn(frame, 'What is in this image?');
+    const a = await lastAnswer(frame, 120_000, before);
+    assert.equal(a.state, 'done', a.text);
+    assert.equal(a.actions.length, 0, `actions: ${a.actions.join(' | ')}`);
+    const look = await waitFor('no "WebGPU" in the status bar', async () => {
+      const l = await statusLook(page);
+      return { ...l, ok: /\bWebGPU\b/.test(l.text) && !/loading|spin/.test(l.text) };
+    });
+    assert.equal(look.bg, look.plainBg, `WebGPU is shown in a warning colour (${look.bg})`);
+    await shots.take(page, 'webgpu-status');
+    return `${look.text}; answer: ${a.text.slice(0, 60)}`;
+  } finally {
+    writeWorkspaceSettings(sandbox, { 'llava.model': modelDir, 'llava.executionProvider': 'auto' });
+    await sleep(1500);
+  }
+}
+
 export async function badImageLeavesStatusAlone({ page, shots, sandbox, modelDir }) {
   fs.writeFileSync(path.join(sandbox.workspace, 'broken.png'), Buffer.from('this is not a PNG file at all'));
   await explorerMenu(page, 'broken.png', 'Ask About Image');
@@ -464,6 +494,7 @@ export const firstRunTests = [
   ['First run: an offline download says so in words, once, with Retry / Proxy Settings / Use Local Folder', offlineDownloadInWords],
   ['CPU on auto: plain "CPU" without warning colour; the reason in the tooltip', cpuOnAutoIsPlain],
   ['Explicit cuda that cannot load: one message with Switch to Auto / Open Setting / How to Enable CUDA', explicitCudaOneMessage],
+  ['WebGPU chosen in settings: the answer streams and the status bar says WebGPU', webgpuAnswers],
   ['One unreadable image fails its own answer; the status bar stays fine', badImageLeavesStatusAlone],
   ['An image over the pixel limit offers a downscaled copy, and the answer says the model saw one', tooLargeImageOffersDownscaledCopy],
 ];
