@@ -4,11 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { COMMAND, HELDOUT, heldoutItem } from '../../training/data/heldout';
+import { COMMAND, HELDOUT, heldoutItem, writeHeldout } from '../../training/data/heldout';
 import { formatProblem } from '../../training/data/llavaFormat';
 
 const DIR = path.join(__dirname, '..', 'data', 'heldout');
@@ -51,6 +52,23 @@ describe('held-out set', () => {
         assert.deepEqual(ground.filter((s) => s.question_id.startsWith(`${it.pid}-`)), it.grounding);
         assert.deepEqual(bench.filter((s) => s.question_id.startsWith(`${it.pid}-`)), it.bench ? [it.bench] : []);
       });
+    }
+  });
+
+  test('a set of another size (for telling runs apart) starts with the committed shape scenes and ends with its diagrams', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'llava-heldout-'));
+    try {
+      await writeHeldout(out, { count: 3, diagrams: 1 });
+      const m = JSON.parse(readFileSync(path.join(out, 'MANIFEST.json'), 'utf8'));
+      assert.equal(m.command, `${COMMAND} --count 3 --diagrams 1 --out DIR`);
+      assert.deepEqual([m.count, m.diagrams], [3, 1]);
+      const contexts = readFileSync(path.join(out, 'contexts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const committed = jsonl('contexts.jsonl');
+      assert.deepEqual(contexts.slice(0, 3), committed.slice(0, 3));
+      assert.ok(contexts[3].arrows && !committed[3].arrows, 'the last one is a diagram');
+      assert.equal(JSON.parse(readFileSync(path.join(out, 'pid_splits.json'), 'utf8')).test.length, 4);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 

@@ -7,7 +7,8 @@
 //   bench.jsonl                         LLaVA-Bench style, for the judged score: {question_id, image, category: conv|detail|complex, text, answer, context}
 //   contexts.jsonl                      the generator's context of each image (captions + boxes)
 //   MANIFEST.json                       the command, seed, sharp/libvips versions and sha256 of every file above
-// `npx tsx training/data/heldout.ts` rewrites it byte for byte (same sharp build).
+// `npx tsx training/data/heldout.ts` rewrites it byte for byte (same sharp build); with `--count N --diagrams M --out DIR`
+// it writes a larger set elsewhere (same split and seed), to tell training runs apart.
 
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -58,9 +59,15 @@ export interface HeldoutItem {
 const BENCH_EVERY = 4; // one judged question per 4 images keeps the optional judged run short
 
 /** Everything the set holds for image `index`, from its seed alone. */
-export async function heldoutItem(index: number): Promise<HeldoutItem> {
+/** How many shape scenes and diagrams a set holds (the committed one: HELDOUT's). */
+export interface HeldoutSize {
+  count: number;
+  diagrams: number;
+}
+
+export async function heldoutItem(index: number, size: HeldoutSize = HELDOUT): Promise<HeldoutItem> {
   let pid = '';
-  const diagram = index >= HELDOUT.count;
+  const diagram = index >= size.count;
   const { context, bytes } = await makeImage(HELDOUT.split, HELDOUT.seed, index, { ...HELDOUT, diagramRate: diagram ? 1 : 0 }, (id, ext) => {
     pid = id;
     return `images/test/${id}/image.${ext}`;
@@ -125,10 +132,14 @@ export function jsonl(items: readonly object[]): string {
   return items.map((x) => JSON.stringify(x)).join('\n') + '\n';
 }
 
-export async function writeHeldout(dir: string): Promise<void> {
+/**
+ * Writes a held-out set. A larger one than the committed (`size`; same split, seed and writer, so its first scenes
+ * are the committed shape scenes) tells two training runs apart where 49 questions of a topic cannot.
+ */
+export async function writeHeldout(dir: string, size: HeldoutSize = HELDOUT): Promise<void> {
   await rm(path.join(dir, 'images'), { recursive: true, force: true });
   const items: HeldoutItem[] = [];
-  for (let i = 0; i < HELDOUT.count + HELDOUT.diagrams; i++) items.push(await heldoutItem(i));
+  for (let i = 0; i < size.count + size.diagrams; i++) items.push(await heldoutItem(i, size));
   const files = new Map<string, Buffer | string>();
   for (const it of items) files.set(it.imagePath, it.bytes);
   files.set('problems.json', JSON.stringify(Object.fromEntries(items.map((it) => [it.pid, it.problem])), null, 1) + '\n');
@@ -143,8 +154,10 @@ export async function writeHeldout(dir: string): Promise<void> {
   }
   const sha = (d: Buffer | string) => createHash('sha256').update(d).digest('hex');
   const manifest = {
-    command: COMMAND,
+    command: size.count === HELDOUT.count && size.diagrams === HELDOUT.diagrams ? COMMAND : `${COMMAND} --count ${size.count} --diagrams ${size.diagrams} --out DIR`,
     ...HELDOUT,
+    count: size.count,
+    diagrams: size.diagrams,
     sharp: sharp.versions.sharp,
     libvips: sharp.versions.vips,
     librsvg: sharp.versions.rsvg,
@@ -154,8 +167,16 @@ export async function writeHeldout(dir: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { out: { type: 'string', default: DEFAULT_DIR } }, strict: true });
-  await writeHeldout(values.out!);
+  const { values } = parseArgs({
+    args: argv,
+    options: { out: { type: 'string', default: DEFAULT_DIR }, count: { type: 'string', default: String(HELDOUT.count) }, diagrams: { type: 'string', default: String(HELDOUT.diagrams) } },
+    strict: true,
+  });
+  const size = { count: Number(values.count), diagrams: Number(values.diagrams) };
+  if (![size.count, size.diagrams].every((n) => Number.isInteger(n) && n >= 0) || size.count + size.diagrams === 0) throw new Error('--count and --diagrams take whole numbers');
+  const committed = size.count === HELDOUT.count && size.diagrams === HELDOUT.diagrams;
+  if (!committed && path.resolve(values.out!) === path.resolve(DEFAULT_DIR)) throw new Error(`a set of another size goes elsewhere (--out DIR): ${DEFAULT_DIR} is the committed one`);
+  await writeHeldout(values.out!, size);
   const images = (await readdir(path.join(values.out!, 'images', 'test'))).length;
   process.stdout.write(`${images} held-out images in ${values.out}\n`);
   return 0;
