@@ -806,6 +806,9 @@ def main():
     stage2 = read_jsonl(os.path.join(args.pack, 'stage2.jsonl'))
     model.domain = DomainVocab(stage1 + stage2, cfg['text_config']['vocab_size'])
     model.domain.zero_other_rows(model.language_model.lm_head)
+    # the embedding's other rows too: never looked up, so no gradient, and weight decay keeps a zero at zero; all-zero
+    # rows let `llava convert` store both vocabulary tables sparse (~300 of 32,064 rows: 0.11 bytes per element)
+    model.domain.zero_other_rows(model.language_model.model.embed_tokens)
     log(f"domain vocabulary: {len(model.domain.ids)} of {cfg['text_config']['vocab_size']} token ids")
     log(f"{len(data.images)} images, stage 1: {len(stage1)} samples, stage 2: {len(stage2)} samples; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {args.threads} threads")

@@ -4,10 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, convertCheckpoint, type BuilderOptions } from '../../src/convert';
+import { readSafetensorsHeader } from '../../src/convert/safetensors';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
 import type { ChatTurn } from '../../src/core/types';
 import { FIXTURES, MODELS_DIR, ensureFixtures } from '../fixtures/index';
@@ -163,6 +165,68 @@ describe('head_dim that is not hidden / heads (8 query heads of 16 and 2 KV head
   });
 
   test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out));
+});
+
+describe('vocabulary rows a small model never uses (exact zeros in lm_head and the embedding) are stored sparse', () => {
+  const name = 'convert-parity/sparse';
+  const out = path.join(MODELS_DIR, name);
+  const KEEP = 1000; // rows 0..999 stay; the other 31,064 of 32,064 are zero (as a trained small model leaves them)
+  before(() => {
+    const ckpt = path.join(WORK, 'ckpt-sparse');
+    writeLlavaCheckpoint(ckpt, tiny, { layout: 'language_model.model', dtype: 'F32', shards: 1 });
+    const file = path.join(ckpt, 'model.safetensors');
+    const fd = openSync(file, 'r+');
+    try {
+      for (const t of readSafetensorsHeader(file).filter((x) => ['language_model.lm_head.weight', 'language_model.model.embed_tokens.weight'].includes(x.name))) {
+        const rowBytes = t.shape[1] * 4;
+        writeSync(fd, Buffer.alloc(t.byteLength - KEEP * rowBytes), 0, t.byteLength - KEEP * rowBytes, t.offset + KEEP * rowBytes);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32'] });
+  });
+
+  test('fp32: both tables are sparse initializers holding only their non-zero rows; the files shrink to match', () => {
+    const hidden = tiny.spec.text.hidden;
+    for (const [file, weight] of [['embed_tokens.onnx', 'model.embed_tokens.weight'], ['decoder_model_merged.onnx', 'lm_head.weight']]) {
+      const bytes = readFileSync(path.join(out, 'onnx', file));
+      const model = onnxProto.onnx.ModelProto.decode(bytes);
+      const sparse = model.graph!.sparseInitializer!.find((t) => t.values!.name === weight);
+      assert.ok(sparse, `${file}: ${weight} is not sparse (sparse: ${model.graph!.sparseInitializer!.map((t) => t.values!.name)})`);
+      assert.ok(!model.graph!.initializer!.some((t) => t.name === weight), `${file}: ${weight} is also dense`);
+      assert.equal(Number(sparse.values!.dims![0]), KEEP * hidden);
+      // 12 bytes per kept value (f32 + int64 index) and the rest of the graph, against 8.2 MB dense
+      assert.ok(bytes.length < KEEP * hidden * 12 + 600_000, `${file}: ${bytes.length} bytes`);
+    }
+  });
+
+  test('(b) transformers.js loads the sparse folder: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out));
+
+  test('the sparse embedding gives back the checkpoint rows exactly (kept rows) and zeros (the rest)', async () => {
+    const file = path.join(WORK, 'ckpt-sparse', 'model.safetensors');
+    const t = readSafetensorsHeader(file).find((x) => x.name === 'language_model.model.embed_tokens.weight')!;
+    const hidden = t.shape[1];
+    const ids = [0, 5, KEEP - 1, KEEP, 20000];
+    const session = await ort.InferenceSession.create(path.join(out, 'onnx', 'embed_tokens.onnx'));
+    try {
+      const got = (await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) })).inputs_embeds.data as Float32Array;
+      const fd = openSync(file, 'r');
+      try {
+        ids.forEach((id, k) => {
+          const row = Buffer.alloc(hidden * 4);
+          readSync(fd, row, 0, row.length, t.offset + id * hidden * 4);
+          const want = new Float32Array(row.buffer, row.byteOffset, hidden);
+          assert.deepEqual(Array.from(got.subarray(k * hidden, (k + 1) * hidden)), Array.from(want), `row ${id}`);
+          assert.equal(want.some((v) => v !== 0), id < KEEP, `row ${id} is ${id < KEEP ? 'kept' : 'zero'} in the checkpoint`);
+        });
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      await session.release();
+    }
+  });
 });
 
 describe('--graph fast (contrib ops) against the hub-graph fixture, same weights', () => {
