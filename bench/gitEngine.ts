@@ -11,11 +11,11 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.join(HERE, '..');
 const RESULTS = path.join(HERE, 'results');
 
-/** Writes src/engine (with src/core, which it imports, and the catalog) as committed at `ref`; returns that src/engine folder. */
+/** Writes src/engine (with src/core and src/files, which it imports, and the catalog) as committed at `ref`; returns that src/engine folder. */
 export function exportEngineAt(ref: string): string {
   const sha = execFileSync('git', ['rev-parse', '--short', ref], { cwd: ROOT, encoding: 'utf8' }).trim();
   const base = path.join(RESULTS, `.engine-${sha}`);
-  const files = execFileSync('git', ['ls-tree', '-r', '--name-only', sha, 'src/engine/', 'src/core/', 'models/catalog.json'], { cwd: ROOT, encoding: 'utf8' })
+  const files = execFileSync('git', ['ls-tree', '-r', '--name-only', sha, 'src/engine/', 'src/core/', 'src/files/', 'models/catalog.json'], { cwd: ROOT, encoding: 'utf8' })
     .split('\n')
     .filter(Boolean);
   for (const file of files) {

@@ -6,12 +6,19 @@
 // host, copies through ONNX Runtime's own device-to-host transfer: the path every host output of a GPU
 // session already takes. The logits get a Slice instead: only the last position's row crosses.
 
-import onnxProto from 'onnx-proto';
+import type OnnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 
-const { onnx } = onnxProto;
+type Onnx = typeof OnnxProto.onnx;
+let onnxNs: Onnx | undefined;
+/** onnx-proto, loaded on first use: only WebGPU sessions copy from the device, and protobufjs costs ~30 ms to load. */
+function onnx(): Onnx {
+  onnxNs ??= (require('onnx-proto') as typeof OnnxProto).onnx;
+  return onnxNs;
+}
 
-const ELEM: Partial<Record<ort.Tensor.Type, number>> = { float32: onnx.TensorProto.DataType.FLOAT, float16: onnx.TensorProto.DataType.FLOAT16 };
+/** ONNX element types of the tensors a copy session takes (TensorProto.DataType: FLOAT 1, FLOAT16 10). */
+const ELEM: Partial<Record<ort.Tensor.Type, number>> = { float32: 1, float16: 10 };
 
 type CopyKind = 'whole' | 'lastRow';
 
@@ -62,7 +69,7 @@ export function identityModel(elemType: number): Uint8Array {
 
 /** ONNX bytes of y = x[:, -1:, :], x [B, T, V] (the logits). */
 export function lastRowModel(elemType: number): Uint8Array {
-  const i64 = (name: string, v: number) => ({ name, dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [v] });
+  const i64 = (name: string, v: number) => ({ name, dataType: onnx().TensorProto.DataType.INT64, dims: [1], int64Data: [v] });
   const inits = [i64('starts', -1), i64('ends', Number.MAX_SAFE_INTEGER), i64('axes', 1)];
   return oneNodeModel(elemType, 3, { opType: 'Slice', input: ['x', 'starts', 'ends', 'axes'], output: ['y'], name: 'last_row' }, inits);
 }
@@ -72,11 +79,11 @@ function oneNodeModel(elemType: number, rank: number, node: object, initializer:
     name,
     type: { tensorType: { elemType, shape: { dim: Array.from({ length: rank }, (_, i) => ({ dimParam: `${name}_${i}` })) } } },
   });
-  const model = onnx.ModelProto.create({
+  const model = onnx().ModelProto.create({
     irVersion: 8,
     producerName: 'llava-vscode',
     opsetImport: [{ domain: '', version: 17 }],
     graph: { name: 'device_to_host', node: [node], initializer, input: [valueInfo('x')], output: [valueInfo('y')] },
   });
-  return onnx.ModelProto.encode(model).finish();
+  return onnx().ModelProto.encode(model).finish();
 }
