@@ -79,10 +79,10 @@ export interface DecoderTuning {
   /** false: grow the cache by a copy per run even where the graph could append in place (benchmarks compare the two); default true */
   inPlaceKv?: boolean;
   /**
-   * The decoder session leaves `present.*` in GPU memory (WebGPU, sessionOptions' deviceOutputs); this
-   * copies such a tensor to the host (toHost).
+   * Given when the decoder session leaves `present.*` and `logits` in GPU memory (WebGPU, sessionOptions'
+   * deviceOutputs): copies such tensors to the host (toHost, the logits' last row).
    */
-  deviceKv?: DeviceCopier;
+  deviceCopier?: DeviceCopier;
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -154,7 +154,7 @@ export class LanguageModel {
     }
     this.kvHeads = kvHeads;
     this.headDim = headDim;
-    this.copier = tuning.deviceKv;
+    this.copier = tuning.deviceCopier;
     this.deviceKv = this.copier !== undefined;
     // a preallocated host cache bound as the output would pull the cache back to the host every run
     this.inPlaceKv = !this.deviceKv && tuning.inPlaceKv !== false && this.kvType === 'float32' && first.shape[2] === IN_PLACE_KV_DIM;

@@ -87,9 +87,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
         const vision = new VisionEncoder(sessions[0], files.vision);
         const lm = new LanguageModel(sessions[1], sessions[2], files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim }, {
           wholePrefill: DYNAMIC_8BIT_VARIANTS.has(variants.decoder),
-          ...(copier ? { deviceKv: copier } : {}),
+          ...(copier ? { deviceCopier: copier } : {}),
         });
-        return { vision, lm, sessions, variants, copier };
+        return { vision, lm, sessions, variants };
       } catch (err) {
         await releaseAll(sessions);
         await copier?.release();
