@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { CONVERT_DTYPES, convertCheckpoint, SafetensorsCheckpoint, type ConvertDtype, type LlavaSpec } from '../src/convert';
 import { FIXTURES, type FixtureDef } from '../test/fixtures/models';
 import { writeLlavaCheckpoint } from '../test/helpers/llavaCheckpoint';
+import { peakRssBytes } from './peakRss';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results');
@@ -54,7 +55,7 @@ if (values.child) {
   rmSync(outDir, { recursive: true, force: true });
   const result = convertCheckpoint({ from: ckptDir, out: outDir, dtypes: [dtype] });
   const largest = Math.max(...[...new SafetensorsCheckpoint(ckptDir).tensors.values()].map((t) => (t.byteLength / (t.dtype === 'F32' ? 4 : 2)) * 4));
-  process.stdout.write(JSON.stringify({ dtype, seconds: result.seconds, bytesRead: result.bytesRead, maxRssBytes: process.resourceUsage().maxRSS * 1024, largestTensorF32Bytes: largest, external: result.external }) + '\n');
+  process.stdout.write(JSON.stringify({ dtype, seconds: result.seconds, bytesRead: result.bytesRead, maxRssBytes: peakRssBytes(), largestTensorF32Bytes: largest, external: result.external }) + '\n');
   process.exit(0);
 }
 

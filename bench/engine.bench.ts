@@ -38,6 +38,10 @@ interface Args {
   baseline?: string;
   /** JSON merged into our sessions' options (experiments) */
   oursSessionOptions?: Record<string, unknown>;
+  /** JSON merged into the options of a further engine, `ours+options`: the working tree with and without them, alternating in one run */
+  alsoOptions?: Record<string, unknown>;
+  /** environment variables of that further engine's worker (with or without --also-options) */
+  alsoEnv?: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -75,6 +79,8 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--profile') args.profile = true;
     else if (a === '--baseline') args.baseline = next();
     else if (a === '--ours-session-options') args.oursSessionOptions = JSON.parse(next()) as Record<string, unknown>;
+    else if (a === '--also-options') args.alsoOptions = JSON.parse(next()) as Record<string, unknown>;
+    else if (a === '--also-env') args.alsoEnv = JSON.parse(next()) as Record<string, string>;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!(args.runs >= 1) || !(args.newTokens >= 2)) throw new Error('--runs must be >= 1 and --new-tokens >= 2');
@@ -87,13 +93,14 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function runWorker(job: WorkerJob, profileDir: string | undefined): WorkerResult {
+function runWorker(job: WorkerJob, profileDir: string | undefined, env: Record<string, string> = {}): WorkerResult {
   const jobFile = job.resultFile.replace(/\.json$/, '.job.json');
   writeFileSync(jobFile, JSON.stringify(job));
   const execArgs = ['--import', 'tsx'];
   if (profileDir) execArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   const child = spawnSync(process.execPath, [...execArgs, path.join(HERE, 'worker.ts'), jobFile], {
     cwd: ROOT,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -211,6 +218,7 @@ async function main(): Promise<void> {
     baselineDir = exportEngineAt(args.baseline);
     engines.splice(1, 0, `ours@${args.baseline}`);
   }
+  if (args.alsoOptions || args.alsoEnv) engines.splice(1, 0, 'ours+options');
   const profileDir = args.profile ? path.join(RESULTS, `profile-${stamp}`) : undefined;
 
   const runs: WorkerResult[] = [];
@@ -230,9 +238,9 @@ async function main(): Promise<void> {
           threads: args.threads,
           resultFile: path.join(work, `${engine.replace(/[^\w.-]/g, '_')}-${r}.json`),
           engineDir: engine.startsWith('ours@') ? baselineDir : undefined,
-          sessionOptions: engine === 'ours' ? args.oursSessionOptions : undefined,
+          sessionOptions: engine === 'ours' ? args.oursSessionOptions : engine === 'ours+options' ? args.alsoOptions : undefined,
         };
-        const res = runWorker(job, engine === 'ours' ? profileDir : undefined);
+        const res = runWorker(job, engine === 'ours' ? profileDir : undefined, engine === 'ours+options' ? args.alsoEnv : undefined);
         console.error(
           `run ${r + 1}/${args.runs} ${engine}: load ${res.loadMs.toFixed(0)} ms, TTFT ${res.ttftMs.toFixed(0)} ms, ` +
             `${res.decodeTokensPerSecond.toFixed(1)} tok/s, CPU ${res.generateCpuMs.toFixed(0)} ms, ${res.newTokens} tokens, peak RSS ${(res.peakRssBytes / MB).toFixed(0)} MB`,

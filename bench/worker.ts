@@ -11,9 +11,13 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { peakRssBytes } from './peakRss';
 
-/** 'ours' is the working tree; 'ours@<ref>' is src/engine as committed at a git ref (before/after runs). */
-export type EngineName = 'ours' | 'transformers.js' | `ours@${string}`;
+/**
+ * 'ours' is the working tree; 'ours@<ref>' is src/engine as committed at a git ref (before/after runs);
+ * 'ours+options' is the working tree with engine.bench's --also-options merged into its session options.
+ */
+export type EngineName = 'ours' | 'transformers.js' | `ours@${string}` | 'ours+options';
 
 export interface WorkerJob {
   engine: EngineName;
@@ -50,7 +54,7 @@ export interface WorkerResult {
   promptTokens: number;
   /** ms of CPU (user + system, all threads) spent in the generate call: less noisy than wall time on a shared machine */
   generateCpuMs: number;
-  /** bytes: process.resourceUsage().maxRSS at the end of the run */
+  /** bytes: this process's peak RSS at the end of the run (VmHWM: see peakRss.ts) */
   peakRssBytes: number;
   /** bytes of the ONNX files (or buffers) handed to InferenceSession.create */
   weightBytes: number;
@@ -205,7 +209,7 @@ async function main(): Promise<void> {
   const result: WorkerResult = {
     engine: job.engine,
     ...measured,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024, // Node reports kilobytes
+    peakRssBytes: peakRssBytes(),
     weightBytes: sessions.reduce((n, s) => n + s.bytes, 0),
     sessions,
   };
