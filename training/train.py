@@ -527,6 +527,8 @@ class DenseHeads(nn.Module):
 
 def stage0_vision(model, data, args, rng):
     """CLIP-style: image (class token after post-LN, projected) vs caption, InfoNCE both ways."""
+    if args.steps0v <= 0:
+        return
     vc = model.cfg['vision_config']
     d = vc['hidden_size']
     text = TextEncoder(model.cfg['text_config']['vocab_size'], d, 4, 2)
@@ -566,6 +568,8 @@ def stage0_dense(model, data, args, rng):
     the object under it and that object's box), with fresh heads. The contrastive part leaves patch features
     that know colour but not shape (held-out class accuracy at chance); 2,000 steps of this lift class to about
     81 % and colour to 95 %, and only then can a decoder find "the circle" among 64 image tokens."""
+    if args.steps0d <= 0:
+        return
     vc = model.cfg['vision_config']
     vm = model.vision_tower.vision_model
     heads = DenseHeads(vc['hidden_size'])
@@ -700,20 +704,21 @@ def save_safetensors(model, path, metadata):
     os.replace(tmp, path)
 
 
-def load_safetensors(model, path):
+def load_safetensors(model, path, only=None):
+    """Loads every tensor of `path` (all of the model's must be there), or with `only` those whose names start with it."""
     with open(path, 'rb') as f:
         n = struct.unpack('<Q', f.read(8))[0]
         header = json.loads(f.read(n))
         base = 8 + n
         state = {}
         for name, info in header.items():
-            if name == '__metadata__':
+            if name == '__metadata__' or (only and not name.startswith(only)):
                 continue
             s, e = info['data_offsets']
             f.seek(base + s)
             state[name] = torch.from_numpy(np.frombuffer(f.read(e - s), dtype='<f4').copy()).view(info['shape'])
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if not m.endswith('inv_freq')]
+    missing = [m for m in missing if not m.endswith('inv_freq') and (not only or m.startswith(only))]
     if missing or unexpected:
         raise SystemExit(f"{path}: missing {missing} unexpected {unexpected}")
 
@@ -771,6 +776,7 @@ def main():
     ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
     ap.add_argument('--from-stage', type=int, default=0, help='resume: load DIR/stage<N-1>.safetensors and start at stage N')
     ap.add_argument('--stop-after', type=int, default=2, help='stop after this stage (its weights are in the pack as stage<N>.safetensors)')
+    ap.add_argument('--init-vision', help='stage 0: start the vision tower from this checkpoint\'s vision_tower.* tensors (with --steps0v 0 --steps0d 0: a new decoder size over a tower already trained)')
     ap.add_argument('--init', help='with --from-stage: start from these weights instead of stage<N-1>.safetensors (e.g. a longer stage 2)')
     ap.add_argument('--parity', help='JSONL of {img, ids, max_new}: write greedy tokens of the trained model to stdout instead of training')
     ap.add_argument('--parity-pack', help='pack folder (images-only) whose pixels the parity prompts index')
@@ -830,6 +836,8 @@ def main():
 
     if args.from_stage <= 0:
         t = time.time()
+        if args.init_vision:
+            load_safetensors(model, args.init_vision, only='vision_tower.')
         stage0_vision(model, data, args, rng)
         stage0_dense(model, data, args, rng)
         stage0_text(model, stage2, args, rng)
