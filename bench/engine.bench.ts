@@ -30,6 +30,8 @@ interface Args {
   dtype: VariantChoice;
   threads: number;
   model: string;
+  /** a model folder to run instead of a generated fixture (--model-dir) */
+  modelDir?: string;
   image: string;
   question: string;
   engines: EngineName[];
@@ -73,6 +75,7 @@ function parseArgs(argv: string[]): Args {
     }
     else if (a === '--threads') args.threads = Number(next());
     else if (a === '--model') args.model = next();
+    else if (a === '--model-dir') args.modelDir = path.resolve(next());
     else if (a === '--image') args.image = path.resolve(next());
     else if (a === '--question') args.question = next();
     else if (a === '--engines') args.engines = next().split(',') as EngineName[];
@@ -200,7 +203,7 @@ function targets(ours: Summary | undefined, theirs: Summary | undefined): string
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const [dir] = await ensureFixtures([args.model]);
+  const [dir] = args.modelDir ? [args.modelDir] : await ensureFixtures([args.model]);
   mkdirSync(RESULTS, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const work = path.join(RESULTS, `.work-${process.pid}`);
@@ -281,7 +284,7 @@ async function main(): Promise<void> {
   };
   const settings = { ...args, image: path.relative(ROOT, args.image), promptTokens: runs[0]?.promptTokens };
 
-  console.log(`\nbench: ${args.model} ${formatVariantChoice(args.dtype)}, ${runs[0]?.promptTokens} prompt tokens, ${args.newTokens} new tokens, greedy, CPU EP, ` +
+  console.log(`\nbench: ${args.modelDir ? path.basename(args.modelDir) : args.model} ${formatVariantChoice(args.dtype)}, ${runs[0]?.promptTokens} prompt tokens, ${args.newTokens} new tokens, greedy, CPU EP, ` +
     `threads ${args.threads || 'ORT default'}, medians of ${args.runs} run(s); ${machine.cpus} CPUs, node ${machine.node}, onnxruntime-node ${ortVersion}\n`);
   console.log(table(columns, runs, args.runs));
   console.log('');

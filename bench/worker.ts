@@ -11,6 +11,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnx } from '../src/engine/onnxProto';
 import { peakRssBytes } from './peakRss';
 
 /**
@@ -75,13 +76,44 @@ function recordSessions(merge: Record<string, unknown> | undefined): WorkerResul
       const o = options as Record<string, unknown>;
       options = args[1] = { ...o, ...merge, extra: mergeDeep(o.extra, merge.extra) };
     }
-    const bytes = typeof src === 'string' ? statSync(src).size : src instanceof Uint8Array ? src.byteLength : src instanceof ArrayBuffer ? src.byteLength : 0;
-    const source = typeof src === 'string' ? path.basename(src) : `<buffer ${bytes} bytes>`;
+    let bytes = typeof src === 'string' ? statSync(src).size : src instanceof Uint8Array ? src.byteLength : src instanceof ArrayBuffer ? src.byteLength : 0;
+    let source = typeof src === 'string' ? path.basename(src) : `<buffer ${bytes} bytes>`;
+    // a graph whose weights are external data (a file, or a graph the engine loads from memory): count the data
+    const graph = src instanceof Uint8Array ? src : typeof src === 'string' && bytes < 64 * 2 ** 20 ? readFileSync(src) : undefined;
+    const external = graph ? externalBytes(graph) : { bytes: 0, files: [] };
+    if (external.bytes) {
+      bytes += external.bytes;
+      source = `${typeof src === 'string' ? path.basename(src) : `<graph of ${bytes - external.bytes} bytes>`} + ${external.files.join(', ')}`;
+    }
     const opts = options && typeof options === 'object' ? options : {};
     seen.push({ source, bytes, options: JSON.stringify(opts, (k, v) => (k === 'externalData' ? undefined : v)) });
     return original(...args);
   };
   return seen;
+}
+
+/** Bytes of the external-data references in a ModelProto (every graph, subgraphs included) and the files they name. */
+function externalBytes(model: Uint8Array): { bytes: number; files: string[] } {
+  const proto = onnx().ModelProto.decode(model);
+  const files = new Set<string>();
+  let bytes = 0;
+  const tensor = (t: import('onnx-proto').onnx.ITensorProto) => {
+    const entries = new Map((t.externalData ?? []).map((e) => [e.key, e.value]));
+    if (!entries.has('location')) return;
+    files.add(entries.get('location')!);
+    bytes += Number(entries.get('length') ?? 0);
+  };
+  const graph = (g: import('onnx-proto').onnx.IGraphProto | null | undefined) => {
+    for (const t of g?.initializer ?? []) tensor(t);
+    for (const n of g?.node ?? []) for (const a of n.attribute ?? []) {
+      if (a.t) tensor(a.t);
+      for (const t of a.tensors ?? []) tensor(t);
+      graph(a.g);
+      for (const sub of a.graphs ?? []) graph(sub);
+    }
+  };
+  graph(proto.graph);
+  return { bytes, files: [...files] };
 }
 
 function mergeDeep(a: unknown, b: unknown): unknown {

@@ -80,7 +80,7 @@ export interface ConvertOptions {
   onProgress?: (p: ConvertProgress) => void;
   /** checked between tensors (a part left half-way is redone by the next run) */
   signal?: AbortSignal;
-  /** graphs with more weight bytes than this keep them in `<file>.onnx_data` (default: just under 2 GiB) */
+  /** graphs with more weight bytes than this keep them in `<file>.onnx_data` (default INLINE_LIMIT_BYTES: 128 MiB) */
   inlineLimitBytes?: number;
   /** free bytes of the output disk (tests); default: statfs */
   freeBytes?: (dir: string) => number;

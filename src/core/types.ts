@@ -156,6 +156,8 @@ export interface LoadedModelInfo {
   loadMs: number;
   /** how the local decoder keeps its KV cache: appended in place in one preallocated buffer (a `--graph fast` conversion), grown by a copy every step, or kept in GPU memory between steps (WebGPU) */
   kvCache?: 'in-place' | 'growing' | 'on the GPU';
+  /** whether a prefill computes the LM head for its last position only (num_logits_to_keep, a fast graph, or the engine's edit of an external-data decoder) or for every position */
+  logits?: 'last position' | 'every position';
 }
 
 /**

@@ -111,7 +111,8 @@ export class LanguageModel {
   private readonly hasPositionIds: boolean;
   private readonly hasCacheBranch: boolean;
   private readonly hasLogitsToKeep: boolean;
-  private readonly lastLogitsOnly: boolean;
+  /** the graph returns [B, 1, vocab]: a prefill runs whole */
+  readonly lastLogitsOnly: boolean;
   /** the graph updates a preallocated cache in place (see IN_PLACE_KV_DIM) */
   readonly inPlaceKv: boolean;
   /** the cache stays in GPU memory between runs (see KvCache.onDevice) */

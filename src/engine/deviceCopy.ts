@@ -6,16 +6,8 @@
 // host, copies through ONNX Runtime's own device-to-host transfer: the path every host output of a GPU
 // session already takes. The logits get a Slice instead: only the last position's row crosses.
 
-import type OnnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-
-type Onnx = typeof OnnxProto.onnx;
-let onnxNs: Onnx | undefined;
-/** onnx-proto, loaded on first use: only WebGPU sessions copy from the device, and protobufjs costs ~30 ms to load. */
-function onnx(): Onnx {
-  onnxNs ??= (require('onnx-proto') as typeof OnnxProto).onnx;
-  return onnxNs;
-}
+import { onnx } from './onnxProto';
 
 /** ONNX element types of the tensors a copy session takes (TensorProto.DataType: FLOAT 1, FLOAT16 10). */
 const ELEM: Partial<Record<ort.Tensor.Type, number>> = { float32: 1, float16: 10 };

@@ -81,7 +81,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
         for (const file of [files.vision, files.embed, files.decoder]) {
           throwIfAborted(opts.signal);
           const t = performance.now();
-          sessions.push(await createSession(file, file === files.decoder ? decoderOptions : options));
+          sessions.push(await createSession(file, file === files.decoder ? decoderOptions : options, file === files.decoder ? 'lastPosition' : 'file', log));
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
         }
         const vision = new VisionEncoder(sessions[0], files.vision);
@@ -109,8 +109,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
     kvCache: value.lm.deviceKv ? 'on the GPU' : value.lm.inPlaceKv ? 'in-place' : 'growing',
+    logits: value.lm.lastLogitsOnly ? 'last position' : 'every position',
   };
-  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}`);
+  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}, logits of the ${info.logits}`);
   return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
 }
 

@@ -1,12 +1,36 @@
 // Thin helpers over onnxruntime-node sessions: create with a readable error, and read the names,
 // dtypes and fixed dims from the session's own metadata rather than assuming them.
 
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelLoadError } from '../core';
+import { graphOnly, lastPositionLogits } from './onnxView';
 
 export type Session = ort.InferenceSession;
 
-export async function createSession(file: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
+/**
+ * 'lastPosition' (a decoder): where the file keeps its weights in external data, its graph is loaded edited so
+ * that the logits are computed for the last position only (onnxView.ts); a file with inline weights, or a graph
+ * the edit does not recognise, is loaded as it is. `log` says why an edit that was expected failed.
+ */
+export type SessionView = 'file' | 'lastPosition';
+
+export async function createSession(file: string, options: ort.InferenceSession.SessionOptions, view: SessionView = 'file', log?: (line: string) => void): Promise<Session> {
+  if (view === 'lastPosition') {
+    try {
+      const g = graphOnly(file);
+      const model = g && lastPositionLogits(g.model);
+      if (g && model) {
+        const extra = (options.extra ?? {}) as { session?: Record<string, unknown> };
+        return await ort.InferenceSession.create(model, {
+          ...options,
+          extra: { ...extra, session: { ...extra.session, model_external_initializers_file_folder_path: g.folder } },
+        });
+      }
+    } catch (err) {
+      log?.(`${path.basename(file)}: loaded without the last-position edit (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
   try {
     return await ort.InferenceSession.create(file, options);
   } catch (err) {

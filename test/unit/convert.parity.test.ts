@@ -141,6 +141,17 @@ describe('BF16 checkpoint, newer names, 3 shards, external data -> fixture graph
 
   test('(a) fixture graphs from the same bf16 weights: identical logits and greedy tokens', () => assertSameModel(out, ref, 'fp32'));
 
+  test('our engine loads the external-data decoder with its LM head fed the last position only (the inline-weight reference as it is)', async () => {
+    for (const [dir, want] of [[out, 'last position'], [ref, 'every position']] as const) {
+      const m = await loadModel(dir, { provider: 'cpu', variant: 'fp32' });
+      try {
+        assert.equal(m.info.logits, want, dir);
+      } finally {
+        await m.dispose();
+      }
+    }
+  });
+
   test('(b) transformers.js loads the converted folder: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out));
 });
 

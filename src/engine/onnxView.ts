@@ -1,0 +1,208 @@
+// The graph of an ONNX file whose weights live in external data (`<file>.onnx_data`: every graph over 2 GB,
+// the converter's 7B output, many Hub exports), read field by field (protobuf wire format) without touching
+// the weights, so that the engine can edit it before ONNX Runtime loads it from memory, the weights still read
+// from the data file (session option `session.model_external_initializers_file_folder_path` = the file's
+// folder). The edit: the decoder's LM head fed the last position only (lastPositionLogits).
+//
+// A file that keeps its weights inline is not edited (graphOnly returns undefined): re-serialising it would
+// hold the weights twice, and referencing them in place (external data pointing into the .onnx itself, which
+// loads in ONNX Runtime and cut the peak RSS of a 672 MB decoder from 1.2-1.5 GB to 0.9) turned out slower:
+// ONNX Runtime 1.30 does not prepack weights read from unaligned offsets (a protobuf's raw_data lies anywhere),
+// and without MLAS's prepacked copies a 602-token prefill took 1.2x the CPU time and decode 1.2-1.9x
+// (bench/README.md). Data files with aligned offsets, as exporters write them, prepack as usual (measured: the
+// same prefill CPU time as the inline file).
+
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import * as path from 'node:path';
+import { onnx } from './onnxProto';
+
+/** raw_data shorter than this may stay inline (shapes, scalars, small constants) */
+const MAX_INLINE_BYTES = 64 * 1024;
+
+// protobuf wire types
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const I32 = 5;
+
+/** The message types that can hold tensors, and which of their fields lead to one. */
+type Kind = 'model' | 'graph' | 'node' | 'attribute' | 'tensor' | 'function';
+const CHILDREN: Record<Kind, Partial<Record<number, Kind>>> = {
+  model: { 7: 'graph', 25: 'function' }, // ModelProto.graph, functions
+  graph: { 1: 'node', 5: 'tensor', 15: 'tensor' }, // GraphProto.node, initializer, sparse_initializer (its values)
+  function: { 7: 'node' }, // FunctionProto.node
+  node: { 5: 'attribute' }, // NodeProto.attribute
+  attribute: { 5: 'tensor', 6: 'graph', 10: 'tensor', 11: 'graph' }, // AttributeProto.t, g, tensors, graphs
+  tensor: {},
+};
+
+export interface GraphOnly {
+  /** the file's ModelProto bytes (its weights are references to external data) */
+  model: Uint8Array;
+  /** the folder ONNX Runtime resolves those references against (the file's own) */
+  folder: string;
+}
+
+/**
+ * `file`'s ModelProto, read without its weights, when every tensor of more than MAX_INLINE_BYTES is external
+ * data; undefined as soon as one is inline (the scan stops there). Throws on a file that is not a well-formed
+ * protobuf.
+ */
+export function graphOnly(file: string): GraphOnly | undefined {
+  const reader = new FileReader(file);
+  try {
+    if (!weightless(reader, 'model', 0, reader.size)) return undefined;
+    return { model: reader.bytes(0, reader.size), folder: path.dirname(file) };
+  } finally {
+    reader.close();
+  }
+}
+
+/** false if the message of `kind` in [start, end) of the file holds an inline weight (or any field as large) */
+function weightless(r: FileReader, kind: Kind, start: number, end: number): boolean {
+  let pos = start;
+  while (pos < end) {
+    const [tag, afterTag] = r.varint(pos);
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (field === 0) throw new Error(`field 0 at byte ${pos}`);
+    let next: number;
+    if (wire === LEN) {
+      const [len, body] = r.varint(afterTag);
+      next = body + len;
+      if (next > end) throw new Error(`a field at byte ${pos} runs past its message`);
+      const child = CHILDREN[kind][field];
+      if (len > MAX_INLINE_BYTES && (kind === 'tensor' || !child)) return false; // weights, or something as large
+      if (child && !weightless(r, child, body, next)) return false;
+    } else {
+      next = wire === VARINT ? r.varint(afterTag)[1] : wire === I64 ? afterTag + 8 : wire === I32 ? afterTag + 4 : -1;
+      if (next < 0) throw new Error(`wire type ${wire} at byte ${pos}`);
+    }
+    pos = next;
+  }
+  if (pos !== end) throw new Error(`a message at byte ${start} does not end on a field boundary`);
+  return true;
+}
+
+/** Positional reads through a small window, so that skipping a field costs nothing. */
+class FileReader {
+  readonly size: number;
+  private readonly fd: number;
+  private window = Buffer.alloc(0);
+  private windowStart = 0;
+
+  constructor(file: string) {
+    this.fd = openSync(file, 'r');
+    this.size = fstatSync(this.fd).size;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  /** [value, position after it]; values up to 2^53 */
+  varint(pos: number): [number, number] {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte(pos + i);
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return [value, pos + i + 1];
+      scale *= 128;
+    }
+    throw new Error(`a varint at byte ${pos} is longer than 10 bytes`);
+  }
+
+  bytes(start: number, end: number): Uint8Array {
+    if (end > this.size) throw new Error(`the file ends at byte ${this.size}, before ${end}`);
+    const buf = Buffer.alloc(end - start);
+    for (let done = 0; done < buf.length; ) {
+      const n = readSync(this.fd, buf, done, buf.length - done, start + done);
+      if (n <= 0) throw new Error(`could not read byte ${start + done}`);
+      done += n;
+    }
+    return buf;
+  }
+
+  private byte(pos: number): number {
+    if (pos < this.windowStart || pos >= this.windowStart + this.window.length) {
+      if (pos >= this.size) throw new Error(`the file ends at byte ${this.size}, inside a field`);
+      this.window = Buffer.alloc(Math.min(64 * 1024, this.size - pos));
+      this.windowStart = pos;
+      readSync(this.fd, this.window, 0, this.window.length, pos);
+    }
+    return this.window[pos - this.windowStart];
+  }
+}
+
+type Graph = import('onnx-proto').onnx.IGraphProto;
+type ValueInfo = import('onnx-proto').onnx.IValueInfoProto;
+
+/**
+ * The decoder `model` (ModelProto bytes, best a weightless one) changed to compute its `logits` output for the
+ * last position only: a Slice of the LM head's input to its last row on the position axis, so the head's
+ * [T, hidden] x [hidden, vocab] multiply of a T-token prefill becomes [1, hidden] x [hidden, vocab] (on a
+ * LLaMA-shaped 207 M model with a 602-token prompt, 39 of ~200 GFLOP) and ONNX Runtime no longer allocates a
+ * [B, T, vocab] logits buffer. The row is the same computation (a one-row multiply may round in another order). The output's position axis becomes 1, which
+ * tells the engine to run a prefill whole (LanguageModel.lastLogitsOnly). Undefined where the head is not
+ * recognised: a MatMul, MatMulNBits or MatMulBnb4 by a constant making `logits` (through Cast / Identity nodes), directly or in both branches of an If
+ * (Optimum's merged decoders).
+ */
+export function lastPositionLogits(model: Uint8Array): Uint8Array | undefined {
+  const proto = onnx().ModelProto.decode(model);
+  const graph = proto.graph;
+  const output = graph?.output?.find((o) => o.name === 'logits');
+  if (!graph || !output || !sliceHeadInput(graph, 'logits', 0, new Set())) return undefined;
+  setPositionAxis(output);
+  return onnx().ModelProto.encode(proto).finish();
+}
+
+/** true when the head making `name` in `graph` now reads its input's last position */
+function sliceHeadInput(graph: Graph, name: string, depth: number, outerConstants: ReadonlySet<string>): boolean {
+  const nodes = graph.node ?? [];
+  // a branch reads the initializers of the graphs around it (Optimum's merged decoders keep them at the top)
+  const constants = new Set([...outerConstants, ...(graph.initializer ?? []).map((t) => t.name!)]);
+  const producerOf = (value: string) => nodes.find((n) => n.output?.includes(value));
+  let value = name;
+  let producer = producerOf(value);
+  while ((producer?.opType === 'Cast' || producer?.opType === 'Identity') && producer.input?.[0]) {
+    value = producer.input[0];
+    producer = producerOf(value);
+  }
+  if (!producer) return false;
+  if (producer.opType === 'If' && depth < 2) {
+    const k = producer.output!.indexOf(value);
+    const branches = (producer.attribute ?? []).filter((a) => a.name === 'then_branch' || a.name === 'else_branch').map((a) => a.g);
+    if (branches.length !== 2 || branches.some((g) => !g?.output?.[k]?.name)) return false;
+    for (const g of branches) {
+      if (!sliceHeadInput(g!, g!.output![k].name!, depth + 1, constants)) return false;
+      setPositionAxis(g!.output![k]);
+    }
+    return true;
+  }
+  const isHead = (producer.opType === 'MatMul' && !producer.domain) || (producer.domain === 'com.microsoft' && (producer.opType === 'MatMulNBits' || producer.opType === 'MatMulBnb4'));
+  const activations = producer.input?.[0];
+  if (!isHead || !activations) return false;
+  const weights = producer.input![1];
+  // a head multiplies by a constant (an initializer, or one transposed, cast or dequantized in the graph)
+  const isConstant = (v: string, hops: number): boolean => {
+    if (constants.has(v)) return true;
+    const p = producerOf(v);
+    return hops > 0 && !!p?.input?.[0] && ['Transpose', 'Cast', 'Identity', 'DequantizeLinear'].includes(p.opType ?? '') && isConstant(p.input[0], hops - 1);
+  };
+  if (!isConstant(weights, 3)) return false;
+  const prefix = `llava_last_position_${depth}`;
+  const i64 = (suffix: string, v: number) => ({ name: `${prefix}/${suffix}`, dataType: onnx().TensorProto.DataType.INT64, dims: [1], int64Data: [v] });
+  (graph.initializer ??= []).push(i64('starts', -1), i64('ends', Number.MAX_SAFE_INTEGER), i64('axes', -2));
+  const sliced = `${prefix}/last`;
+  const slice = { opType: 'Slice', name: prefix, input: [activations, `${prefix}/starts`, `${prefix}/ends`, `${prefix}/axes`], output: [sliced] };
+  nodes.splice(nodes.indexOf(producer), 0, onnx().NodeProto.create(slice));
+  producer.input![0] = sliced;
+  return true;
+}
+
+/** [B, T, vocab] -> [B, 1, vocab] in a declared output shape */
+function setPositionAxis(info: ValueInfo): void {
+  const dims = info.type?.tensorType?.shape?.dim;
+  if (dims && dims.length === 3) dims[1] = { dimValue: 1 };
+}
