@@ -26,13 +26,14 @@ const LEN = 2;
 const I32 = 5;
 
 /** The message types that can hold tensors, and which of their fields lead to one. */
-type Kind = 'model' | 'graph' | 'node' | 'attribute' | 'tensor' | 'function';
+type Kind = 'model' | 'graph' | 'node' | 'attribute' | 'tensor' | 'sparse' | 'function';
 const CHILDREN: Record<Kind, Partial<Record<number, Kind>>> = {
   model: { 7: 'graph', 25: 'function' }, // ModelProto.graph, functions
-  graph: { 1: 'node', 5: 'tensor', 15: 'tensor' }, // GraphProto.node, initializer, sparse_initializer (its values)
+  graph: { 1: 'node', 5: 'tensor', 15: 'sparse' }, // GraphProto.node, initializer, sparse_initializer
   function: { 7: 'node' }, // FunctionProto.node
   node: { 5: 'attribute' }, // NodeProto.attribute
   attribute: { 5: 'tensor', 6: 'graph', 10: 'tensor', 11: 'graph' }, // AttributeProto.t, g, tensors, graphs
+  sparse: { 1: 'tensor', 2: 'tensor' }, // SparseTensorProto.values, indices
   tensor: {},
 };
 
