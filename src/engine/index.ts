@@ -81,7 +81,8 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
         for (const file of [files.vision, files.embed, files.decoder]) {
           throwIfAborted(opts.signal);
           const t = performance.now();
-          sessions.push(await createSession(file, file === files.decoder ? decoderOptions : options, file === files.decoder ? 'lastPosition' : 'file', log));
+          const decoder = file === files.decoder;
+          sessions.push(await createSession(file, decoder ? decoderOptions : options, decoder ? 'lastPosition' : 'file', log));
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
         }
         const vision = new VisionEncoder(sessions[0], files.vision);

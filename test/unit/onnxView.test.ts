@@ -47,6 +47,11 @@ function lastRow(t: ort.Tensor): number[] {
   return Array.from(data.subarray((rows - 1) * vocab, rows * vocab));
 }
 
+/** ModelProto bytes of `graph` (opset 17) */
+function modelBytes(graph: import('onnx-proto').onnx.IGraphProto): Uint8Array {
+  return onnx().ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph }).finish();
+}
+
 /** y = x W + b with W [16, 32] in `m.onnx_data` and b inline or in the data file too */
 function externalModel(dir: string, biasInline: boolean): string {
   const f32 = onnx().TensorProto.DataType.FLOAT;
@@ -55,23 +60,19 @@ function externalModel(dir: string, biasInline: boolean): string {
   writeFileSync(path.join(dir, 'm.onnx_data'), Buffer.concat([Buffer.from(W.buffer), Buffer.from(B.buffer)]));
   const ext = (offset: number, length: number) => ({ dataLocation: 1, externalData: [{ key: 'location', value: 'm.onnx_data' }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }] });
   const rows = biasInline ? 1024 : 16;
-  const model = onnx().ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'g',
-      node: [
-        { opType: 'MatMul', input: ['x', 'w'], output: ['y0'] },
-        { opType: 'Add', input: ['y0', 'b'], output: ['y'] },
-      ],
-      initializer: [
-        { name: 'w', dataType: f32, dims: [16, 32], ...ext(0, 2048) },
-        biasInline ? { name: 'b', dataType: f32, dims: [rows, 32], rawData: new Uint8Array(B.buffer) } : { name: 'b', dataType: f32, dims: [rows, 32], ...ext(2048, 2048) },
-      ],
-      input: [{ name: 'x', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: rows }, { dimValue: 16 }] } } } }],
-      output: [{ name: 'y', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: rows }, { dimValue: 32 }] } } } }],
-    },
-  }).finish();
+  const model = modelBytes({
+    name: 'g',
+    node: [
+      { opType: 'MatMul', input: ['x', 'w'], output: ['y0'] },
+      { opType: 'Add', input: ['y0', 'b'], output: ['y'] },
+    ],
+    initializer: [
+      { name: 'w', dataType: f32, dims: [16, 32], ...ext(0, 2048) },
+      biasInline ? { name: 'b', dataType: f32, dims: [rows, 32], rawData: new Uint8Array(B.buffer) } : { name: 'b', dataType: f32, dims: [rows, 32], ...ext(2048, 2048) },
+    ],
+    input: [{ name: 'x', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: rows }, { dimValue: 16 }] } } } }],
+    output: [{ name: 'y', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: rows }, { dimValue: 32 }] } } } }],
+  });
   const file = path.join(dir, 'm.onnx');
   writeFileSync(file, model);
   return file;
@@ -186,22 +187,18 @@ describe('logits of the last position only', () => {
       initializer: [{ name: `${name}_s`, dataType: f32, dims: [], floatData: [scale] }],
       output: [info(`${name}_out`, ['b', 't', 6])],
     });
-    const model = onnx().ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'merged',
-        node: [
-          { opType: 'If', input: ['use_cache_branch'], output: ['logits'], attribute: [
-            { name: 'then_branch', type: onnx().AttributeProto.AttributeType.GRAPH, g: branch('then', 2) },
-            { name: 'else_branch', type: onnx().AttributeProto.AttributeType.GRAPH, g: branch('else', 3) },
-          ] },
-        ],
-        initializer: [{ name: 'lm_head', dataType: f32, dims: [8, 6], rawData: new Uint8Array(W.buffer) }],
-        input: [info('h', ['b', 't', 8]), { name: 'use_cache_branch', type: { tensorType: { elemType: onnx().TensorProto.DataType.BOOL, shape: { dim: [{ dimValue: 1 }] } } } }],
-        output: [info('logits', ['b', 't', 6])],
-      },
-    }).finish();
+    const model = modelBytes({
+      name: 'merged',
+      node: [
+        { opType: 'If', input: ['use_cache_branch'], output: ['logits'], attribute: [
+          { name: 'then_branch', type: onnx().AttributeProto.AttributeType.GRAPH, g: branch('then', 2) },
+          { name: 'else_branch', type: onnx().AttributeProto.AttributeType.GRAPH, g: branch('else', 3) },
+        ] },
+      ],
+      initializer: [{ name: 'lm_head', dataType: f32, dims: [8, 6], rawData: new Uint8Array(W.buffer) }],
+      input: [info('h', ['b', 't', 8]), { name: 'use_cache_branch', type: { tensorType: { elemType: onnx().TensorProto.DataType.BOOL, shape: { dim: [{ dimValue: 1 }] } } } }],
+      output: [info('logits', ['b', 't', 6])],
+    });
     const last = lastPositionLogits(model);
     assert.ok(last, 'both branches recognised');
     const [a, b] = [await ort.InferenceSession.create(model, options), await ort.InferenceSession.create(last, options)];
