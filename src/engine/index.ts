@@ -50,6 +50,12 @@ export interface LoadOptions {
   overrides?: { preprocessMode?: PreprocessMode; promptFormat?: PromptFormatName };
   /** bytes of KV cache kept for follow-up questions (0 turns reuse off); default 512 MiB */
   prefixCacheBytes?: number;
+  /**
+   * a part with inline weights (a decoder over 16 MiB, another part over 128 MiB) is loaded from a copy split into
+   * graph + aligned weights, made once in `.llava-external/` beside it (faster loads; the decoder's logits for the
+   * last position only); costs the file's size again on disk; default true
+   */
+  splitWeights?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -82,7 +88,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
           throwIfAborted(opts.signal);
           const t = performance.now();
           const decoder = file === files.decoder;
-          sessions.push(await createSession(file, decoder ? decoderOptions : options, decoder ? 'lastPosition' : 'file', log));
+          sessions.push(await createSession(file, decoder ? decoderOptions : options, { view: decoder ? 'lastPosition' : 'file', log, split: opts.splitWeights === false ? false : {} }));
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
         }
         const vision = new VisionEncoder(sessions[0], files.vision);

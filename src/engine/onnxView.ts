@@ -17,17 +17,17 @@ import * as path from 'node:path';
 import { onnx } from './onnxProto';
 
 /** raw_data shorter than this may stay inline (shapes, scalars, small constants) */
-const MAX_INLINE_BYTES = 64 * 1024;
+export const MAX_INLINE_BYTES = 64 * 1024;
 
 // protobuf wire types
-const VARINT = 0;
-const I64 = 1;
-const LEN = 2;
-const I32 = 5;
+export const VARINT = 0;
+export const I64 = 1;
+export const LEN = 2;
+export const I32 = 5;
 
 /** The message types that can hold tensors, and which of their fields lead to one. */
-type Kind = 'model' | 'graph' | 'node' | 'attribute' | 'tensor' | 'sparse' | 'function';
-const CHILDREN: Record<Kind, Partial<Record<number, Kind>>> = {
+export type Kind = 'model' | 'graph' | 'node' | 'attribute' | 'tensor' | 'sparse' | 'function';
+export const CHILDREN: Record<Kind, Partial<Record<number, Kind>>> = {
   model: { 7: 'graph', 25: 'function' }, // ModelProto.graph, functions
   graph: { 1: 'node', 5: 'tensor', 15: 'sparse' }, // GraphProto.node, initializer, sparse_initializer
   function: { 7: 'node' }, // FunctionProto.node
@@ -59,34 +59,58 @@ export function graphOnly(file: string): GraphOnly | undefined {
   }
 }
 
-/** false if the message of `kind` in [start, end) of the file holds an inline weight (or any field as large) */
-function weightless(r: FileReader, kind: Kind, start: number, end: number): boolean {
+/** One field of a protobuf message: its number, wire type, where it starts, and where its value lies. */
+export interface Field {
+  field: number;
+  wire: number;
+  /** the tag's first byte */
+  pos: number;
+  /** a length-delimited field's first value byte (else the tag's end) */
+  body: number;
+  /** a length-delimited field's length (else 0) */
+  len: number;
+  /** the next field's first byte */
+  next: number;
+}
+
+/** The fields of the message in [start, end) of the file, in order; throws where they do not parse. */
+export function* fields(r: FileReader, start: number, end: number): Generator<Field> {
   let pos = start;
   while (pos < end) {
     const [tag, afterTag] = r.varint(pos);
     const field = tag >>> 3;
     const wire = tag & 7;
     if (field === 0) throw new Error(`field 0 at byte ${pos}`);
+    let body = afterTag;
+    let len = 0;
     let next: number;
     if (wire === LEN) {
-      const [len, body] = r.varint(afterTag);
+      [len, body] = r.varint(afterTag);
       next = body + len;
       if (next > end) throw new Error(`a field at byte ${pos} runs past its message`);
-      const child = CHILDREN[kind][field];
-      if (len > MAX_INLINE_BYTES && (kind === 'tensor' || !child)) return false; // weights, or something as large
-      if (child && !weightless(r, child, body, next)) return false;
     } else {
       next = wire === VARINT ? r.varint(afterTag)[1] : wire === I64 ? afterTag + 8 : wire === I32 ? afterTag + 4 : -1;
       if (next < 0) throw new Error(`wire type ${wire} at byte ${pos}`);
     }
+    yield { field, wire, pos, body, len, next };
     pos = next;
   }
   if (pos !== end) throw new Error(`a message at byte ${start} does not end on a field boundary`);
+}
+
+/** false if the message of `kind` in [start, end) of the file holds an inline weight (or any field as large) */
+export function weightless(r: FileReader, kind: Kind, start: number, end: number): boolean {
+  for (const f of fields(r, start, end)) {
+    if (f.wire !== LEN) continue;
+    const child = CHILDREN[kind][f.field];
+    if (f.len > MAX_INLINE_BYTES && (kind === 'tensor' || !child)) return false; // weights, or something as large
+    if (child && !weightless(r, child, f.body, f.next)) return false;
+  }
   return true;
 }
 
 /** Positional reads through a small window, so that skipping a field costs nothing. */
-class FileReader {
+export class FileReader {
   readonly size: number;
   private readonly fd: number;
   private window = Buffer.alloc(0);
@@ -115,14 +139,19 @@ class FileReader {
   }
 
   bytes(start: number, end: number): Uint8Array {
-    if (end > this.size) throw new Error(`the file ends at byte ${this.size}, before ${end}`);
     const buf = Buffer.alloc(end - start);
-    for (let done = 0; done < buf.length; ) {
-      const n = readSync(this.fd, buf, done, buf.length - done, start + done);
+    this.readInto(buf, buf.length, start);
+    return buf;
+  }
+
+  /** the `length` bytes from `start` into the front of `buf` */
+  readInto(buf: Uint8Array, length: number, start: number): void {
+    if (start + length > this.size) throw new Error(`the file ends at byte ${this.size}, before ${start + length}`);
+    for (let done = 0; done < length; ) {
+      const n = readSync(this.fd, buf, done, length - done, start + done);
       if (n <= 0) throw new Error(`could not read byte ${start + done}`);
       done += n;
     }
-    return buf;
   }
 
   private byte(pos: number): number {
