@@ -363,12 +363,18 @@ def targets_of(seqs, spans_list):
     return torch.tensor(rows), torch.tensor(cols), torch.tensor(labels)
 
 
+# --image-dropout: training steps drop this fraction of the image features' elements (scaled up to keep their mean)
+IMAGE_DROPOUT = 0.0
+
+
 def multimodal_forward(model, seqs, feats_per_seq, image_at):
     """Embeds, puts each sequence's projected image rows at its image tokens, runs the decoder."""
     ids = batch_tensors(seqs)
     emb = model.language_model.model.embed_tokens(ids)
     rows = feats_per_seq.shape[1] if feats_per_seq is not None else 0
     if feats_per_seq is not None:
+        if IMAGE_DROPOUT > 0 and torch.is_grad_enabled():
+            feats_per_seq = F.dropout(feats_per_seq, IMAGE_DROPOUT, training=True)
         proj = model.multi_modal_projector(feats_per_seq)  # [B, rows, H]
         parts = []
         for r, i in enumerate(image_at):
@@ -783,8 +789,11 @@ def main():
     ap.add_argument('--device', default='cpu', help='torch device for stages 1-2 (cuda on a GPU machine; stage 0 is run and checked on the CPU only)')
     ap.add_argument('--dump-features', help='with --from-stage 1 or 2: write the frozen vision tower\'s features of every pack image to this .npy (float16) and stop')
     ap.add_argument('--features', help='.npy from --dump-features: stages 1-2 read these instead of running the tower over pixels.u8')
+    ap.add_argument('--image-dropout', type=float, default=0.0, help='stages 1-2: drop this fraction of the image features\' elements in training steps (a regulariser against memorising each image\'s features)')
     ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
     args = ap.parse_args()
+    global IMAGE_DROPOUT
+    IMAGE_DROPOUT = args.image_dropout
 
     torch.set_num_threads(args.threads)
     if args.device != 'cpu':
