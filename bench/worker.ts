@@ -11,6 +11,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnxPath } from '../src/core/variants';
 import { onnx } from '../src/engine/onnxProto';
 import { peakRssBytes } from './peakRss';
 
@@ -136,12 +137,20 @@ function readPixels(file: string): Float32Array {
 /** The second question of the measured conversation (a short answer is enough to time its first token). */
 export const FOLLOW_UP = { question: 'What colours stand out?', newTokens: 8 };
 
+/** set by runOurs where the engine reads the embedding table from its file instead of a session */
+let embeddingFile: WorkerResult['sessions'][number] | undefined;
+
 async function runOurs(job: WorkerJob, pixels: Float32Array): Promise<Omit<WorkerResult, 'peakRssBytes' | 'weightBytes' | 'sessions' | 'engine'>> {
   const engineIndex = job.engineDir ? path.join(job.engineDir, 'index.ts') : '../src/engine/index';
   const { loadModel } = (await import(engineIndex)) as typeof import('../src/engine/index');
   const t0 = performance.now();
   const model = await loadModel(job.dir, { provider: 'cpu', variant: job.dtype, threads: job.threads || undefined });
   const loadMs = performance.now() - t0;
+  // a table read row by row from its file is a weight of the model as much as one a session holds
+  if (model.info.embeddings === 'rows read from the file') {
+    const file = path.join(job.dir, onnxPath('embed', model.info.variants.embed));
+    embeddingFile = { source: `${path.basename(file)} (rows read from the file)`, bytes: statSync(file).size, options: '{}' };
+  }
   // keyed pixels: the chat's images (bytes) are keyed by content, so follow-ups reuse their cache
   const turns: import('../src/core/types').ChatTurn[] = [
     { role: 'user', text: job.question, images: [{ preprocessed: { pixelValues: pixels, geometry: job.geometry }, name: 'bench', key: 'bench' }] },
@@ -238,6 +247,7 @@ async function main(): Promise<void> {
   const sessions = recordSessions(job.sessionOptions);
   const pixels = readPixels(job.pixelsFile);
   const measured = job.engine !== 'transformers.js' ? await runOurs(job, pixels) : await runTheirs(job, pixels);
+  if (embeddingFile) sessions.push(embeddingFile);
   const result: WorkerResult = {
     engine: job.engine,
     ...measured,

@@ -158,6 +158,8 @@ export interface LoadedModelInfo {
   kvCache?: 'in-place' | 'growing' | 'on the GPU';
   /** whether a prefill computes the LM head for its last position only (num_logits_to_keep, a fast graph, or the engine's edit of an external-data decoder) or for every position */
   logits?: 'last position' | 'every position';
+  /** token embeddings: the table's rows read from the embed_tokens file as needed, or an ONNX Runtime session */
+  embeddings?: 'rows read from the file' | 'session';
 }
 
 /**

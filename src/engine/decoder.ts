@@ -12,6 +12,7 @@
 import * as ort from 'onnxruntime-node';
 import { IN_PLACE_KV_DIM, ModelLoadError } from '../core';
 import type { DeviceCopier } from './deviceCopy';
+import { EmbeddingRows, SessionEmbedder, type Embedder } from './embedRows';
 import { fromHalf, toHalf } from './half';
 import { fixedDim, inputInfo, requireInput, requireOutput, type Session, type TensorInfo } from './onnx';
 
@@ -121,19 +122,21 @@ export class LanguageModel {
   /** logits columns, from the graph's metadata or the first run */
   private vocab: number | undefined;
 
+  private readonly embedder: Embedder;
+
+  /** `embed`: the embed_tokens session, or its table's rows read from the file (embedRows.ts) */
   constructor(
-    private readonly embedSession: Session,
+    embed: Session | Embedder,
     private readonly decoderSession: Session,
     readonly files: { embed: string; decoder: string },
     hints: CacheShapeHints,
     private readonly tuning: DecoderTuning = {},
   ) {
-    requireInput(embedSession, files.embed, 'input_ids');
-    const embedOut = requireOutput(embedSession, files.embed, 'inputs_embeds');
+    this.embedder = 'run' in embed ? new SessionEmbedder(embed, files.embed) : embed;
     this.embedsInput = requireInput(decoderSession, files.decoder, 'inputs_embeds');
     requireInput(decoderSession, files.decoder, 'attention_mask');
     const logits = requireOutput(decoderSession, files.decoder, 'logits');
-    const hidden = fixedDim(this.embedsInput, 2) ?? fixedDim(embedOut, 2);
+    const hidden = fixedDim(this.embedsInput, 2) ?? this.embedder.hidden;
     if (!hidden) throw new ModelLoadError(`${files.decoder}: inputs_embeds has no fixed hidden size`);
     this.hidden = hidden;
 
@@ -168,14 +171,13 @@ export class LanguageModel {
   }
 
   /** ids [B, T] -> embeddings [B, T, hidden] f32 */
-  async embed(ids: ArrayLike<number>, batch = 1): Promise<Float32Array> {
-    const T = ids.length / batch;
-    const idData = new BigInt64Array(ids.length);
-    for (let i = 0; i < ids.length; i++) idData[i] = BigInt(ids[i]);
-    const input = new ort.Tensor('int64', idData, [batch, T]);
-    const out = (await this.embedSession.run({ input_ids: input })).inputs_embeds;
-    const data = out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array);
-    return data;
+  embed(ids: ArrayLike<number>, batch = 1): Promise<Float32Array> {
+    return this.embedder.embed(ids, batch);
+  }
+
+  /** where the embeddings come from */
+  get embeddings(): 'rows read from the file' | 'session' {
+    return this.embedder instanceof EmbeddingRows ? 'rows read from the file' : 'session';
   }
 
   emptyCache(batch = 1): KvCache {
@@ -202,6 +204,7 @@ export class LanguageModel {
 
   /** Releases what this object made beside the sessions it was given (the GPU-to-host copy session). */
   async close(): Promise<void> {
+    this.embedder.close();
     await this.copier?.release();
   }
 

@@ -32,6 +32,7 @@ import type {
   PreprocessMode,
   PromptFormatName,
 } from '../core';
+import { EmbeddingRows } from './embedRows';
 import { VisionEncoder, type ImageFeatures } from './vision';
 import { DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, type PrefixKey } from './prefixCache';
 
@@ -56,6 +57,11 @@ export interface LoadOptions {
    * last position only); costs the file's size again on disk; default true
    */
   splitWeights?: boolean;
+  /**
+   * an embed_tokens graph that is a plain table lookup is read row by row from its file (the table stays out of
+   * memory) instead of run as a session; default true
+   */
+  embeddingRows?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -83,21 +89,28 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
         decoder: onnxFile(spec, 'decoder_model_merged', variants.decoder).path,
       };
       const sessions: Session[] = [];
+      // a plain lookup table is read row by row from its file instead of held by a session (embedRows.ts)
+      const rows = opts.embeddingRows === false ? undefined : EmbeddingRows.open(files.embed);
       try {
-        for (const file of [files.vision, files.embed, files.decoder]) {
+        const load = async (file: string) => {
           throwIfAborted(opts.signal);
           const t = performance.now();
           const decoder = file === files.decoder;
-          sessions.push(await createSession(file, decoder ? decoderOptions : options, { view: decoder ? 'lastPosition' : 'file', log, split: opts.splitWeights === false ? false : {} }));
+          const s = await createSession(file, decoder ? decoderOptions : options, { view: decoder ? 'lastPosition' : 'file', log, split: opts.splitWeights === false ? false : {} });
+          sessions.push(s);
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
-        }
-        const vision = new VisionEncoder(sessions[0], files.vision);
-        const lm = new LanguageModel(sessions[1], sessions[2], files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim }, {
+          return s;
+        };
+        const vision = new VisionEncoder(await load(files.vision), files.vision);
+        const embed = rows ?? (await load(files.embed));
+        if (rows) log(`${path.relative(dir, files.embed)}: ${rows.table.rows} x ${rows.table.cols} embedding rows read from the file as needed`);
+        const lm = new LanguageModel(embed, await load(files.decoder), files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim }, {
           wholePrefill: DYNAMIC_8BIT_VARIANTS.has(variants.decoder),
           ...(copier ? { deviceCopier: copier } : {}),
         });
         return { vision, lm, sessions, variants };
       } catch (err) {
+        rows?.close();
         await releaseAll(sessions);
         await copier?.release();
         throw err;
@@ -117,6 +130,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     loadMs: Math.round(performance.now() - started),
     kvCache: value.lm.deviceKv ? 'on the GPU' : value.lm.inPlaceKv ? 'in-place' : 'growing',
     logits: value.lm.lastLogitsOnly ? 'last position' : 'every position',
+    embeddings: value.lm.embeddings,
   };
   log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}, logits of the ${info.logits}`);
   return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
