@@ -132,7 +132,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     logits: value.lm.lastLogitsOnly ? 'last position' : 'every position',
     embeddings: value.lm.embeddings,
   };
-  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}, logits of the ${info.logits}`);
+  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}, logits of ${info.logits === 'last position' ? 'the last position only' : 'every position'}, embeddings from ${info.embeddings === 'session' ? 'a session' : 'the file'}`);
   return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
 }
 
