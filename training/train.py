@@ -452,6 +452,7 @@ class TextEncoder(nn.Module):
 
 COLOURS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'black', 'white']
 CLASSES = ['circle', 'square', 'triangle', 'star', 'hexagon', 'box']
+SIZES = ['small', 'medium', 'large']
 
 
 def dense_labels(data, grid, cover=0.0):
@@ -468,11 +469,13 @@ def dense_labels(data, grid, cover=0.0):
         colour = torch.zeros(grid * grid, dtype=torch.long)
         klass = torch.zeros(grid * grid, dtype=torch.long)
         box = torch.zeros(grid * grid, 4)
+        size_class = torch.zeros(grid * grid, dtype=torch.long)
 
         def mark(k, o):
             x1, y1, x2, y2 = o['box']
             colour[k] = COLOURS.index(o['colour']) + 1
             klass[k] = CLASSES.index(o['class']) + 1
+            size_class[k] = SIZES.index(o['size']) + 1 if o.get('size') in SIZES else -100  # diagram boxes have none
             box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
 
         for r in range(grid):
@@ -501,18 +504,22 @@ def dense_labels(data, grid, cover=0.0):
                         inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
                         if colour[r * grid + c] == 0 and (inter >= cover * cell * cell or inter >= cover * area):
                             mark(r * grid + c, o)
-        out.append((colour, klass, box))
+        out.append((colour, klass, box, size_class))
     return out
 
 
 class DenseHeads(nn.Module):
     """Stage 0 only (thrown away): each patch feature predicts the colour and class under it and that object's box."""
 
-    def __init__(self, d):
+    def __init__(self, d, size_weight=0.0):
         super().__init__()
         self.colour = nn.Linear(d, len(COLOURS) + 1)
         self.klass = nn.Linear(d, len(CLASSES) + 1)
         self.box = nn.Linear(d, 4)
+        # --dense-size: each patch also names the size class of the object under it (small / medium / large are
+        # fractions of the image's shorter side, so in the padded square they depend on its aspect too)
+        self.size_weight = size_weight
+        self.size = nn.Linear(d, len(SIZES) + 1)
 
     def loss(self, feats, labels):
         """Colour and class cross-entropy with background patches down-weighted (most patches are background,
@@ -528,6 +535,10 @@ class DenseHeads(nn.Module):
             + 2 * F.cross_entropy(self.klass(feats).flatten(0, 1), klass.flatten(), weight=wk)
         if inside.any():
             l = l + 2 * F.l1_loss(torch.sigmoid(self.box(feats))[inside], box[inside])
+        if self.size_weight > 0:
+            size = torch.stack([lab[3] for lab in labels])
+            ws = torch.tensor([0.1] + [1.0] * len(SIZES))
+            l = l + self.size_weight * F.cross_entropy(self.size(feats).flatten(0, 1), size.flatten(), weight=ws, ignore_index=-100)
         return l
 
 
@@ -578,7 +589,7 @@ def stage0_dense(model, data, args, rng):
         return
     vc = model.cfg['vision_config']
     vm = model.vision_tower.vision_model
-    heads = DenseHeads(vc['hidden_size'])
+    heads = DenseHeads(vc['hidden_size'], args.dense_size)
     labels = dense_labels(data, vc['image_size'] // vc['patch_size'], args.dense_cover)
     params = list(vm.parameters()) + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0d, args.steps0d)
@@ -761,6 +772,7 @@ def main():
     ap.add_argument('--batch0v', type=int, default=96)
     ap.add_argument('--dense', type=float, default=1.0, help='weight of the dense auxiliary loss in stage 0 (each patch: colour, class and box of the object under it; 0: contrastive only)')
     ap.add_argument('--dense-cover', type=float, default=0.0, help='dense labels: a patch is also an object\'s when its box covers this fraction of the patch or of the box (0: patch centres only)')
+    ap.add_argument('--dense-size', type=float, default=0.0, help='stage 0 dense part: weight of a size-class target per patch (small / medium / large; 0: none)')
     ap.add_argument('--steps0d', type=int, default=0, help='stage 0, second part: steps of the vision tower alone on the dense objective')
     ap.add_argument('--lr0d', type=float, default=2e-3)
     ap.add_argument('--steps0t', type=int, default=600)
