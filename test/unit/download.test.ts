@@ -118,7 +118,11 @@ describe('downloadModel', () => {
     const folder = await download(hub, root);
     assertAllCorrect(folder);
     const ranged = hub.requests.filter((r) => r.server === 'cdn' && r.range);
-    assert.deepEqual(ranged.map((r) => r.range), ['bytes=70000-']);
+    assert.equal(ranged.length, 1, 'one resumed request');
+    // from what reached the .part: all 70,000 bytes sent, or fewer where the socket was cut before the client had
+    // read them (seen on a loaded machine: 48,941), never from 0 and never past what was sent
+    const from = Number(/^bytes=(\d+)-$/.exec(ranged[0].range!)?.[1]);
+    assert.ok(from > 0 && from <= 70_000, `resumed from byte ${ranged[0].range}`);
   });
 
   test('with no retries the failure keeps the .part, and the next call resumes it', async () => {
