@@ -15,8 +15,8 @@ import { closeSync, openSync, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ModelLoadError } from '../core';
 import { fromHalf } from './half';
+import { fixedDim, requireInput, requireOutput } from './onnx';
 import { onnx } from './onnxProto';
 import { FileReader, fields, LEN, MAX_INLINE_BYTES } from './onnxView';
 
@@ -209,11 +209,8 @@ export class SessionEmbedder implements Embedder {
     private readonly session: ort.InferenceSession,
     file: string,
   ) {
-    if (!session.inputNames.includes('input_ids')) throw new ModelLoadError(`${file}: expected an input named "input_ids"; the graph has ${session.inputNames.join(', ')}`);
-    const out = session.outputMetadata.find((m) => m.name === 'inputs_embeds');
-    if (!out) throw new ModelLoadError(`${file}: expected an output named "inputs_embeds"; the graph has ${session.outputNames.join(', ')}`);
-    const d = out.isTensor ? out.shape[2] : undefined;
-    this.hidden = typeof d === 'number' && d > 0 ? d : undefined;
+    requireInput(session, file, 'input_ids');
+    this.hidden = fixedDim(requireOutput(session, file, 'inputs_embeds'), 2);
   }
 
   async embed(ids: ArrayLike<number>, batch: number): Promise<Float32Array> {

@@ -16,6 +16,7 @@ import { onnx } from '../../src/engine/onnxProto';
 import { splitCopy } from '../../src/engine/onnxSplit';
 import { sessionOptions } from '../../src/engine/providers';
 import { ensureFixtures } from '../fixtures/index';
+import { modelBytes } from '../helpers/onnxModel';
 
 const options = sessionOptions('cpu', { threads: 1 });
 
@@ -90,23 +91,19 @@ describe('embedding rows read from the file', () => {
     const f32 = onnx().TensorProto.DataType.FLOAT;
     const table = new Float32Array(64 * 16).map((_, i) => i);
     const file = path.join(tmp, 'scaled.onnx');
-    writeFileSync(file, onnx().ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'scaled',
-        node: [
-          { opType: 'Gather', input: ['w', 'input_ids'], output: ['g'] },
-          { opType: 'Mul', input: ['g', 's'], output: ['inputs_embeds'] },
-        ],
-        initializer: [
-          { name: 'w', dataType: f32, dims: [64, 16], rawData: new Uint8Array(table.buffer) },
-          { name: 's', dataType: f32, dims: [], floatData: [4] },
-        ],
-        input: [{ name: 'input_ids', type: { tensorType: { elemType: onnx().TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'b' }, { dimParam: 't' }] } } } }],
-        output: [{ name: 'inputs_embeds', type: { tensorType: { elemType: f32, shape: { dim: [{ dimParam: 'b' }, { dimParam: 't' }, { dimValue: 16 }] } } } }],
-      },
-    }).finish());
+    writeFileSync(file, modelBytes({
+      name: 'scaled',
+      node: [
+        { opType: 'Gather', input: ['w', 'input_ids'], output: ['g'] },
+        { opType: 'Mul', input: ['g', 's'], output: ['inputs_embeds'] },
+      ],
+      initializer: [
+        { name: 'w', dataType: f32, dims: [64, 16], rawData: new Uint8Array(table.buffer) },
+        { name: 's', dataType: f32, dims: [], floatData: [4] },
+      ],
+      input: [{ name: 'input_ids', type: { tensorType: { elemType: onnx().TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'b' }, { dimParam: 't' }] } } } }],
+      output: [{ name: 'inputs_embeds', type: { tensorType: { elemType: f32, shape: { dim: [{ dimParam: 'b' }, { dimParam: 't' }, { dimValue: 16 }] } } } }],
+    }));
     assert.equal(EmbeddingRows.open(file), undefined);
     const bad = path.join(tmp, 'bad.onnx');
     writeFileSync(bad, Buffer.from([0x3a, 0xff, 0xff, 0x01]));

@@ -17,6 +17,7 @@ import { SPLIT_FOLDER, splitCopy } from '../../src/engine/onnxSplit';
 import { graphOnly } from '../../src/engine/onnxView';
 import { sessionOptions } from '../../src/engine/providers';
 import { ensureFixtures } from '../fixtures/index';
+import { modelBytes } from '../helpers/onnxModel';
 
 const options = sessionOptions('cpu', { threads: 1 });
 
@@ -133,19 +134,15 @@ describe('a file with inline weights, split into graph + aligned data', () => {
     const f32 = onnx().TensorProto.DataType.FLOAT;
     const big = new Float32Array(32 * 1024).fill(0.5);
     const constant = path.join(dir, 'c.onnx');
-    writeFileSync(constant, onnx().ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'c',
-        node: [
-          { opType: 'Constant', output: ['k'], attribute: [{ name: 'value', type: onnx().AttributeProto.AttributeType.TENSOR, t: { dataType: f32, dims: [1024, 32], rawData: new Uint8Array(big.buffer) } }] },
-          { opType: 'Add', input: ['x', 'k'], output: ['y'] },
-        ],
-        input: [{ name: 'x', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: 1024 }, { dimValue: 32 }] } } } }],
-        output: [{ name: 'y', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: 1024 }, { dimValue: 32 }] } } } }],
-      },
-    }).finish());
+    writeFileSync(constant, modelBytes({
+      name: 'c',
+      node: [
+        { opType: 'Constant', output: ['k'], attribute: [{ name: 'value', type: onnx().AttributeProto.AttributeType.TENSOR, t: { dataType: f32, dims: [1024, 32], rawData: new Uint8Array(big.buffer) } }] },
+        { opType: 'Add', input: ['x', 'k'], output: ['y'] },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: 1024 }, { dimValue: 32 }] } } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: f32, shape: { dim: [{ dimValue: 1024 }, { dimValue: 32 }] } } } }],
+    }));
     assert.equal(splitCopy(constant, { minBytes: 0, log }), undefined);
     assert.match(lines.pop()!, /is not an initializer's raw_data/);
     assert.deepEqual(readdirSync(path.join(dir, SPLIT_FOLDER)), [], 'the temporary folder is removed');

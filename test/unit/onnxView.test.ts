@@ -15,6 +15,7 @@ import { onnx } from '../../src/engine/onnxProto';
 import { graphOnly, lastPositionLogits } from '../../src/engine/onnxView';
 import { sessionOptions } from '../../src/engine/providers';
 import { ensureFixtures } from '../fixtures/index';
+import { modelBytes } from '../helpers/onnxModel';
 
 const options = sessionOptions('cpu', { threads: 1 });
 
@@ -45,11 +46,6 @@ function lastRow(t: ort.Tensor): number[] {
   const [, rows, vocab] = t.dims;
   const data = t.data as Float32Array | Uint16Array;
   return Array.from(data.subarray((rows - 1) * vocab, rows * vocab));
-}
-
-/** ModelProto bytes of `graph` (opset 17) */
-function modelBytes(graph: import('onnx-proto').onnx.IGraphProto): Uint8Array {
-  return onnx().ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph }).finish();
 }
 
 /** y = x W + b with W [16, 32] in `m.onnx_data` and b inline or in the data file too */
