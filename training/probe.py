@@ -1,0 +1,62 @@
+"""Linear probes of frozen vision features: can the decoder read an object's size class, colour and class from the
+patch at its box centre? `train.py --dump-features F.npy` writes the features of a pack's images; the probes train a
+logistic regression on the objects of the first --train images and report accuracy on the rest.
+
+    /usr/bin/python3 training/probe.py --features F.npy --contexts PACK/contexts.jsonl --train 15000
+"""
+import argparse
+import json
+
+import numpy as np
+import torch
+
+SIZES = ['small', 'medium', 'large']
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--features', required=True, help='.npy from train.py --dump-features: [images, patches, dim]')
+    ap.add_argument('--contexts', required=True, help="the pack's contexts.jsonl (every object's class, colour, size, box)")
+    ap.add_argument('--train', type=int, required=True, help='objects of images before this index train the probes; the rest test them')
+    ap.add_argument('--steps', type=int, default=300)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    feats = np.load(args.features).astype(np.float32)
+    grid = int(round(feats.shape[1] ** 0.5))
+    ctxs = [json.loads(line) for line in open(args.contexts)]
+    colours = sorted({o['colour'] for c in ctxs for o in c.get('objects', [])})
+    classes = sorted({o['class'] for c in ctxs for o in c.get('objects', [])})
+    x, labels, image = [], {'size class': [], 'colour': [], 'class': []}, []
+    for i, c in enumerate(ctxs):
+        side = max(c['width'], c['height'])
+        left, top = (side - c['width']) // 2, (side - c['height']) // 2
+        for o in c.get('objects', []):
+            if o.get('size') not in SIZES:
+                continue  # diagram boxes have no size class
+            x1, y1, x2, y2 = o['box']
+            col = min(grid - 1, int(((x1 + x2) / 2 + left) / side * grid))
+            row = min(grid - 1, int(((y1 + y2) / 2 + top) / side * grid))
+            x.append(feats[i, row * grid + col])
+            labels['size class'].append(SIZES.index(o['size']))
+            labels['colour'].append(colours.index(o['colour']))
+            labels['class'].append(classes.index(o['class']))
+            image.append(i)
+    x = torch.tensor(np.stack(x))
+    x = (x - x.mean(0)) / (x.std(0) + 1e-5)
+    train = torch.tensor(np.array(image) < args.train)
+    test = ~train
+    for name, y in labels.items():
+        y = torch.tensor(y)
+        probe = torch.nn.Linear(x.shape[1], int(y.max()) + 1)
+        opt = torch.optim.Adam(probe.parameters(), 1e-2)
+        for _ in range(args.steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(probe(x[train]), y[train]).backward()
+            opt.step()
+        acc = (probe(x[test]).argmax(1) == y[test]).float().mean().item()
+        chance = torch.bincount(y[test]).max().item() / int(test.sum())
+        print(f'{name}: {acc * 100:.1f} % of {int(test.sum())} held-out objects (chance {chance * 100:.1f} %)')
+
+
+if __name__ == '__main__':
+    main()
