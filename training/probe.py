@@ -1,5 +1,5 @@
-"""Linear probes of frozen vision features: can the decoder read an object's size class, colour and class from the
-patch at its box centre? `train.py --dump-features F.npy` writes the features of a pack's images; the probes train a
+"""Linear probes of frozen vision features: can the decoder read an object's size class, colour, class and place (the
+third of the image, across and down, that holds its centre) from the patch at its box centre? `train.py --dump-features F.npy` writes the features of a pack's images; the probes train a
 logistic regression on the objects of the first --train images and report accuracy on the rest.
 
     /usr/bin/python3 training/probe.py --features F.npy --contexts PACK/contexts.jsonl --train 15000
@@ -26,7 +26,7 @@ def main():
     ctxs = [json.loads(line) for line in open(args.contexts)]
     colours = sorted({o['colour'] for c in ctxs for o in c.get('objects', [])})
     classes = sorted({o['class'] for c in ctxs for o in c.get('objects', [])})
-    x, labels, image = [], {'size class': [], 'colour': [], 'class': []}, []
+    x, labels, image = [], {'size class': [], 'colour': [], 'class': [], 'column third': [], 'row third': []}, []
     for i, c in enumerate(ctxs):
         side = max(c['width'], c['height'])
         left, top = (side - c['width']) // 2, (side - c['height']) // 2
@@ -40,6 +40,9 @@ def main():
             labels['size class'].append(SIZES.index(o['size']))
             labels['colour'].append(colours.index(o['colour']))
             labels['class'].append(classes.index(o['class']))
+            # the place words of the questions: which third of the image (not of the padded square) holds the centre
+            labels['column third'].append(min(2, int((x1 + x2) / 2 / c['width'] * 3)))
+            labels['row third'].append(min(2, int((y1 + y2) / 2 / c['height'] * 3)))
             image.append(i)
     x = torch.tensor(np.stack(x))
     x = (x - x.mean(0)) / (x.std(0) + 1e-5)

@@ -90,6 +90,23 @@ class ClipEmbeddings(nn.Module):
         return torch.cat([cls, p], 1) + self.position_embedding.weight[None]
 
 
+def sincos_positions(grid, d, scale):
+    """2-D sine-cosine position values (half the channels for the column, half for the row; the class token's
+    row zero), `scale` times the unit waves: --pos-init sincos starts the learned position embedding here. From the
+    default N(0, 0.02) the embedding stays 30x smaller than a patch's content, and after stage 0 a linear probe of
+    the features read an object's column third at 41 % (chance 37 %) and its patch column not at all."""
+    q = d // 4
+    freq = 1.0 / (100.0 ** (torch.arange(q, dtype=torch.float32) / q))
+    pos = torch.arange(grid, dtype=torch.float32)[:, None] * freq[None]  # [grid, q]
+    wave = torch.cat([pos.sin(), pos.cos()], 1)  # [grid, 2q]
+    rows = torch.arange(grid).repeat_interleave(grid)
+    cols = torch.arange(grid).repeat(grid)
+    table = torch.zeros(grid * grid + 1, d)
+    table[1:, : 2 * q] = wave[cols]
+    table[1:, 2 * q: 4 * q] = wave[rows]
+    return table * scale
+
+
 class Encoder(nn.Module):
     def __init__(self, layers):
         super().__init__()
@@ -470,9 +487,14 @@ def dense_labels(data, grid, cover=0.0):
         klass = torch.zeros(grid * grid, dtype=torch.long)
         box = torch.zeros(grid * grid, 4)
         size_class = torch.zeros(grid * grid, dtype=torch.long)
+        place = torch.full((grid * grid, 2), -100, dtype=torch.long)
 
         def mark(k, o):
             x1, y1, x2, y2 = o['box']
+            # the third of the image (not of the padded square), across and down, that holds the box centre: the
+            # words "left / right / top / bottom" of the questions (training/data/spatial.ts)
+            place[k, 0] = min(2, int((x1 + x2) / 2 / w * 3))
+            place[k, 1] = min(2, int((y1 + y2) / 2 / h * 3))
             colour[k] = COLOURS.index(o['colour']) + 1
             klass[k] = CLASSES.index(o['class']) + 1
             size_class[k] = SIZES.index(o['size']) + 1 if o.get('size') in SIZES else -100  # diagram boxes have none
@@ -504,14 +526,14 @@ def dense_labels(data, grid, cover=0.0):
                         inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
                         if colour[r * grid + c] == 0 and (inter >= cover * cell * cell or inter >= cover * area):
                             mark(r * grid + c, o)
-        out.append((colour, klass, box, size_class))
+        out.append((colour, klass, box, size_class, place))
     return out
 
 
 class DenseHeads(nn.Module):
     """Stage 0 only (thrown away): each patch feature predicts the colour and class under it and that object's box."""
 
-    def __init__(self, d, size_weight=0.0):
+    def __init__(self, d, size_weight=0.0, place_weight=0.0):
         super().__init__()
         self.colour = nn.Linear(d, len(COLOURS) + 1)
         self.klass = nn.Linear(d, len(CLASSES) + 1)
@@ -520,6 +542,10 @@ class DenseHeads(nn.Module):
         # fractions of the image's shorter side, so in the padded square they depend on its aspect too)
         self.size_weight = size_weight
         self.size = nn.Linear(d, len(SIZES) + 1)
+        # --dense-place: each object patch also names the third of the image, across and down, that holds the
+        # object's centre (a linear probe of features trained without it reads the column at 41 %, chance 37 %)
+        self.place_weight = place_weight
+        self.place = nn.Linear(d, 6)
 
     def loss(self, feats, labels):
         """Colour and class cross-entropy with background patches down-weighted (most patches are background,
@@ -539,6 +565,11 @@ class DenseHeads(nn.Module):
             size = torch.stack([lab[3] for lab in labels])
             ws = torch.tensor([0.1] + [1.0] * len(SIZES))
             l = l + self.size_weight * F.cross_entropy(self.size(feats).flatten(0, 1), size.flatten(), weight=ws, ignore_index=-100)
+        if self.place_weight > 0:
+            place = torch.stack([lab[4] for lab in labels])
+            logits = self.place(feats)
+            l = l + self.place_weight * (F.cross_entropy(logits[..., :3].flatten(0, 1), place[..., 0].flatten(), ignore_index=-100)
+                                         + F.cross_entropy(logits[..., 3:].flatten(0, 1), place[..., 1].flatten(), ignore_index=-100))
         return l
 
 
@@ -589,7 +620,7 @@ def stage0_dense(model, data, args, rng):
         return
     vc = model.cfg['vision_config']
     vm = model.vision_tower.vision_model
-    heads = DenseHeads(vc['hidden_size'], args.dense_size)
+    heads = DenseHeads(vc['hidden_size'], args.dense_size, args.dense_place)
     labels = dense_labels(data, vc['image_size'] // vc['patch_size'], args.dense_cover)
     params = list(vm.parameters()) + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0d, args.steps0d)
@@ -773,6 +804,9 @@ def main():
     ap.add_argument('--dense', type=float, default=1.0, help='weight of the dense auxiliary loss in stage 0 (each patch: colour, class and box of the object under it; 0: contrastive only)')
     ap.add_argument('--dense-cover', type=float, default=0.0, help='dense labels: a patch is also an object\'s when its box covers this fraction of the patch or of the box (0: patch centres only)')
     ap.add_argument('--dense-size', type=float, default=0.0, help='stage 0 dense part: weight of a size-class target per patch (small / medium / large; 0: none)')
+    ap.add_argument('--dense-place', type=float, default=0.0, help='stage 0 dense part: weight of a place target per object patch (the third of the image across and down holding the object\'s centre; 0: none)')
+    ap.add_argument('--pos-init', choices=['normal', 'sincos'], default='normal', help='stage 0 from scratch: the vision position embedding\'s initial values (sincos: 2-D sine-cosine waves, see --pos-scale)')
+    ap.add_argument('--pos-scale', type=float, default=0.5, help='--pos-init sincos: the waves\' amplitude')
     ap.add_argument('--steps0d', type=int, default=0, help='stage 0, second part: steps of the vision tower alone on the dense objective')
     ap.add_argument('--lr0d', type=float, default=2e-3)
     ap.add_argument('--steps0t', type=int, default=600)
@@ -859,6 +893,11 @@ def main():
         t = time.time()
         if args.init_vision:
             load_safetensors(model, args.init_vision, only='vision_tower.')
+        elif args.pos_init == 'sincos':
+            vc = cfg['vision_config']
+            emb = model.vision_tower.vision_model.embeddings.position_embedding
+            with torch.no_grad():
+                emb.weight.copy_(sincos_positions(vc['image_size'] // vc['patch_size'], vc['hidden_size'], args.pos_scale))
         stage0_vision(model, data, args, rng)
         stage0_dense(model, data, args, rng)
         stage0_text(model, stage2, args, rng)
