@@ -10,7 +10,7 @@ import json
 import numpy as np
 import torch
 
-SIZES = ['small', 'medium', 'large']
+from train import SIZES, image_thirds
 
 
 def main():
@@ -40,9 +40,9 @@ def main():
             labels['size class'].append(SIZES.index(o['size']))
             labels['colour'].append(colours.index(o['colour']))
             labels['class'].append(classes.index(o['class']))
-            # the place words of the questions: which third of the image (not of the padded square) holds the centre
-            labels['column third'].append(min(2, int((x1 + x2) / 2 / c['width'] * 3)))
-            labels['row third'].append(min(2, int((y1 + y2) / 2 / c['height'] * 3)))
+            column, row_third = image_thirds(o['box'], c['width'], c['height'])
+            labels['column third'].append(column)
+            labels['row third'].append(row_third)
             image.append(i)
     x = torch.tensor(np.stack(x))
     x = (x - x.mean(0)) / (x.std(0) + 1e-5)

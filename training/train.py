@@ -472,6 +472,13 @@ CLASSES = ['circle', 'square', 'triangle', 'star', 'hexagon', 'box']
 SIZES = ['small', 'medium', 'large']
 
 
+def image_thirds(box, width, height):
+    """The third of the image (not of the padded square), across and down (0-2 each), that holds the box centre:
+    the place words of the questions ("left / centre / right", "top / middle / bottom"; training/data/spatial.ts)."""
+    x1, y1, x2, y2 = box
+    return min(2, int((x1 + x2) / 2 / width * 3)), min(2, int((y1 + y2) / 2 / height * 3))
+
+
 def dense_labels(data, grid, cover=0.0):
     """Per patch of the padded, resized image: the colour and class of the object under it (index 0: background)
     and that object's box in the padded square's 0..1 frame, from the context's boxes. A patch is the object's when
@@ -491,10 +498,7 @@ def dense_labels(data, grid, cover=0.0):
 
         def mark(k, o):
             x1, y1, x2, y2 = o['box']
-            # the third of the image (not of the padded square), across and down, that holds the box centre: the
-            # words "left / right / top / bottom" of the questions (training/data/spatial.ts)
-            place[k, 0] = min(2, int((x1 + x2) / 2 / w * 3))
-            place[k, 1] = min(2, int((y1 + y2) / 2 / h * 3))
+            place[k, 0], place[k, 1] = image_thirds(o['box'], w, h)
             colour[k] = COLOURS.index(o['colour']) + 1
             klass[k] = CLASSES.index(o['class']) + 1
             size_class[k] = SIZES.index(o['size']) + 1 if o.get('size') in SIZES else -100  # diagram boxes have none
@@ -889,6 +893,8 @@ def main():
             raise SystemExit(f"--features: {f.shape[0]} rows for {len(data.images)} images")
         model.given_features = torch.from_numpy(f.astype(np.float32)).to(args.device)
 
+    if args.pos_init != 'normal' and (args.init_vision or args.from_stage > 0):
+        raise SystemExit('--pos-init applies to a tower trained from scratch (stage 0 without --init-vision)')
     if args.from_stage <= 0:
         t = time.time()
         if args.init_vision:
