@@ -20,11 +20,16 @@ start=$(date +%s)
 npm run build --silent
 npx tsx training/data/generate.ts --out "$WORK/data" --count 6000 --seed 0
 npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
-# stage 0 (vision tower: contrastive + dense, then dense alone; decoder: the data's text), then stages 1-2 from
+# stage 0 (vision tower: contrastive + dense, then dense alone, the dense targets naming each object patch's colour,
+# class, box, size class and third of the image, the position embedding started as sine-cosine waves; decoder: the
+# data's text), then stages 1-2 from
 # its weights: two commands, so that a stage-2 change can be re-run from stage0.safetensors with the same result
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --stop-after 0 \
-  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --steps1 300 --lr1 2e-3 \
+  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
+  --pos-init sincos --dense-size 1 --dense-place 1
+# the frozen tower's features of every image, once (stages 1-2 then skip the tower: the same losses, less time)
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --dump-features "$WORK/pack/features.npy"
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --features "$WORK/pack/features.npy" --steps1 300 --lr1 2e-3 \
   $STAGE2
 trained=$(date +%s)
 
