@@ -22,6 +22,7 @@ import { altTextTests } from './ui/altText.mjs';
 import { hostileUiTests } from './ui/hostile.mjs';
 import { firstRunTests } from './ui/firstRun.mjs';
 import { captionTests } from './ui/captions.mjs';
+import { builtinTests } from './ui/builtin.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(E2E_DIR, '../..');
@@ -35,6 +36,8 @@ const args = Object.fromEntries(process.argv.slice(2).map((a) => {
   return [m[1], m[2] ?? true];
 }));
 const only = args.only; // 'host' | 'ui' | undefined (both)
+// --grep=REGEX: only the UI tests whose names match (a window with none is not opened)
+const grep = typeof args.grep === 'string' ? new RegExp(args.grep, 'i') : undefined;
 const extensionPath = path.resolve(args.extension ?? REPO);
 const modelDir = path.resolve(args.model ?? path.join(REPO, 'test/fixtures/models/tiny-llava'));
 const testsPath = path.join(extensionPath, 'dist/test/suite/index.js');
@@ -134,10 +137,12 @@ async function runUiTests({ context, server, sandbox, shots, hub }) {
   // The first-run tests get a window of their own (its own extension host and webviews): they start from the
   // fresh profile with no model and leave the tiny model configured; the other tests then start clean.
   await runInWindow({ context, server, sandbox, shots, hub }, firstRunTests, 'first-run');
-  if (!args['first-run-only']) await runInWindow({ context, server, sandbox, shots, hub }, [...uiTests, ...overlayTests, ...captionTests, ...altTextTests, ...hostileUiTests], 'workbench');
+  if (!args['first-run-only']) await runInWindow({ context, server, sandbox, shots, hub }, [...uiTests, ...overlayTests, ...captionTests, ...altTextTests, ...hostileUiTests, ...builtinTests], 'workbench');
 }
 
-async function runInWindow({ context, server, sandbox, shots, hub }, tests, label) {
+async function runInWindow({ context, server, sandbox, shots, hub }, allTests, label) {
+  const tests = grep ? allTests.filter(([name]) => grep.test(name)) : allTests;
+  if (tests.length === 0) return;
   const page = await context.newPage();
   const consoleLog = path.join(ARTIFACTS, 'browser-console.log');
   page.on('console', (m) => { if (!isNoise(m.text())) fs.appendFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`); });

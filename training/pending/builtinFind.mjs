@@ -1,12 +1,12 @@
-// The built-in model (models/builtin, shipped in the VSIX; `llava.model: builtin`) answers about the demo image
-// media/samples/shapes.png in the real workbench, and the box it draws for "Find in Image…" lands on the named
-// shape. The truth is the scene generator's own record of the image (media/samples/shapes.json: every shape's
+// Waits for a built-in model that has learned grounding (moves to test/e2e/ui/, its test into `builtinTests` of
+// test/e2e/ui/builtin.mjs): in the real workbench, the box the built-in model draws for "Find in Image…" on
+// media/samples/shapes.png lands on the named shape. The truth is the scene generator's own record of the image (media/samples/shapes.json: every shape's
 // class, colour and box in image pixels), not anything the extension computes.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { askInWebview, expectImageShown, explorerMenu, panelWithImage } from '../lib/webview.mjs';
+import { expectImageShown, explorerMenu, panelWithImage } from '../lib/webview.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
@@ -29,7 +29,7 @@ function drawnBoxes(frame) {
   });
 }
 
-export async function builtinModelAnswersAndFinds({ page, shots, sandbox }) {
+export async function builtinModelFinds({ page, shots, sandbox }) {
   const saved = fs.readFileSync(settingsFile(sandbox), 'utf8');
   fs.copyFileSync(path.join(REPO, 'media', 'samples', IMAGE), path.join(sandbox.workspace, IMAGE));
   fs.writeFileSync(settingsFile(sandbox), JSON.stringify({ ...JSON.parse(saved), 'llava.model': 'builtin' }, null, 2) + '\n');
@@ -38,12 +38,7 @@ export async function builtinModelAnswersAndFinds({ page, shots, sandbox }) {
     await explorerMenu(page, IMAGE, 'Ask About Image');
     const frame = await panelWithImage(page, IMAGE);
     await expectImageShown(frame);
-
     const star = CONTEXT.objects.find((o) => o.class === 'star') ?? CONTEXT.objects[0];
-    const q = `What colour is the ${star.class}?\nAnswer the question using a single word or phrase.`;
-    const { text } = await askInWebview(page, frame, q, { shots, label: 'builtin-colour' });
-    assert.equal(text.trim().toLowerCase(), star.colour, `the ${star.class} is ${star.colour}; the built-in model said ${JSON.stringify(text)}`);
-
     const phrase = `the ${star.colour} ${star.class}`;
     await frame.locator('[data-testid="find"]').fill(phrase);
     await frame.locator('[data-testid="find"]').press('Enter');
@@ -62,13 +57,13 @@ export async function builtinModelAnswersAndFinds({ page, shots, sandbox }) {
     const tolerance = 4 + 0.005 * side;
     assert.ok(err <= tolerance, `box ${boxes[0].map((v) => v.toFixed(1)).join(', ')} vs the truth ${star.box.join(', ')}: ${err.toFixed(1)} px off (tolerance ${tolerance.toFixed(1)})`);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'builtin-answer.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'builtin-find.png') });
     await shots.take(page, 'builtin-find');
-    return `"${text.trim()}" for the ${star.class}; box for ${phrase} ${err.toFixed(1)} px from the truth at most (tolerance ${tolerance.toFixed(1)})`;
+    return `box for ${phrase} ${err.toFixed(1)} px from the truth at most (tolerance ${tolerance.toFixed(1)})`;
   } finally {
     fs.writeFileSync(settingsFile(sandbox), saved);
     fs.rmSync(path.join(sandbox.workspace, IMAGE), { force: true });
   }
 }
 
-export const builtinTests = [['Built-in model: answers about the demo image and its Find box lands on the named shape', builtinModelAnswersAndFinds]];
+export const builtinFindTests = [['Built-in model: its Find box lands on the named shape', builtinModelFinds]];
