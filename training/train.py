@@ -681,12 +681,35 @@ def by_image(samples):
     return groups
 
 
+class ProjectorDense:
+    """--proj-dense W (stages 1-2, departing from the paper): the stage-0 dense targets (colour, class, box, size
+    class and third of the image of the object under each patch) asked again of the projector's output, the 32
+    numbers per patch the decoder reads, through fresh heads that are thrown away. Trained on captions alone, the
+    projector keeps what captions need: a linear probe of run R's projector output read the column third at 74 %
+    and the box centre 3.5x worse than the tower's own features (95 %, error 0.029 of the side)."""
+
+    def __init__(self, model, data, weight, cover):
+        vc = model.cfg['vision_config']
+        self.heads = DenseHeads(model.cfg['text_config']['hidden_size'], 1.0, 1.0)
+        self.labels = dense_labels(data, vc['image_size'] // vc['patch_size'], cover)
+        self.weight = weight
+
+    def loss(self, model, feats, used):
+        return self.weight * self.heads.loss(model.multi_modal_projector(feats), [self.labels[i] for i in used])
+
+
+PROJECTOR_DENSE = None
+
+
 def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0):
     """Each step: every sample of `images_per_step` images (an epoch's shuffled order), plus `extra_per_step`
     samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture)."""
     by_img = by_image(samples)
     keys = sorted(by_img)
     feats_all = None if tune_vision else frozen_features(model, data)
+    aux = PROJECTOR_DENSE
+    if aux is not None:
+        params = list(params) + list(aux.heads.parameters())
     groups = [(params, 1.0)]
     if tune_vision:
         vparams = [p for p in model.vision_tower.parameters() if p.requires_grad]
@@ -727,9 +750,14 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             part_loss = answer_loss(model, hidden, targets_of([seqs[i] for i in part], [spans[i] for i in part]), per_sequence, denominator)
             part_loss.backward()
             loss += float(part_loss)
+        dense = ''
+        if aux is not None:
+            aux_loss = aux.loss(model, feats, used)
+            aux_loss.backward()
+            dense = f' projector dense {float(aux_loss):.3f}'
         apply_step(opt, sched, params)
         if step % 25 == 0 or step == steps - 1:
-            log(f"{label} {step}/{steps} loss {loss:.3f} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
+            log(f"{label} {step}/{steps} loss {loss:.3f}{dense} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
 
 # ----------------------------------------------------------------------------- safetensors
@@ -840,9 +868,10 @@ def main():
     ap.add_argument('--dump-features', help='with --from-stage 1 or 2: write the frozen vision tower\'s features of every pack image to this .npy (float16) and stop')
     ap.add_argument('--features', help='.npy from --dump-features: stages 1-2 read these instead of running the tower over pixels.u8')
     ap.add_argument('--image-dropout', type=float, default=0.0, help='stages 1-2: drop this fraction of the image features\' elements in training steps (a regulariser against memorising each image\'s features)')
+    ap.add_argument('--proj-dense', type=float, default=0.0, help='stages 1-2: weight of the stage-0 dense targets asked of the projector\'s output (fresh heads, thrown away; 0: off)')
     ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
     args = ap.parse_args()
-    global IMAGE_DROPOUT
+    global IMAGE_DROPOUT, PROJECTOR_DENSE
     IMAGE_DROPOUT = args.image_dropout
 
     torch.set_num_threads(args.threads)
@@ -912,6 +941,8 @@ def main():
         if args.stop_after == 0:
             log(f"stage 0 done in {times['stage0']:.0f} s")
             return
+    if args.proj_dense > 0:
+        PROJECTOR_DENSE = ProjectorDense(model, data, args.proj_dense, args.dense_cover)
     if args.from_stage <= 1:
         t = time.time()
         set_trainable(model, False)
