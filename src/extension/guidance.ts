@@ -75,8 +75,9 @@ const LOCAL_FOLDER: GuidanceAction = { id: 'localFolder', label: 'Use Local Fold
 
 /**
  * The inline choice for the first question without a model. Buttons, in this order: Download (size),
- * Use Local Folder…, and Use <the built-in model's label> when the extension ships one (then it is the
- * recommended choice: it answers at once, offline).
+ * Use Local Folder…, and Use <the built-in model's label> when the extension ships one. Download stays the
+ * recommended choice: the built-in model answers at once but only about pictures of coloured shapes, and the
+ * question that brought the user here is about their own image.
  */
 export function noModelGuidance(s: NoModelSituation): Guidance {
   const { offer } = s;
@@ -87,10 +88,10 @@ export function noModelGuidance(s: NoModelSituation): Guidance {
     : `**A model is needed to answer.** ${offer.label} is not downloaded yet: download it once (${facts ? `${facts}; ` : ''}afterwards it works offline), or use a model folder you already have.${builtin}`;
   const name = shortModelName(offer.label);
   const actions: GuidanceAction[] = [
-    { id: 'download', label: offer.size ? `Download ${name} (${offer.size})` : `Download ${name}`, primary: !s.builtin },
+    { id: 'download', label: offer.size ? `Download ${name} (${offer.size})` : `Download ${name}`, primary: true },
     LOCAL_FOLDER,
   ];
-  if (s.builtin) actions.push({ id: 'builtin', label: `Use ${s.builtin.label}`, primary: true });
+  if (s.builtin) actions.push({ id: 'builtin', label: `Use ${s.builtin.label}` });
   return { text, actions };
 }
 

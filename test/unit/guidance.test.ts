@@ -39,8 +39,8 @@ test('no model: Download (size) and Use Local Folder…, in that order; the buil
   assert.equal(withBuiltin.actions[2].label, 'Use Built-in demo model (shapes)');
   assert.match(withBuiltin.text, /Or try the Built-in demo model \(shapes\) at once: no download; shapes only\./);
   assert.doesNotMatch(g.text, /Built-in/);
-  // the built-in model answers at once: it becomes the recommended choice
-  assert.deepEqual(withBuiltin.actions.filter((a) => a.primary).map((a) => a.id), ['builtin']);
+  // Download stays the recommended choice: the built-in model knows pictures of coloured shapes only
+  assert.deepEqual(withBuiltin.actions.filter((a) => a.primary).map((a) => a.id), ['download']);
 
   // an unknown size is left out, not shown as "(size unknown)" on a button
   assert.deepEqual(labels(noModelGuidance({ offer: { label: 'nanoLLaVA 1.5 (1B, laptop CPU)' } })), ['Download nanoLLaVA 1.5', 'Use Local Folder…']);
