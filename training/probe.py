@@ -3,6 +3,9 @@ third of the image, across and down, that holds its centre) from the patch at it
 logistic regression on the objects of the first --train images and report accuracy on the rest.
 
     /usr/bin/python3 training/probe.py --features F.npy --contexts PACK/contexts.jsonl --train 15000
+
+`--projector CKPT` probes what the decoder reads instead: the features through that checkpoint's projector. A
+least-squares probe of the box centre (padded frame, 0-1) is reported beside the classifiers.
 """
 import argparse
 import json
@@ -10,7 +13,7 @@ import json
 import numpy as np
 import torch
 
-from train import SIZES, image_thirds
+from train import SIZES, image_thirds, read_safetensors
 
 
 def main():
@@ -19,14 +22,20 @@ def main():
     ap.add_argument('--contexts', required=True, help="the pack's contexts.jsonl (every object's class, colour, size, box)")
     ap.add_argument('--train', type=int, required=True, help='objects of images before this index train the probes; the rest test them')
     ap.add_argument('--steps', type=int, default=300)
+    ap.add_argument('--projector', help='a checkpoint (.safetensors): probe its projector\'s output instead of the features')
     args = ap.parse_args()
     torch.set_num_threads(1)
     feats = np.load(args.features).astype(np.float32)
+    if args.projector:
+        p = read_safetensors(args.projector, 'multi_modal_projector.')
+        with torch.no_grad():
+            h = torch.nn.functional.gelu(torch.from_numpy(feats) @ p['linear_1.weight'].T + p['linear_1.bias'])
+            feats = (h @ p['linear_2.weight'].T + p['linear_2.bias']).numpy()
     grid = int(round(feats.shape[1] ** 0.5))
     ctxs = [json.loads(line) for line in open(args.contexts)]
     colours = sorted({o['colour'] for c in ctxs for o in c.get('objects', [])})
     classes = sorted({o['class'] for c in ctxs for o in c.get('objects', [])})
-    x, labels, image = [], {'size class': [], 'colour': [], 'class': [], 'column third': [], 'row third': []}, []
+    x, centre, labels, image = [], [], {'size class': [], 'colour': [], 'class': [], 'column third': [], 'row third': []}, []
     for i, c in enumerate(ctxs):
         side = max(c['width'], c['height'])
         left, top = (side - c['width']) // 2, (side - c['height']) // 2
@@ -37,6 +46,7 @@ def main():
             col = min(grid - 1, int(((x1 + x2) / 2 + left) / side * grid))
             row = min(grid - 1, int(((y1 + y2) / 2 + top) / side * grid))
             x.append(feats[i, row * grid + col])
+            centre.append([((x1 + x2) / 2 + left) / side, ((y1 + y2) / 2 + top) / side])
             labels['size class'].append(SIZES.index(o['size']))
             labels['colour'].append(colours.index(o['colour']))
             labels['class'].append(classes.index(o['class']))
@@ -59,6 +69,11 @@ def main():
         acc = (probe(x[test]).argmax(1) == y[test]).float().mean().item()
         chance = torch.bincount(y[test]).max().item() / int(test.sum())
         print(f'{name}: {acc * 100:.1f} % of {int(test.sum())} held-out objects (chance {chance * 100:.1f} %)')
+    centre = torch.tensor(centre)
+    xb = torch.cat([x, torch.ones(len(x), 1)], 1)
+    w = torch.linalg.lstsq(xb[train], centre[train]).solution
+    err = (xb[test] @ w - centre[test]).abs().mean().item()
+    print(f'box centre: mean error {err:.3f} of the side (the training mean: {(centre[train].mean(0) - centre[test]).abs().mean().item():.3f})')
 
 
 if __name__ == '__main__':

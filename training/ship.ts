@@ -149,7 +149,7 @@ complex reasoning, plus LLaVA-1.5's short answer, multiple choice, grounding and
   then the full LLaVA-1.5-style mix (1,000 steps of 4 images with all their samples plus 24 single-turn questions).
 - Loss on answer tokens only. The softmax over the 32064-token vocabulary is computed exactly but cheaply by
   keeping the \`lm_head\` rows of tokens the data never shows at zero (each then contributes exp(0)).
-- Training time: ${values['train-seconds'] ? minutes(Number(values['train-seconds'])) : 'see train-log'} on a shared 2-core machine (PyTorch ${trainLog.torch ?? '1.13'} with OpenBLAS${trainLog.seconds ? `; stages 1-2 ${minutes(trainLog.seconds)} in train.py` : ''}).
+- Time from generating the data to the trained weights: ${values['train-seconds'] ? minutes(Number(values['train-seconds'])) : 'see train-log'} on a shared 2-core machine (PyTorch ${trainLog.torch ?? '1.13'} with OpenBLAS${trainLog.seconds ? `; stages 1-2 ${minutes(trainLog.seconds)} in train.py` : ''}).
 
 ## What it gets wrong
 It is a demo of the pipeline, not yet the model issue 11 asks for. Against that issue's targets (q4, held-out set):

@@ -12,6 +12,7 @@ arithmetic (pre-LN CLIP with quick_gelu, exact-erf GELU projector, RMSNorm in fl
 no biases in LLaMA) so that the converter's ONNX graphs compute the same function.
 """
 import argparse
+import itertools
 import json
 import math
 import os
@@ -699,6 +700,7 @@ class ProjectorDense:
 
 
 PROJECTOR_DENSE = None
+TOPIC_WEIGHT = {}
 
 
 def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0):
@@ -708,6 +710,9 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
     keys = sorted(by_img)
     feats_all = None if tune_vision else frozen_features(model, data)
     aux = PROJECTOR_DENSE
+    # --topic-weight: single-turn samples drawn in proportion to their topic's weight (default: uniform, and the
+    # draws below the same as before the flag existed)
+    cum = list(itertools.accumulate(TOPIC_WEIGHT.get(s.get('topic'), 1.0) for s in extra)) if TOPIC_WEIGHT and extra else None
     if aux is not None:
         params = list(params) + list(aux.heads.parameters())
     groups = [(params, 1.0)]
@@ -727,7 +732,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             rng.shuffle(order)
         imgs, order = order[:images_per_step], order[images_per_step:]
         batch = [s for img in imgs for s in by_img[img]]
-        batch += [extra[rng.randrange(len(extra))] for _ in range(extra_per_step)] if extra else []
+        if cum:
+            batch += rng.choices(extra, cum_weights=cum, k=extra_per_step)
+        elif extra:
+            batch += [extra[rng.randrange(len(extra))] for _ in range(extra_per_step)]
         used = sorted({s['img'] for s in batch})
         feats = model.image_features(data.pix(used)) if tune_vision else feats_all[used]
         where = {img: r for r, img in enumerate(used)}
@@ -784,19 +792,25 @@ def save_safetensors(model, path, metadata):
     os.replace(tmp, path)
 
 
-def load_safetensors(model, path, only=None):
-    """Loads every tensor of `path` (all of the model's must be there), or with `only` those whose names start with it."""
+def read_safetensors(path, prefix=''):
+    """The F32 tensors of `path` whose names start with `prefix`, keyed by the rest of the name."""
     with open(path, 'rb') as f:
         n = struct.unpack('<Q', f.read(8))[0]
         header = json.loads(f.read(n))
         base = 8 + n
         state = {}
         for name, info in header.items():
-            if name == '__metadata__' or (only and not name.startswith(only)):
+            if name == '__metadata__' or not name.startswith(prefix):
                 continue
             s, e = info['data_offsets']
             f.seek(base + s)
-            state[name] = torch.from_numpy(np.frombuffer(f.read(e - s), dtype='<f4').copy()).view(info['shape'])
+            state[name[len(prefix):]] = torch.from_numpy(np.frombuffer(f.read(e - s), dtype='<f4').copy()).view(info['shape'])
+    return state
+
+
+def load_safetensors(model, path, only=None):
+    """Loads every tensor of `path` (all of the model's must be there), or with `only` those whose names start with it."""
+    state = {(only or '') + k: v for k, v in read_safetensors(path, only or '').items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [m for m in missing if not m.endswith('inv_freq') and (not only or m.startswith(only))]
     if missing or unexpected:
@@ -868,11 +882,13 @@ def main():
     ap.add_argument('--dump-features', help='with --from-stage 1 or 2: write the frozen vision tower\'s features of every pack image to this .npy (float16) and stop')
     ap.add_argument('--features', help='.npy from --dump-features: stages 1-2 read these instead of running the tower over pixels.u8')
     ap.add_argument('--image-dropout', type=float, default=0.0, help='stages 1-2: drop this fraction of the image features\' elements in training steps (a regulariser against memorising each image\'s features)')
+    ap.add_argument('--topic-weight', default='', help='stage 2: draw single-turn samples by topic in these proportions, e.g. "ground=6" (others 1; default uniform over samples)')
     ap.add_argument('--proj-dense', type=float, default=0.0, help='stages 1-2: weight of the stage-0 dense targets asked of the projector\'s output (fresh heads, thrown away; 0: off)')
     ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
     args = ap.parse_args()
-    global IMAGE_DROPOUT, PROJECTOR_DENSE
+    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT
     IMAGE_DROPOUT = args.image_dropout
+    TOPIC_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.topic_weight.split(','))} if args.topic_weight else {}
 
     torch.set_num_threads(args.threads)
     if args.device != 'cpu':
