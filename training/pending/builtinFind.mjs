@@ -1,20 +1,16 @@
 // Waits for a built-in model that has learned grounding (moves to test/e2e/ui/, its test into `builtinTests` of
 // test/e2e/ui/builtin.mjs): in the real workbench, the box the built-in model draws for "Find in Image…" on
-// media/samples/shapes.png lands on the named shape. The truth is the scene generator's own record of the image (media/samples/shapes.json: every shape's
-// class, colour and box in image pixels), not anything the extension computes.
+// media/samples/shapes.png lands on the named shape. The truth is the scene generator's own record of the image
+// (media/samples/shapes.json: every shape's class, colour and box in image pixels).
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expectImageShown, explorerMenu, panelWithImage } from '../lib/webview.mjs';
+import { withBuiltinPanel } from './builtin.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
-const IMAGE = 'shapes.png';
-const CONTEXT = JSON.parse(fs.readFileSync(path.join(REPO, 'media', 'samples', 'shapes.json'), 'utf8'));
+const CONTEXT = JSON.parse(fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'media', 'samples', 'shapes.json'), 'utf8'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const settingsFile = (sandbox) => path.join(sandbox.workspace, '.vscode', 'settings.json');
 
 /** The drawn boxes in image pixels (the webview's rectangles scaled by the shown image's size). */
 function drawnBoxes(frame) {
@@ -29,16 +25,8 @@ function drawnBoxes(frame) {
   });
 }
 
-export async function builtinModelFinds({ page, shots, sandbox }) {
-  const saved = fs.readFileSync(settingsFile(sandbox), 'utf8');
-  fs.copyFileSync(path.join(REPO, 'media', 'samples', IMAGE), path.join(sandbox.workspace, IMAGE));
-  fs.writeFileSync(settingsFile(sandbox), JSON.stringify({ ...JSON.parse(saved), 'llava.model': 'builtin' }, null, 2) + '\n');
-  try {
-    await sleep(1500); // the Explorer shows the new file; the extension reads the new setting
-    await explorerMenu(page, IMAGE, 'Ask About Image');
-    const frame = await panelWithImage(page, IMAGE);
-    await expectImageShown(frame);
-    const star = CONTEXT.objects.find((o) => o.class === 'star') ?? CONTEXT.objects[0];
+export function builtinModelFinds({ page, shots, sandbox }) {
+  return withBuiltinPanel(page, sandbox, async (frame, star) => {
     const phrase = `the ${star.colour} ${star.class}`;
     await frame.locator('[data-testid="find"]').fill(phrase);
     await frame.locator('[data-testid="find"]').press('Enter');
@@ -60,10 +48,7 @@ export async function builtinModelFinds({ page, shots, sandbox }) {
     await page.screenshot({ path: path.join(ARTIFACTS, 'builtin-find.png') });
     await shots.take(page, 'builtin-find');
     return `box for ${phrase} ${err.toFixed(1)} px from the truth at most (tolerance ${tolerance.toFixed(1)})`;
-  } finally {
-    fs.writeFileSync(settingsFile(sandbox), saved);
-    fs.rmSync(path.join(sandbox.workspace, IMAGE), { force: true });
-  }
+  });
 }
 
 export const builtinFindTests = [['Built-in model: its Find box lands on the named shape', builtinModelFinds]];

@@ -16,7 +16,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const settingsFile = (sandbox) => path.join(sandbox.workspace, '.vscode', 'settings.json');
 
-export async function builtinModelAnswers({ page, shots, sandbox }) {
+/**
+ * Runs `fn(frame, star)` in a chat panel about shapes.png with `llava.model: builtin`, then puts the workspace
+ * and its settings back. `star` is the generator's record of the image's star (class, colour, box).
+ */
+export async function withBuiltinPanel(page, sandbox, fn) {
   const saved = fs.readFileSync(settingsFile(sandbox), 'utf8');
   fs.copyFileSync(path.join(REPO, 'media', 'samples', IMAGE), path.join(sandbox.workspace, IMAGE));
   fs.writeFileSync(settingsFile(sandbox), JSON.stringify({ ...JSON.parse(saved), 'llava.model': 'builtin' }, null, 2) + '\n');
@@ -25,19 +29,22 @@ export async function builtinModelAnswers({ page, shots, sandbox }) {
     await explorerMenu(page, IMAGE, 'Ask About Image');
     const frame = await panelWithImage(page, IMAGE);
     await expectImageShown(frame);
-
-    const star = CONTEXT.objects.find((o) => o.class === 'star') ?? CONTEXT.objects[0];
-    const q = `What colour is the ${star.class}?\nAnswer the question using a single word or phrase.`;
-    const { text } = await askInWebview(page, frame, q, { shots, label: 'builtin-colour' });
-    assert.equal(text.trim().toLowerCase(), star.colour, `the ${star.class} is ${star.colour}; the built-in model said ${JSON.stringify(text)}`);
-
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'builtin-answer.png') });
-    return `"${text.trim()}" for the ${star.class}`;
+    return await fn(frame, CONTEXT.objects.find((o) => o.class === 'star') ?? CONTEXT.objects[0]);
   } finally {
     fs.writeFileSync(settingsFile(sandbox), saved);
     fs.rmSync(path.join(sandbox.workspace, IMAGE), { force: true });
   }
+}
+
+export function builtinModelAnswers({ page, shots, sandbox }) {
+  return withBuiltinPanel(page, sandbox, async (frame, star) => {
+    const q = `What colour is the ${star.class}?\nAnswer the question using a single word or phrase.`;
+    const { text } = await askInWebview(page, frame, q, { shots, label: 'builtin-colour' });
+    assert.equal(text.trim().toLowerCase(), star.colour, `the ${star.class} is ${star.colour}; the built-in model said ${JSON.stringify(text)}`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'builtin-answer.png') });
+    return `"${text.trim()}" for the ${star.class}`;
+  });
 }
 
 export const builtinTests = [['Built-in model: answers about the demo image (the colour of its star)', builtinModelAnswers]];
