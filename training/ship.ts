@@ -124,7 +124,7 @@ saved with llava-hf names and converted by \`llava convert\` (not exported from 
 ## Architecture
 - Vision: CLIP ViT, ${v.image_size} px input, patch ${v.patch_size} (${(v.image_size / v.patch_size) ** 2} image tokens), hidden ${v.hidden_size}, ${v.num_hidden_layers} layers (features from layer ${v.num_hidden_layers - 1}, \`vision_feature_layer\` -2, class token dropped), quick_gelu.
 - Projector: 2-layer MLP with GELU (${v.hidden_size} -> ${t.hidden_size} -> ${t.hidden_size}).
-- Language model: LLaMA, hidden ${t.hidden_size}, ${t.num_hidden_layers} layers, ${t.num_attention_heads} heads, intermediate ${t.intermediate_size}, RoPE, RMSNorm; vocabulary 32064 (LLaMA-2 tokenizer, \`<image>\` = 32000, \`<pad>\` = 32001 as llava-hf); llava-1.5-hf's chat template (\`USER: <image>\\n... ASSISTANT:\`).
+- Language model: LLaMA, hidden ${t.hidden_size}, ${t.num_hidden_layers} layers, ${t.num_attention_heads} heads${t.head_dim ? ` of ${t.head_dim}` : ''}, intermediate ${t.intermediate_size}, RoPE, RMSNorm; vocabulary 32064 (LLaMA-2 tokenizer, \`<image>\` = 32000, \`<pad>\` = 32001 as llava-hf); llava-1.5-hf's chat template (\`USER: <image>\\n... ASSISTANT:\`).
 - Images are padded to a square with the mean colour (\`image_aspect_ratio: pad\`), so boxes are in LLaVA-1.5's frame.
 - Only the ${trainLog.domainTokens ?? 'few hundred'} token ids the training data contains have non-zero \`lm_head\` rows (see "Recipe").
 
