@@ -685,9 +685,9 @@ def by_image(samples):
 class ProjectorDense:
     """--proj-dense W (stages 1-2, departing from the paper): the stage-0 dense targets (colour, class, box, size
     class and third of the image of the object under each patch) asked again of the projector's output, the 32
-    numbers per patch the decoder reads, through fresh heads that are thrown away. Trained on captions alone, the
-    projector keeps what captions need: a linear probe of run R's projector output read the column third at 74 %
-    and the box centre 3.5x worse than the tower's own features (95 %, error 0.029 of the side)."""
+    numbers per patch the decoder reads, through fresh heads that are thrown away. Stage 2's colour and shape
+    phases train position out of the projector: linear probes of run R's read the column third at 92 % after stage
+    1 and 74 % at its end (box centre error 0.044 -> 0.103 of the side; the tower's own features: 95 %, 0.029)."""
 
     def __init__(self, model, data, weight, cover):
         vc = model.cfg['vision_config']
@@ -882,7 +882,7 @@ def main():
     ap.add_argument('--dump-features', help='with --from-stage 1 or 2: write the frozen vision tower\'s features of every pack image to this .npy (float16) and stop')
     ap.add_argument('--features', help='.npy from --dump-features: stages 1-2 read these instead of running the tower over pixels.u8')
     ap.add_argument('--image-dropout', type=float, default=0.0, help='stages 1-2: drop this fraction of the image features\' elements in training steps (a regulariser against memorising each image\'s features)')
-    ap.add_argument('--topic-weight', default='', help='stage 2: draw single-turn samples by topic in these proportions, e.g. "ground=6" (others 1; default uniform over samples)')
+    ap.add_argument('--topic-weight', default='', help='stage 2: draw single-turn samples by topic in these proportions, e.g. "ground=5" (others 1; default uniform over samples)')
     ap.add_argument('--proj-dense', type=float, default=0.0, help='stages 1-2: weight of the stage-0 dense targets asked of the projector\'s output (fresh heads, thrown away; 0: off)')
     ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
     args = ap.parse_args()
