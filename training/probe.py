@@ -13,7 +13,7 @@ import json
 import numpy as np
 import torch
 
-from train import SIZES, image_thirds, read_safetensors
+from train import SIZES, Projector, image_thirds, read_safetensors
 
 
 def main():
@@ -27,10 +27,11 @@ def main():
     torch.set_num_threads(1)
     feats = np.load(args.features).astype(np.float32)
     if args.projector:
-        p = read_safetensors(args.projector, 'multi_modal_projector.')
+        weights = read_safetensors(args.projector, 'multi_modal_projector.')
+        projector = Projector(*weights['linear_1.weight'].shape[::-1])
+        projector.load_state_dict(weights)
         with torch.no_grad():
-            h = torch.nn.functional.gelu(torch.from_numpy(feats) @ p['linear_1.weight'].T + p['linear_1.bias'])
-            feats = (h @ p['linear_2.weight'].T + p['linear_2.bias']).numpy()
+            feats = projector(torch.from_numpy(feats)).numpy()
     grid = int(round(feats.shape[1] ** 0.5))
     ctxs = [json.loads(line) for line in open(args.contexts)]
     colours = sorted({o['colour'] for c in ctxs for o in c.get('objects', [])})
