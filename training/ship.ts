@@ -119,7 +119,9 @@ screenshot or a question outside its domain gets a confident answer about shapes
 Made by this repository, the paper's way at toy scale (training/README.md): instruction data generated from
 captions and boxes only, a CLIP-style vision tower and a LLaMA-style decoder trained from scratch (no
 pretrained weights exist on this machine), then feature alignment and visual instruction tuning; weights
-saved with llava-hf names and converted by \`llava convert\` (not exported from PyTorch).
+saved with llava-hf names and converted by \`llava convert\` (not exported from PyTorch). The q4 graphs pick each
+block's scale by least squared error (\`--q4-scales search\`), which keeps about 40 % of what the Hub's absmax
+scales lose against fp32 here (training/README.md).
 
 ## Architecture
 - Vision: CLIP ViT, ${v.image_size} px input, patch ${v.patch_size} (${(v.image_size / v.patch_size) ** 2} image tokens), hidden ${v.hidden_size}, ${v.num_hidden_layers} layers (features from layer ${v.num_hidden_layers - 1}, \`vision_feature_layer\` -2, class token dropped), quick_gelu.

@@ -15,7 +15,7 @@ import { CheckpointSource } from './checkpoint';
 import { specFromLlavaConfig } from './llavaConfig';
 import type { BuilderOptions, GraphBuilder, PlannedWeight, WeightSource } from './onnxBuilder';
 import { ExternalDataSink, INLINE_LIMIT_BYTES, writeModel } from './onnxWriter';
-import { Q4_BLOCK_SIZE } from './quantize';
+import { Q4_BLOCK_SIZE, type Q4Scales } from './quantize';
 import { SafetensorsCheckpoint } from './safetensors';
 import type { LlavaSpec } from './spec';
 import { buildFastDecoder } from './fastDecoder';
@@ -77,6 +77,8 @@ export interface ConvertOptions {
   dtypes: readonly ConvertDtype[];
   /** the decoder's kind (default hub) */
   graph?: DecoderGraph;
+  /** q4 block scales: absmax (default, as the Hub's files) or search (least squared error, slower) */
+  q4Scales?: Q4Scales;
   onProgress?: (p: ConvertProgress) => void;
   /** checked between tensors (a part left half-way is redone by the next run) */
   signal?: AbortSignal;
@@ -198,7 +200,8 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
 
     mkdirSync(path.join(opts.out, 'onnx'), { recursive: true });
     const manifestPath = path.join(opts.out, MANIFEST);
-    const id = fingerprint(ckpt, configText + graph);
+    const q4Scales = opts.q4Scales ?? 'absmax';
+    const id = fingerprint(ckpt, configText + graph + (q4Scales === 'absmax' ? '' : `|q4 scales ${q4Scales}`));
     let manifest: Manifest = { source: id, done: [], external: [] };
     if (existsSync(manifestPath)) {
       const old = readJson(manifestPath, MANIFEST) as unknown as Manifest;
@@ -237,7 +240,7 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
           report('tensor', name);
         }, opts.signal);
         const build = graph === 'fast' && part.session === 'decoder_model_merged' ? buildFastDecoder : BUILDERS[part.session];
-        const builder = build(spec, { ...builderFlags(part.dtype), source: metered, sink });
+        const builder = build(spec, { ...builderFlags(part.dtype), q4Scales, source: metered, sink });
         rmSync(path.join(opts.out, 'onnx', dataName), { force: true }); // a stale external file of an earlier, bigger run
         const written = writeModel(builder, sink, finalPath, inlineLimit);
         manifest.done = [...manifest.done.filter((f) => f !== part.file), part.file];

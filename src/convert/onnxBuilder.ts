@@ -7,7 +7,7 @@
 
 import onnxProto from 'onnx-proto';
 import { f32ToF16 } from './floats';
-import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4 } from './quantize';
+import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4, type Q4Scales } from './quantize';
 import { BNB4_BLOCK_SIZE, BNB4_NF4, quantizePerTensor8, quantizeRowsBnb4, type Bnb4Type, type Int8Kind } from './quantize8';
 
 const { onnx } = onnxProto;
@@ -91,6 +91,8 @@ export interface BuilderOptions {
    * multiplies in int8 (AVX2 / AVX-512 VNNI / NEON dot products), much faster on a CPU and a little less exact.
    */
   q4AccuracyLevel?: 0 | 4;
+  /** with q4: how block scales are chosen (default absmax, as the Hub's files) */
+  q4Scales?: Q4Scales;
   /** float16 graph inputs and outputs (pixel_values, image_features, inputs_embeds, logits), cast at the edges */
   halfIO?: boolean;
   /** linear layers as MatMulBnb4, NF4, block 64 (the `_bnb4` files) */
@@ -317,7 +319,7 @@ export class GraphBuilder {
     const sName = `${name}_scales`;
     const half = this.opts.halfMatmul === true;
     if (!this.weightCache.has(`${name}|q4`)) {
-      const q = quantizeRows4(this.opts.source.linear(name, K, N, init, 'NK'), N, K);
+      const q = quantizeRows4(this.opts.source.linear(name, K, N, init, 'NK'), N, K, Q4_BLOCK_SIZE, this.opts.q4Scales);
       this.parameterCount += K * N;
       this.addInitializer(bName, DT.UINT8, [N, q.nBlocks, q.blobSize], q.packed);
       // q4f16 keeps its scales in float16, the type of the activations they multiply

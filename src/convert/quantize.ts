@@ -18,6 +18,53 @@ export interface BlockwiseQ4 {
   blobSize: number;
 }
 
+/**
+ * How a block's scale is chosen. `absmax`: the block's value of largest magnitude lands on code -8 (what
+ * onnxruntime's quantizer does, so our files match the Hub's). `search`: the scale, among 16 candidates, whose
+ * codes leave the least squared error, refitted to those codes by least squares; a few percent lower error per
+ * weight, at about 7x the quantizing time (22 against 150 MB/s of f32 in one thread). The file format is the same.
+ */
+export type Q4Scales = 'absmax' | 'search';
+
+/**
+ * The candidates of `search`, as the code the block extreme would get (extreme / scale): beyond -8 the extreme
+ * saturates, so the other values get finer steps; near +7 the extreme uses the positive side. Chosen from where
+ * the best of 42 candidates (-9 to -7, 6 to 8, steps of 0.1) fell for 4096 x 4096 normal weights: 16 of them
+ * give the same error (relative RMS 0.0807 against 0.0858 for absmax).
+ */
+const SEARCH_CODES = [-9.6, -9.4, -9.2, -9, -8.8, -8.6, -8.4, -8.2, -8, -7.8, -7.6, 6.6, 6.8, 7, 7.2, 7.4];
+
+/**
+ * The least-squares scale of the block rows[a..b) over the candidates: each gives codes q = round(w / s)
+ * clamped to -8..7; for fixed codes the best scale is sum(w q) / sum(q q), which leaves sum(w w) - sum(w q)^2 / sum(q q).
+ * The caller re-rounds with the scale chosen, which can only lower that error.
+ */
+function searchScale(rows: Float32Array, a: number, b: number, extreme: number): number {
+  if (extreme === 0) return 0;
+  let sww = 0;
+  for (let k = a; k < b; k++) sww += rows[k] * rows[k];
+  let best = Math.fround(extreme / -8);
+  let bestErr = Infinity;
+  for (const code of SEARCH_CODES) {
+    const inv = code / extreme;
+    let swq = 0;
+    let sqq = 0;
+    for (let k = a; k < b; k++) {
+      let q = Math.round(rows[k] * inv);
+      q = q > 7 ? 7 : q < -8 ? -8 : q;
+      swq += rows[k] * q;
+      sqq += q * q;
+    }
+    if (sqq === 0) continue;
+    const err = sww - (swq * swq) / sqq;
+    if (err < bestErr) {
+      bestErr = err;
+      best = Math.fround(swq / sqq);
+    }
+  }
+  return best;
+}
+
 /** Rounds half away from zero (C's roundf), so ties do not depend on the sign. */
 function roundHalfAway(x: number): number {
   return Math.sign(x) * Math.round(Math.abs(x));
@@ -29,9 +76,10 @@ function roundHalfAway(x: number): number {
  * Each row is cut into blocks of `blockSize` along K (the last one zero-padded). With no zero_points
  * input MatMulNBits uses zero point 8, so the stored code q in 0..15 means (q - 8) * scale. The scale
  * is the block's value of largest magnitude, sign kept, divided by -8: that value lands exactly on
- * code 0 (the full -8 step) and every other value is within half a step of its code.
+ * code 0 (the full -8 step) and every other value is within half a step of its code. With `method` search the
+ * scale is the one of least squared error (see Q4Scales).
  */
-export function quantizeRows4(rows: Float32Array, N: number, K: number, blockSize = Q4_BLOCK_SIZE): BlockwiseQ4 {
+export function quantizeRows4(rows: Float32Array, N: number, K: number, blockSize = Q4_BLOCK_SIZE, method: Q4Scales = 'absmax'): BlockwiseQ4 {
   if (rows.length !== K * N) throw new Error(`weight has ${rows.length} values, expected N*K = ${N * K}`);
   const nBlocks = Math.ceil(K / blockSize);
   const blobSize = (blockSize * Q4_BITS) / 8;
@@ -44,7 +92,7 @@ export function quantizeRows4(rows: Float32Array, N: number, K: number, blockSiz
       const k1 = Math.min(K, k0 + blockSize);
       let extreme = 0;
       for (let k = k0; k < k1; k++) if (Math.abs(rows[row + k]) > Math.abs(extreme)) extreme = rows[row + k];
-      const scale = Math.fround(extreme / -8);
+      const scale = method === 'search' ? searchScale(rows, row + k0, row + k1, extreme) : Math.fround(extreme / -8);
       const inv = scale === 0 ? 0 : 1 / scale;
       scales[n * nBlocks + blk] = scale;
       const blob = (n * nBlocks + blk) * blobSize;

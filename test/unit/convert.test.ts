@@ -201,6 +201,23 @@ describe('llava convert (the CLI)', () => {
     assert.match(again.stdout, /0 part\(s\) written, 6 already done/);
   });
 
+  test('--q4-scales search rewrites the q4 files (other scales, same size), not resumed from absmax; a bad value is a usage error', () => {
+    const absmax = path.join(root, 'cli-absmax');
+    const search = path.join(root, 'cli-search');
+    assert.equal(cli(['--from', ckpt, '--out', absmax, '--dtype', 'q4']).status, 0);
+    const first = cli(['--from', ckpt, '--out', search, '--dtype', 'q4']);
+    assert.equal(first.status, 0, first.stderr);
+    const searched = cli(['--from', ckpt, '--out', search, '--dtype', 'q4', '--q4-scales', 'search']);
+    assert.equal(searched.status, 0, searched.stderr);
+    assert.match(searched.stdout, /3 part\(s\) written, 0 already done/, 'absmax output is not taken for search');
+    const file = (dir: string) => readFileSync(path.join(dir, 'onnx', 'decoder_model_merged_q4.onnx'));
+    assert.equal(file(search).length, file(absmax).length);
+    assert.ok(!file(search).equals(file(absmax)), 'search picked the same scales as absmax everywhere');
+    const bad = cli(['--from', ckpt, '--out', search, '--q4-scales', 'mse']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^llava: --q4-scales must be one of absmax, search\n/);
+  });
+
   test('usage mistakes are one line plus the usage (exit 2); a bad folder is one line naming it (exit 1)', () => {
     const badDtype = cli(['--from', ckpt, '--out', path.join(root, 'x'), '--dtype', 'q4,int3']);
     assert.equal(badDtype.status, 2);
