@@ -47,8 +47,10 @@ const spec: LlavaSpec = {
 const t = spec.text;
 const hd = headDim(t);
 
-type Kind = 'hub' | 'fast, grown by copy' | 'fast, in place';
-const KINDS: Kind[] = ['hub', 'fast, grown by copy', 'fast, in place'];
+type Kind = 'hub' | 'fast, grown by copy' | 'fast, in place' | 'fast, in place, 256 + doubling';
+const KINDS: Kind[] = ['hub', 'fast, grown by copy', 'fast, in place', 'fast, in place, 256 + doubling'];
+/** the in-place policy before 2026-12-05 (256 positions of headroom, doubled when outgrown), beside today's */
+const OLD_GROWTH = { positions: 256, doubling: true };
 
 interface Run {
   graph: Kind;
@@ -77,8 +79,10 @@ async function open(graph: Kind, dtype: string) {
   const bytes = (graph === 'hub' ? buildDecoder : buildFastDecoder)(spec, opts).encode();
   const session = await ort.InferenceSession.create(bytes, sessionOptions());
   embedSession ??= await ort.InferenceSession.create(buildEmbedTokens(spec, { fp16Weights: false, source: prngSource(spec.name) }).encode(), sessionOptions());
-  const lm = new LanguageModel(embedSession, session, { embed: 'embed_tokens', decoder: graph }, { numKvHeads: t.kvHeads, headDim: hd }, { inPlaceKv: graph === 'fast, in place' });
-  if (lm.inPlaceKv !== (graph === 'fast, in place')) throw new Error(`${graph}: the engine ${lm.inPlaceKv ? 'did' : 'did not'} choose the in-place cache`);
+  const inPlace = graph.startsWith('fast, in place');
+  const tuning = { inPlaceKv: inPlace, ...(graph === 'fast, in place, 256 + doubling' ? { inPlaceGrowth: OLD_GROWTH } : {}) };
+  const lm = new LanguageModel(embedSession, session, { embed: 'embed_tokens', decoder: graph }, { numKvHeads: t.kvHeads, headDim: hd }, tuning);
+  if (lm.inPlaceKv !== inPlace) throw new Error(`${graph}: the engine ${lm.inPlaceKv ? 'did' : 'did not'} choose the in-place cache`);
   const embeds = normal('decode-bench/embeds', (CONTEXT + STEPS) * t.hidden, 1); // [context + steps, hidden]
   const t0 = performance.now();
   let { cache } = await lm.forward(embeds.subarray(0, CONTEXT * t.hidden), new Array(CONTEXT).fill(1), lm.emptyCache(1));

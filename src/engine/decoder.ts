@@ -58,8 +58,13 @@ function resized(t: ort.Tensor, keep: number, positions: number): ort.Tensor {
   return new ort.Tensor(t.type as 'float32' | 'float16', dst, [B, H, positions, D]);
 }
 
-/** Extra positions an in-place cache gets when it is made or grown, so that decoding rarely reallocates. */
-const IN_PLACE_HEADROOM = 256;
+/**
+ * Positions an in-place cache gets beyond what a run needs when it is made or outgrown. Small on purpose:
+ * onnxruntime-node returns every output as a new buffer, so each decode step copies the whole capacity out
+ * (bench/README.md), while outgrowing costs one copy of the cache. Growing by G positions at a context of C
+ * costs about G / 2 + C / G positions copied a step; 64 is near the least for contexts of 1-4 thousand.
+ */
+export const IN_PLACE_GROWTH = 64;
 
 export interface CacheShapeHints {
   /** from config.json, used only where the graph leaves a dim symbolic */
@@ -79,6 +84,8 @@ export interface DecoderTuning {
   wholePrefill?: boolean;
   /** false: grow the cache by a copy per run even where the graph could append in place (benchmarks compare the two); default true */
   inPlaceKv?: boolean;
+  /** positions an in-place cache grows by (IN_PLACE_GROWTH); with `doubling`, at least double (benchmarks compare policies) */
+  inPlaceGrowth?: { positions: number; doubling?: boolean };
   /**
    * Given when the decoder session leaves `present.*` and `logits` in GPU memory (WebGPU, sessionOptions'
    * deviceOutputs): copies such tensors to the host (toHost, the logits' last row).
@@ -266,7 +273,7 @@ export class LanguageModel {
     const mask = new BigInt64Array(B * total);
     for (let i = 0; i < mask.length; i++) mask[i] = attentionMask[i] ? 1n : 0n;
     // an in-place cache has room for this run's positions (a new or outgrown one is copied once)
-    const inPlace = this.inPlaceKv ? withCapacity(cache, total) : undefined;
+    const inPlace = this.inPlaceKv ? withCapacity(cache, total, this.tuning.inPlaceGrowth) : undefined;
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds:
         this.embedsInput.type === 'float16' ? new ort.Tensor('float16', toHalf(embeds), [B, T, this.hidden]) : new ort.Tensor('float32', embeds, [B, T, this.hidden]),
@@ -322,10 +329,10 @@ export class LanguageModel {
   }
 }
 
-/** `cache` if it is in place with room for `total` positions, else an in-place copy with headroom. */
-function withCapacity(cache: KvCache, total: number): KvCache {
+/** `cache` if it is in place with room for `total` positions, else an in-place copy with room to grow. */
+function withCapacity(cache: KvCache, total: number, growth: DecoderTuning['inPlaceGrowth'] = { positions: IN_PLACE_GROWTH }): KvCache {
   if (cache.capacity !== undefined && total <= cache.capacity) return cache;
-  const capacity = Math.max(total + IN_PLACE_HEADROOM, 2 * (cache.capacity ?? 0));
+  const capacity = Math.max(total + growth.positions, growth.doubling ? 2 * (cache.capacity ?? 0) : 0);
   const tensors: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, cache.length, capacity);
   return { length: cache.length, batch: cache.batch, tensors, capacity };

@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, convertCheckpoint, type BuilderOptions } from '../../src/convert';
 import { readSafetensorsHeader } from '../../src/convert/safetensors';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
+import { IN_PLACE_GROWTH } from '../../src/engine/decoder';
 import type { ChatTurn } from '../../src/core/types';
 import { FIXTURES, MODELS_DIR, ensureFixtures } from '../fixtures/index';
 import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits } from '../helpers/transformersReference';
@@ -300,9 +301,10 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
     await withFastAndHub('fp32', async (fast, hub) => {
       const pixels = await fast.preprocess({ path: path.join(SAMPLES, 'photo.jpg') });
       const first: ChatTurn[] = [{ role: 'user', text: QUESTION, images: [{ preprocessed: pixels, name: 'photo.jpg' }] }];
-      // more new tokens than the room an in-place cache is made with (256 past the prompt): it must grow
+      // many times the room an in-place cache is made with (IN_PLACE_GROWTH past the prompt): it must grow, again and again
       const long = [await answer(fast, first, 300), await answer(hub, first, 300)];
       assert.deepEqual(long[0].stats.tokenIds, long[1].stats.tokenIds, 'a 300-token answer');
+      assert.ok(long[0].stats.tokenIds.length > 3 * IN_PLACE_GROWTH, `the answer (${long[0].stats.tokenIds.length} tokens) outgrew the cache at least three times`);
       const a = await answer(fast, first, NEW_TOKENS);
       const follow: ChatTurn[] = [...first, { role: 'assistant', text: a.text }, { role: 'user', text: 'And what colour is it?' }];
       const ours = await answer(fast, follow, NEW_TOKENS);
