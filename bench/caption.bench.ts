@@ -8,7 +8,7 @@
 // Nothing here asserts on timings.
 //
 //   npx tsx bench/caption.bench.ts [--model bench-llava] [--images 24] [--new-tokens 16] [--batch 4,8]
-//        [--threads 2] [--memory-images 500] [--memory-model NAME] [--modes batched,single,transformers.js]
+//        [--threads 2] [--dtype fp32|q4] [--memory-images 500] [--memory-model NAME] [--modes batched,single,transformers.js]
 // Table to stdout; JSON to bench/results/caption-<timestamp>.json.
 
 import { spawnSync } from 'node:child_process';
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'new-tokens': { type: 'string', default: '16' },
     batch: { type: 'string', default: '4,8' },
     threads: { type: 'string', default: '2' },
+    dtype: { type: 'string', default: 'fp32' },
     'memory-images': { type: 'string', default: '500' },
     'memory-model': { type: 'string' },
     modes: { type: 'string', default: 'batched,single,transformers.js' },
@@ -41,6 +42,8 @@ const { values } = parseArgs({
 });
 const threads = Number(values.threads);
 const newTokens = Number(values['new-tokens']);
+/** the same files for both engines: fp32, or q4 (the engine's default on a CPU) */
+const DTYPE = values.dtype === 'q4' ? 'q4' : values.dtype === 'fp32' ? 'fp32' : (() => { throw new Error(`--dtype must be fp32 or q4, not ${values.dtype}`); })();
 
 /** Small images with a different pattern each, as PNG and JPEG. */
 async function makeImages(dir: string, n: number): Promise<void> {
@@ -76,7 +79,7 @@ interface Row {
 }
 
 async function ours(dir: string, folder: string, batch: number, batched: boolean, work: string): Promise<Row> {
-  const model = await loadModel(dir, { provider: 'cpu', variant: 'fp32', threads });
+  const model = await loadModel(dir, { provider: 'cpu', variant: DTYPE, threads });
   try {
     const images = await expandImagePaths([folder]);
     const manifest = path.join(work, `ours-${batched ? 'b' : 's'}${batch}.jsonl`);
@@ -98,7 +101,7 @@ async function transformersJs(dir: string, folder: string): Promise<Row> {
   env.localModelPath = MODELS_DIR + path.sep;
   const name = path.basename(dir);
   const processor = await AutoProcessor.from_pretrained(name);
-  const model = await LlavaForConditionalGeneration.from_pretrained(name, { dtype: 'fp32', device: 'cpu', session_options: { intraOpNumThreads: threads } });
+  const model = await LlavaForConditionalGeneration.from_pretrained(name, { dtype: DTYPE, device: 'cpu', session_options: { intraOpNumThreads: threads } });
   const chatTemplate = JSON.parse(readFileSync(path.join(dir, 'chat_template.json'), 'utf8')).chat_template;
   const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: PRESET_PROMPTS.short }] }];
   const text = processor.apply_chat_template(messages, { add_generation_prompt: true, chat_template: chatTemplate });
@@ -124,7 +127,7 @@ async function memoryRun(dir: string, count: number): Promise<Record<string, num
   try {
     const folder = path.join(work, 'images');
     await makeImages(folder, count);
-    const model = await loadModel(dir, { provider: 'cpu', variant: 'fp32', threads });
+    const model = await loadModel(dir, { provider: 'cpu', variant: DTYPE, threads });
     const images = await expandImagePaths([folder]);
     const rssStart = process.memoryUsage().rss;
     let peak = rssStart;
@@ -160,7 +163,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const log = (r: Row) => process.stderr.write(`  ${r.mode} (batch ${r.batch}): ${r.imagesPerMinute.toFixed(1)} img/min\n`);
   try {
-    process.stderr.write(`model ${path.basename(dir)}, ${values.images} images, ${newTokens} new tokens, ${threads} threads\n`);
+    process.stderr.write(`model ${path.basename(dir)} ${DTYPE}, ${values.images} images, ${newTokens} new tokens, ${threads} threads\n`);
     if (modes.includes('single')) rows.push(await ours(dir, folder, 1, false, work)), log(rows.at(-1)!);
     if (modes.includes('batched')) for (const b of values.batch!.split(',').map(Number)) rows.push(await ours(dir, folder, b, true, work)), log(rows.at(-1)!);
     if (modes.includes('transformers.js')) rows.push(await transformersJs(dir, folder)), log(rows.at(-1)!);
@@ -171,7 +174,7 @@ async function main(): Promise<void> {
   // memory: a fresh process, so earlier phases' allocations do not count
   const memoryModel = values['memory-model'] ? (await ensureFixtures([values['memory-model']]))[0] : dir;
   process.stderr.write(`memory run: ${values['memory-images']} images on ${path.basename(memoryModel)}...\n`);
-  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--memory-only', memoryModel, '--memory-images', values['memory-images']!, '--threads', String(threads), '--new-tokens', String(newTokens)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--memory-only', memoryModel, '--memory-images', values['memory-images']!, '--threads', String(threads), '--new-tokens', String(newTokens), '--dtype', DTYPE], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const memory = child.status === 0 ? JSON.parse(child.stdout.trim().split('\n').at(-1)!) : { error: child.stderr.slice(-2000) };
 
   const base = rows.find((r) => r.mode === 'one-by-one')?.imagesPerMinute;
@@ -180,10 +183,10 @@ async function main(): Promise<void> {
     `| --- | ---: | ---: | ---: | ---: | ---: |`,
     ...rows.map((r) => `| ${r.mode} | ${r.batch} | ${r.images} | ${r.seconds.toFixed(1)} | ${r.imagesPerMinute.toFixed(1)} | ${base ? (r.imagesPerMinute / base).toFixed(2) + 'x' : '-'} |`),
   ].join('\n');
-  process.stdout.write(`\nCaptioning ${values.images} images, model ${path.basename(dir)}, ${newTokens} new tokens, ${threads} threads, CPU (${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores)\n\n${table}\n\nMemory over ${values['memory-images']} images: ${JSON.stringify(memory)}\n`);
+  process.stdout.write(`\nCaptioning ${values.images} images, model ${path.basename(dir)} ${DTYPE}, ${newTokens} new tokens, ${threads} threads, CPU (${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores)\n\n${table}\n\nMemory over ${values['memory-images']} images: ${JSON.stringify(memory)}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const file = path.join(RESULTS, `caption-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ model: path.basename(dir), images: Number(values.images), newTokens, threads, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, rows, memory }, null, 2));
+  writeFileSync(file, JSON.stringify({ model: path.basename(dir), dtype: DTYPE, images: Number(values.images), newTokens, threads, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, rows, memory }, null, 2));
   process.stdout.write(`JSON: ${path.relative(process.cwd(), file)}\n`);
 }
 
