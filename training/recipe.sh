@@ -40,7 +40,12 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --threads 1 --from-stage 2 --init "$WORK/ground/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 1000 --batch2a 48 --lr2a 1e-3 \
   --topic-weight ground=5 --steps2 0 --tune-vision 0 --out "$WORK/ground-mix"
-cp "$WORK/ground-mix/model.safetensors" "$WORK/pack/ckpt/model.safetensors"
+# last, the full mixture again, its single-turn questions drawn with the same weights: after single-turn phases
+# alone the model answered "Describe the image" with "Yes" (two threads)
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 2 --init "$WORK/ground-mix/model.safetensors" \
+  --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 0 --steps2 1000 --images2 4 --single2 24 \
+  --loss2 sequence --lr2 1e-3 --topic-weight ground=5 --tune-vision 0 --out "$WORK/full-mix"
+cp "$WORK/full-mix/model.safetensors" "$WORK/pack/ckpt/model.safetensors"
 trained=$(date +%s)
 
 rm -rf "$WORK/model"

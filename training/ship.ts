@@ -150,7 +150,9 @@ complex reasoning, plus LLaVA-1.5's short answer, multiple choice, grounding and
   + position and grounding: 2,000 / 2,000 / 1,500 / 2,000 steps of 48), then every single-turn kind (1,000 steps),
   then the full LLaVA-1.5-style mix (1,000 steps of 4 images with all their samples plus 24 single-turn questions);
   then grounding: 2,000 steps of grounding questions alone, and 1,000 steps of every single-turn kind with
-  grounding questions drawn 5 times as often as the others (the mixed phases alone left every box at the mean).
+  grounding questions drawn 5 times as often as the others (the mixed phases alone left every box at the mean);
+  last, 1,000 steps of the full mix again, its 24 single-turn questions drawn with the same weights (after
+  single-turn phases alone the model answered "Describe the image" with "Yes").
 - Loss on answer tokens only. The softmax over the 32064-token vocabulary is computed exactly but cheaply by
   keeping the \`lm_head\` rows of tokens the data never shows at zero (each then contributes exp(0)).
 - Time from generating the data to the trained weights: ${values['train-seconds'] ? minutes(Number(values['train-seconds'])) : 'see train-log'} on a shared 2-core machine (PyTorch ${trainLog.torch ?? '1.13'} with OpenBLAS${trainLog.seconds ? `; stages 1-2 ${minutes(trainLog.seconds)} in train.py` : ''}).
