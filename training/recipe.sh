@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/llava-shapes}
 PY=${PYTHON:-/usr/bin/python3}
 export OPENBLAS_NUM_THREADS=1   # torch parallelises itself; nested BLAS threads only contend
+# --workers 2: two one-thread processes share every step (train.py: the same steps, gradients summed between them)
 mkdir -p "$WORK"
 # stage 2: single-turn questions first, topics joining one group at a time (colour; + shape; + existence, count;
 # + position, grounding), then every single-turn kind, then the full mixture
@@ -24,25 +25,25 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 # class, box, size class and third of the image, the position embedding started as sine-cosine waves; decoder: the
 # data's text), then stages 1-2 from
 # its weights: two commands, so that a stage-2 change can be re-run from stage0.safetensors with the same result
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 --stop-after 0 \
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --stop-after 0 \
   --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
   --pos-init sincos --dense-size 1 --dense-place 1
 # the frozen tower's features of every image, once (stages 1-2 then skip the tower: the same losses, less time)
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --dump-features "$WORK/pack/features.npy"
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --features "$WORK/pack/features.npy" --steps1 300 --lr1 2e-3 \
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 1 --features "$WORK/pack/features.npy" --steps1 300 --lr1 2e-3 \
   $STAGE2
 # grounding: the phases above leave every box at the mean ([0.44, 0.44, ...]); 2,000 steps of grounding questions
 # alone teach it, then 1,000 steps of every single-turn kind with grounding drawn 5x as often bring the other
-# answers back (one thread: the threads these steps of the shipped model ran with)
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 --threads 1 --from-stage 2 --init "$WORK/pack/ckpt/model.safetensors" \
+# answers back
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/pack/ckpt/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a ground --first2a ground --first2a-steps 2000 --steps2a 0 --batch2a 48 \
   --lr2a 2e-3 --steps2 0 --tune-vision 0 --out "$WORK/ground"
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 --threads 1 --from-stage 2 --init "$WORK/ground/model.safetensors" \
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/ground/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 1000 --batch2a 48 --lr2a 1e-3 \
   --topic-weight ground=5 --steps2 0 --tune-vision 0 --out "$WORK/ground-mix"
 # last, the full mixture again, its single-turn questions drawn with the same weights: after single-turn phases
-# alone the model answered "Describe the image" with "Yes" (two threads)
-"$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 2 --init "$WORK/ground-mix/model.safetensors" \
+# alone the model answered "Describe the image" with "Yes"
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/ground-mix/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 0 --steps2 1000 --images2 4 --single2 24 \
   --loss2 sequence --lr2 1e-3 --topic-weight ground=5 --tune-vision 0 --out "$WORK/full-mix"
 cp "$WORK/full-mix/model.safetensors" "$WORK/pack/ckpt/model.safetensors"

@@ -29,11 +29,68 @@ import torch.nn.functional as F
 IMAGE_TOKEN = 32000
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
+ATTENTION_CHUNKS = 3  # LlamaAttention in training: query bands scored against the keys up to their own end (2/3 of the scores)
 MICRO_BATCH_SCORES = 1 << 20  # micro_batches: padded attention scores per micro-batch, all heads together (4 heads: 4 sequences of 256)
 
 
 def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+    if TEAM.rank == 0:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------- workers (--workers)
+
+class TEAM:
+    """--workers N: N processes of one thread each run every step together. They draw the same batches (same
+    seeds), each computes its share of the step's images or sequences, and the gradients are summed between them
+    before the (identical) update: the same step as one process makes, up to the order of float sums. torch 1.13
+    spreads one step of these small tensors over two threads poorly (a 2-thread stage-2 step is 1.2x a 1-thread
+    one); two workers of one thread each nearly halve it."""
+    rank, world = 0, 1
+    vocab_tables, vocab_rows = (), None  # the decoder's embedding and lm_head, and their rows that can have gradients (the domain's)
+
+
+def share(items):
+    """This worker's part of a step's list (every N-th item: lists sorted by length give each worker a like mix)."""
+    return items[TEAM.rank::TEAM.world]
+
+
+def chunk(items):
+    """This worker's contiguous part of a step's list, and where it starts."""
+    n = len(items)
+    lo, hi = n * TEAM.rank // TEAM.world, n * (TEAM.rank + 1) // TEAM.world
+    return items[lo:hi], lo
+
+
+def reduce_gradients(params, scalars=()):
+    """Sums every worker's gradients of `params` (and the floats `scalars`) into every worker; returns the
+    scalars' sums. Of a vocabulary-sized table only the domain's rows travel: no other row is ever looked up or
+    scored, so their gradients are zero in every worker."""
+    if TEAM.world == 1:
+        return list(scalars)
+    import torch.distributed as dist
+    parts, views = [], []
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        g = p.grad
+        if any(p is t for t in TEAM.vocab_tables):
+            views.append((p, TEAM.vocab_rows))
+            parts.append(g[TEAM.vocab_rows].reshape(-1))
+        else:
+            views.append((p, None))
+            parts.append(g.reshape(-1))
+    flat = torch.cat(parts + [torch.tensor([float(x) for x in scalars], dtype=torch.float32)])
+    dist.all_reduce(flat)
+    at = 0
+    for (p, rows), part in zip(views, parts):
+        n = part.numel()
+        if rows is None:
+            p.grad.copy_(flat[at: at + n].view_as(p.grad))
+        else:
+            p.grad[rows] = flat[at: at + n].view(len(rows), -1)
+        at += n
+    return flat[at:].tolist()
 
 
 # ----------------------------------------------------------------------------- vision tower (CLIP)
@@ -175,18 +232,36 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
         self.o_proj = nn.Linear(heads * self.hd, d, bias=False)
 
-    def forward(self, x, cos, sin, mask):
+    def forward(self, x, cos, sin, mask, at=None):
+        """x [B, T, D] -> [B, T, D]; with `at` = (rows, cols), only those positions' outputs [N, D] (their queries
+        alone: the keys and values are every position's)."""
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.heads, self.hd).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        k = k * cos + rotate_half(k) * sin
         if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, 1)
             v = v.repeat_interleave(self.heads // self.kv_heads, 1)
-        s = torch.baddbmm(mask.expand(b * self.heads, t, t), (q * self.hd ** -0.5).reshape(b * self.heads, t, self.hd),
-                          k.reshape(b * self.heads, t, self.hd).transpose(1, 2))
-        a = (torch.softmax(s, -1) @ v.reshape(b * self.heads, t, self.hd)).view(b, self.heads, t, self.hd)
+        if at is not None:
+            rows, cols = at
+            q = self.q_proj(x[rows, cols]).view(-1, self.heads, 1, self.hd)  # [N, H, 1, hd]
+            c, s = cos[0, 0, cols][:, None, None], sin[0, 0, cols][:, None, None]
+            q = (q * c + rotate_half(q) * s) * self.hd ** -0.5
+            scores = q @ k[rows].transpose(-1, -2) + mask[0, cols][:, None, None]  # [N, H, 1, T]
+            return self.o_proj((torch.softmax(scores, -1) @ v[rows]).reshape(len(rows), -1))
+        q = self.q_proj(x).view(b, t, self.heads, self.hd).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        q, k, v = ((q * self.hd ** -0.5).reshape(b * self.heads, t, self.hd), k.reshape(b * self.heads, t, self.hd),
+                   v.reshape(b * self.heads, t, self.hd))
+        # training: the queries in ATTENTION_CHUNKS bands, each scored against the keys up to its last row only
+        # (causal: the rest would be masked), which skips most of the masked half of the score matrix
+        chunks = ATTENTION_CHUNKS if torch.is_grad_enabled() and t >= 32 else 1
+        parts = []
+        for n in range(chunks):
+            lo, hi = t * n // chunks, t * (n + 1) // chunks
+            s = torch.baddbmm(mask[:, lo:hi, :hi].expand(b * self.heads, hi - lo, hi), q[:, lo:hi], k[:, :hi].transpose(1, 2))
+            parts.append(torch.softmax(s, -1) @ v[:, :hi])
+        a = (parts[0] if chunks == 1 else torch.cat(parts, 1)).view(b, self.heads, t, self.hd)
         return self.o_proj(a.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -210,9 +285,10 @@ class LlamaLayer(nn.Module):
         self.input_layernorm = RmsNorm(d, tc['rms_norm_eps'])
         self.post_attention_layernorm = RmsNorm(d, tc['rms_norm_eps'])
 
-    def forward(self, x, cos, sin, mask):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
-        return x + self.mlp(self.post_attention_layernorm(x))
+    def forward(self, x, cos, sin, mask, at=None):
+        y = x if at is None else x[at]
+        y = y + self.self_attn(self.input_layernorm(x), cos, sin, mask, at)
+        return y + self.mlp(self.post_attention_layernorm(y))
 
 
 class LlamaModel(nn.Module):
@@ -224,7 +300,9 @@ class LlamaModel(nn.Module):
         hd = tc.get('head_dim') or tc['hidden_size'] // tc['num_attention_heads']
         self.register_buffer('inv_freq', 1.0 / (tc.get('rope_theta', 10000.0) ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
 
-    def forward(self, embeds):
+    def forward(self, embeds, at=None):
+        """Final hidden states [B, T, D]; with `at` = (rows, cols), only those positions' [N, D]: the loss reads
+        a few answer positions per sequence, so the last layer computes their queries and MLP rows alone."""
         b, t, _ = embeds.shape
         pos = torch.arange(t, dtype=torch.float32)
         freqs = pos[:, None] * self.inv_freq[None]
@@ -232,8 +310,8 @@ class LlamaModel(nn.Module):
         cos, sin = emb.cos()[None, None], emb.sin()[None, None]
         mask = torch.full((t, t), float('-inf')).triu(1)[None]
         h = embeds
-        for layer in self.layers:
-            h = layer(h, cos, sin, mask)
+        for n, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, mask, at if n == len(self.layers) - 1 else None)
         return self.norm(h)
 
 
@@ -279,15 +357,21 @@ class Data:
         self.pixels = np.memmap(pixels, dtype=np.uint8, mode='r', shape=(n, self.size, self.size, 3)) if os.path.exists(pixels) else None
         ctx = os.path.join(pack, 'contexts.jsonl')
         self.contexts = read_jsonl(ctx) if os.path.exists(ctx) else None
-        self.mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-        self.std = torch.tensor(STD).view(1, 3, 1, 1)
+        # the engine's normalisation, x * rescale_factor (1/255) then (x - mean) / std in float32, of every byte
+        # value once: looking the bytes up gives the same floats as computing them, at a tenth of the time (three
+        # full-size float passes over a non-contiguous tensor cost 0.2 s of a 0.6 s stage-0 step)
+        x = torch.arange(256, dtype=torch.float32)[None]
+        self.table = (((x * (1 / 255)) - torch.tensor(MEAN)[:, None]) / torch.tensor(STD)[:, None]).cpu().numpy()  # [3, 256]
+        self.device = x.device  # torch's default device (--device)
 
     def pix(self, idx):
         if self.pixels is None:
             raise SystemExit('this pack has no pixels.u8: only --features runs of stages 1-2 (vision tower frozen) work without it')
-        x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx])).to(self.mean.device).permute(0, 3, 1, 2).float()
-        # the engine's normalisation: x * rescale_factor (1/255) then (x - mean) / std in float32
-        return ((x * (1 / 255)) - self.mean) / self.std
+        u8 = np.ascontiguousarray(self.pixels[idx])  # [B, H, W, 3]
+        out = np.empty((u8.shape[0], 3) + u8.shape[1:3], dtype=np.float32)
+        for c in range(3):
+            np.take(self.table[c], u8[..., c], out=out[:, c])
+        return torch.from_numpy(out).to(self.device)
 
 
 def read_jsonl(path):
@@ -345,7 +429,7 @@ def answer_loss(model, hidden, targets, per_sequence=False, denominator=None):
     answer tokens of the whole step when these rows are one micro-batch of it (default: these rows alone)."""
     rows, cols, labels = targets
     dv = model.domain
-    h = hidden[rows, cols]
+    h = hidden if hidden.dim() == 2 else hidden[rows, cols]  # [N, D]: the decoder ran with at=(rows, cols)
     logits = h @ model.language_model.lm_head.weight[dv.ids].t()
     logits = torch.cat([logits, torch.full((len(labels), 1), dv.rest)], 1)
     each = F.cross_entropy(logits, dv.index[labels], reduction='none')
@@ -385,8 +469,9 @@ def targets_of(seqs, spans_list):
 IMAGE_DROPOUT = 0.0
 
 
-def multimodal_forward(model, seqs, feats_per_seq, image_at):
-    """Embeds, puts each sequence's projected image rows at its image tokens, runs the decoder."""
+def multimodal_forward(model, seqs, feats_per_seq, image_at, at=None):
+    """Embeds, puts each sequence's projected image rows at its image tokens, runs the decoder (to the
+    positions `at` = (rows, cols) only, when given)."""
     ids = batch_tensors(seqs)
     emb = model.language_model.model.embed_tokens(ids)
     rows = feats_per_seq.shape[1] if feats_per_seq is not None else 0
@@ -401,7 +486,7 @@ def multimodal_forward(model, seqs, feats_per_seq, image_at):
             else:
                 parts.append(torch.cat([emb[r, :i], proj[r], emb[r, i + rows:]], 0))
         emb = torch.stack(parts)
-    return model.language_model.model(emb)
+    return model.language_model.model(emb, at)
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -424,17 +509,22 @@ def make_opt(groups, lr, steps, wd=0.01):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def step_opt(opt, sched, loss, params, clip=1.0):
+def step_opt(opt, sched, loss, params, clip=1.0, scalars=()):
+    """One step on `loss` (this worker's share of the step's loss); returns the whole step's loss and `scalars`,
+    summed over the workers."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    apply_step(opt, sched, params, clip)
+    return apply_step(opt, sched, params, clip, (float(loss),) + tuple(scalars))
 
 
-def apply_step(opt, sched, params, clip=1.0):
-    """The update from the gradients accumulated since zero_grad: clipped, then the optimiser and schedule step."""
+def apply_step(opt, sched, params, clip=1.0, scalars=()):
+    """The update from the gradients accumulated since zero_grad (summed over the workers): clipped, then the
+    optimiser and schedule step. Returns `scalars` summed over the workers."""
+    sums = reduce_gradients([p for p in params if p.requires_grad], scalars)
     torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], clip)
     opt.step()
     sched.step()
+    return sums
 
 
 def set_trainable(module, flag):
@@ -552,30 +642,39 @@ class DenseHeads(nn.Module):
         self.place_weight = place_weight
         self.place = nn.Linear(d, 6)
 
-    def loss(self, feats, labels):
+    def loss(self, feats, labels, whole=None):
         """Colour and class cross-entropy with background patches down-weighted (most patches are background,
         and at full weight they drown the class signal: held-out class accuracy stayed at chance), plus the box
-        as an L1 on object patches. Class counts double: it is the slowest to learn and every question needs it."""
-        colour = torch.stack([l[0] for l in labels])
-        klass = torch.stack([l[1] for l in labels])
+        as an L1 on object patches. Class counts double: it is the slowest to learn and every question needs it.
+        `whole`: the labels of the whole step when `labels` are one worker's share of it (every mean is then
+        over the whole step, so that the workers' losses sum to the one-process loss)."""
+        whole = labels if whole is None else whole
+        colour, wcolour = (torch.stack([l[0] for l in ls]) for ls in (labels, whole))
+        klass, wklass = (torch.stack([l[1] for l in ls]) for ls in (labels, whole))
         box = torch.stack([l[2] for l in labels])
         inside = colour > 0
         wc = torch.tensor([0.2] + [1.0] * len(COLOURS))
         wk = torch.tensor([0.1] + [1.0] * len(CLASSES))
-        l = F.cross_entropy(self.colour(feats).flatten(0, 1), colour.flatten(), weight=wc) \
-            + 2 * F.cross_entropy(self.klass(feats).flatten(0, 1), klass.flatten(), weight=wk)
+        l = mean_ce(self.colour(feats), colour, wcolour, wc) + 2 * mean_ce(self.klass(feats), klass, wklass, wk)
         if inside.any():
-            l = l + 2 * F.l1_loss(torch.sigmoid(self.box(feats))[inside], box[inside])
+            l = l + 2 * F.l1_loss(torch.sigmoid(self.box(feats))[inside], box[inside], reduction='sum') / (4 * int((wcolour > 0).sum()))
         if self.size_weight > 0:
-            size = torch.stack([lab[3] for lab in labels])
+            size, wsize = (torch.stack([lab[3] for lab in ls]) for ls in (labels, whole))
             ws = torch.tensor([0.1] + [1.0] * len(SIZES))
-            l = l + self.size_weight * F.cross_entropy(self.size(feats).flatten(0, 1), size.flatten(), weight=ws, ignore_index=-100)
+            l = l + self.size_weight * mean_ce(self.size(feats), size, wsize, ws)
         if self.place_weight > 0:
-            place = torch.stack([lab[4] for lab in labels])
+            place, wplace = (torch.stack([lab[4] for lab in ls]) for ls in (labels, whole))
             logits = self.place(feats)
-            l = l + self.place_weight * (F.cross_entropy(logits[..., :3].flatten(0, 1), place[..., 0].flatten(), ignore_index=-100)
-                                         + F.cross_entropy(logits[..., 3:].flatten(0, 1), place[..., 1].flatten(), ignore_index=-100))
+            l = l + self.place_weight * (mean_ce(logits[..., :3], place[..., 0], wplace[..., 0]) + mean_ce(logits[..., 3:], place[..., 1], wplace[..., 1]))
         return l
+
+
+def mean_ce(logits, target, whole, weight=None):
+    """F.cross_entropy's (weighted) mean over the targets that are not -100, its denominator taken from `whole`
+    (the whole step's targets, of which `target` may be one worker's share)."""
+    total = F.cross_entropy(logits.flatten(0, -2), target.flatten(), weight=weight, ignore_index=-100, reduction='sum')
+    kept = whole[whole != -100]
+    return total / (weight[kept].sum() if weight is not None else kept.numel())
 
 
 def stage0_vision(model, data, args, rng):
@@ -599,21 +698,47 @@ def stage0_vision(model, data, args, rng):
     for step in range(args.steps0v):
         idx = sorted(rng.sample(range(n), args.batch0v))
         caps = [rng.choice(data.images[i]['captions']) for i in idx]
-        states = vm(data.pix(idx))
-        dense = heads.loss(states[model.feature_states - 1][:, 1:], [labels[i] for i in idx]) if labels else torch.zeros(())
-        img = F.normalize(vproj(vm.post_layernorm(states[-1][:, 0])), dim=-1)
-        txt = F.normalize(tproj(text(caps)), dim=-1)
+        # workers: each runs its contiguous share of the images and captions; the similarity matrix is the whole
+        # step's (the others' embeddings gathered without their gradients), so every worker computes the same
+        # contrastive loss and its gradient reaches the tower through this worker's own rows only
+        mine, lo = chunk(idx)
+        states = vm(data.pix(mine))
+        dense = heads.loss(states[model.feature_states - 1][:, 1:], [labels[i] for i in mine], [labels[i] for i in idx]) if labels else torch.zeros(())
+        img = gather_rows(F.normalize(vproj(vm.post_layernorm(states[-1][:, 0])), dim=-1), lo, len(idx))
+        txt = gather_rows(F.normalize(tproj(text(caps[lo: lo + len(mine)])), dim=-1), lo, len(idx))
         logits = scale.exp().clamp(max=100) * img @ txt.t()
         # images sharing a caption text are not negatives of each other
         same = torch.tensor([[a == b for b in caps] for a in caps], dtype=torch.bool)
         logits_i = logits.masked_fill(same & ~torch.eye(len(idx), dtype=torch.bool), float('-inf'))
         target = torch.arange(len(idx))
         contrast = (F.cross_entropy(logits_i, target) + F.cross_entropy(logits_i.t(), target)) / 2
-        loss = contrast + args.dense * dense
-        step_opt(opt, sched, loss, params)
+        opt.zero_grad(set_to_none=True)
+        (contrast + args.dense * dense).backward()
+        scale.grad /= TEAM.world  # the temperature's gradient is the whole loss's in every worker, not a share
+        dense_sum, = apply_step(opt, sched, params, scalars=(float(dense),))
         if step % 25 == 0 or step == args.steps0v - 1:
             acc = (logits_i.argmax(1) == target).float().mean().item()
-            log(f"stage 0 vision {step}/{args.steps0v} contrastive {contrast.item():.3f} acc {acc:.2f} dense {dense.item():.3f} ({time.time() - t0:.0f} s)")
+            log(f"stage 0 vision {step}/{args.steps0v} contrastive {contrast.item():.3f} acc {acc:.2f} dense {dense_sum:.3f} ({time.time() - t0:.0f} s)")
+
+
+def gather_rows(mine, lo, n):
+    """The whole step's rows [n, D] from every worker's share, this worker's own rows (from `lo`) keeping their
+    gradient; the others' are values only (their workers carry their gradients)."""
+    if TEAM.world == 1:
+        return mine
+    import torch.distributed as dist
+    bounds = [n * r // TEAM.world for r in range(TEAM.world + 1)]
+    parts = [torch.empty(bounds[r + 1] - bounds[r], mine.shape[1]) for r in range(TEAM.world)]
+    # all_gather wants equal sizes: pad every share to the largest
+    width = max(p.shape[0] for p in parts)
+    padded = [torch.zeros(width, mine.shape[1]) for _ in parts]
+    own = torch.zeros(width, mine.shape[1])
+    own[: mine.shape[0]] = mine.detach()
+    dist.all_gather(padded, own)
+    rows = [padded[r][: parts[r].shape[0]] for r in range(TEAM.world)]
+    rows[TEAM.rank] = mine
+    assert bounds[TEAM.rank] == lo
+    return torch.cat(rows)
 
 
 def stage0_dense(model, data, args, rng):
@@ -632,11 +757,11 @@ def stage0_dense(model, data, args, rng):
     t0 = time.time()
     for step in range(args.steps0d):
         idx = sorted(rng.sample(range(len(data.images)), args.batch0v))
-        feats = vm(data.pix(idx), upto=model.feature_states)[-1][:, 1:]
-        loss = heads.loss(feats, [labels[i] for i in idx])
-        step_opt(opt, sched, loss, params)
+        mine, _ = chunk(idx)
+        feats = vm(data.pix(mine), upto=model.feature_states)[-1][:, 1:]
+        loss, = step_opt(opt, sched, heads.loss(feats, [labels[i] for i in mine], [labels[i] for i in idx]), params)
         if step % 100 == 0 or step == args.steps0d - 1:
-            log(f"stage 0 dense {step}/{args.steps0d} loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+            log(f"stage 0 dense {step}/{args.steps0d} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
 
 def stage0_text(model, stage2, args, rng):
@@ -648,12 +773,13 @@ def stage0_text(model, stage2, args, rng):
     for step in range(args.steps0t):
         batch = [rng.choice(stage2) for _ in range(args.batch0t)]
         seqs = [[t for t in s['ids'] if t != IMAGE_TOKEN] for s in batch]
-        hidden = lm.model(lm.model.embed_tokens(batch_tensors(seqs)))
-        spans = [[[1, len(s)]] for s in seqs]  # every token after BOS
-        loss = answer_loss(model, hidden, targets_of(seqs, spans))
-        step_opt(opt, sched, loss, params)
+        mine, _ = chunk(seqs)
+        hidden = lm.model(lm.model.embed_tokens(batch_tensors(mine)))
+        spans = [[[1, len(s)]] for s in mine]  # every token after BOS
+        loss = answer_loss(model, hidden, targets_of(mine, spans), denominator=sum(len(s) - 1 for s in seqs))
+        loss, = step_opt(opt, sched, loss, params)
         if step % 50 == 0 or step == args.steps0t - 1:
-            log(f"stage 0 text {step}/{args.steps0t} loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+            log(f"stage 0 text {step}/{args.steps0t} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
 
 @torch.no_grad()
@@ -751,19 +877,24 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         denominator = sum(1 for n in answers if n) if per_sequence else sum(answers)
         opt.zero_grad(set_to_none=True)
         loss = 0.0
-        for part in micro_batches([len(q) for q in seqs], budget):
+        # workers: every N-th sequence by length, so that each gets a like share of short and long ones
+        mine = share(sorted(range(len(seqs)), key=lambda i: len(seqs[i])))
+        for part in micro_batches([len(seqs[i]) for i in mine], budget):
+            part = [mine[j] for j in part]
             if not any(answers[i] for i in part):
                 continue
-            hidden = multimodal_forward(model, [seqs[i] for i in part], feats[[fidx[i] for i in part]], [at[i] for i in part])
-            part_loss = answer_loss(model, hidden, targets_of([seqs[i] for i in part], [spans[i] for i in part]), per_sequence, denominator)
+            targets = targets_of([seqs[i] for i in part], [spans[i] for i in part])
+            hidden = multimodal_forward(model, [seqs[i] for i in part], feats[[fidx[i] for i in part]], [at[i] for i in part], targets[:2])
+            part_loss = answer_loss(model, hidden, targets, per_sequence, denominator)
             part_loss.backward()
             loss += float(part_loss)
-        dense = ''
-        if aux is not None:
-            aux_loss = aux.loss(model, feats, used)
-            aux_loss.backward()
-            dense = f' projector dense {float(aux_loss):.3f}'
-        apply_step(opt, sched, params)
+        aux_loss = 0.0
+        if aux is not None and TEAM.rank == 0:
+            aux_part = aux.loss(model, feats, used)
+            aux_part.backward()
+            aux_loss = float(aux_part)
+        loss, aux_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss))
+        dense = f' projector dense {aux_loss:.3f}' if aux is not None else ''
         if step % 25 == 0 or step == steps - 1:
             log(f"{label} {step}/{steps} loss {loss:.3f}{dense} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
@@ -771,7 +902,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
 # ----------------------------------------------------------------------------- safetensors
 
 def save_safetensors(model, path, metadata):
-    """llava-hf names, F32, one file (the format: u64 header length, JSON header, raw little-endian data)."""
+    """llava-hf names, F32, one file (the format: u64 header length, JSON header, raw little-endian data). The
+    first worker writes; the others hold the same weights."""
+    if TEAM.rank != 0:
+        return
     tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items() if not k.endswith('inv_freq')}
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
@@ -885,7 +1019,33 @@ def main():
     ap.add_argument('--topic-weight', default='', help='stage 2: draw single-turn samples by topic in these proportions, e.g. "ground=5" (others 1; default uniform over samples)')
     ap.add_argument('--proj-dense', type=float, default=0.0, help='stages 1-2: weight of the stage-0 dense targets asked of the projector\'s output (fresh heads, thrown away; 0: off)')
     ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
+    ap.add_argument('--workers', type=int, default=1, help='processes that share every step (one thread each unless --threads is larger; gradients summed between them: the same steps as one process); the recipe uses 2 on 2 cores')
     args = ap.parse_args()
+    if args.workers > 1 and not (args.parity or args.dump_features):
+        if args.device != 'cpu':
+            raise SystemExit('--workers: CPU only (on a GPU one process is the fast way)')
+        import socket
+        import torch.multiprocessing as mp
+        with socket.socket() as sock:  # a free port for the workers to meet on
+            sock.bind(('127.0.0.1', 0))
+            port = sock.getsockname()[1]
+        mp.spawn(worker, args=(args, port), nprocs=args.workers)
+        return
+    run(args)
+
+
+def worker(rank, args, port):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=args.workers)
+    TEAM.rank, TEAM.world = rank, args.workers
+    args.threads = max(1, args.threads // args.workers)
+    try:
+        run(args)
+    finally:
+        dist.destroy_process_group()
+
+
+def run(args):
     global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT
     IMAGE_DROPOUT = args.image_dropout
     TOPIC_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.topic_weight.split(','))} if args.topic_weight else {}
@@ -919,6 +1079,7 @@ def main():
     # the embedding's other rows too: never looked up, so no gradient, and weight decay keeps a zero at zero; all-zero
     # rows let `llava convert` store both vocabulary tables sparse (~300 of 32,064 rows: 0.11 bytes per element)
     model.domain.zero_other_rows(model.language_model.model.embed_tokens)
+    TEAM.vocab_tables, TEAM.vocab_rows = (model.language_model.model.embed_tokens.weight, model.language_model.lm_head.weight), model.domain.ids
     log(f"domain vocabulary: {len(model.domain.ids)} of {cfg['text_config']['vocab_size']} token ids")
     log(f"{len(data.images)} images, stage 1: {len(stage1)} samples, stage 2: {len(stage2)} samples; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {args.threads} threads")
@@ -1010,7 +1171,8 @@ def main():
     times['stage2'] = time.time() - t
     meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
     save_safetensors(model, os.path.join(ckpt if out == args.pack else out, 'model.safetensors'), meta)
-    json.dump({'seconds': round(time.time() - started), **times, 'domainTokens': len(model.domain.ids), 'torch': torch.__version__, 'args': vars(args)}, open(os.path.join(out, 'train-log.json'), 'w'), indent=2)
+    if TEAM.rank == 0:
+        json.dump({'seconds': round(time.time() - started), **times, 'domainTokens': len(model.domain.ids), 'torch': torch.__version__, 'args': vars(args)}, open(os.path.join(out, 'train-log.json'), 'w'), indent=2)
     log(f"done in {time.time() - started:.0f} s: {ckpt if out == args.pack else out}/model.safetensors")
 
 
