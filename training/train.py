@@ -243,12 +243,19 @@ class LlamaAttention(nn.Module):
             k = k.repeat_interleave(self.heads // self.kv_heads, 1)
             v = v.repeat_interleave(self.heads // self.kv_heads, 1)
         if at is not None:
+            # each sequence's wanted positions as its own short block of queries [B, H, M, hd] (M: the most any
+            # sequence has; the rest padding at position 0), scored against that sequence's keys
             rows, cols = at
-            q = self.q_proj(x[rows, cols]).view(-1, self.heads, 1, self.hd)  # [N, H, 1, hd]
-            c, s = cos[0, 0, cols][:, None, None], sin[0, 0, cols][:, None, None]
+            slot = torch.arange(len(rows)) - torch.searchsorted(rows, rows)  # rank of each position within its sequence
+            m = int(slot.max()) + 1 if len(rows) else 1
+            c, s = cos[0, 0, cols][:, None], sin[0, 0, cols][:, None]
+            q = self.q_proj(x[rows, cols]).view(-1, self.heads, self.hd)  # [N, H, hd]
             q = (q * c + rotate_half(q) * s) * self.hd ** -0.5
-            scores = q @ k[rows].transpose(-1, -2) + mask[0, cols][:, None, None]  # [N, H, 1, T]
-            return self.o_proj((torch.softmax(scores, -1) @ v[rows]).reshape(len(rows), -1))
+            block = torch.zeros(b, m, self.heads, self.hd).index_put((rows, slot), q)
+            where = torch.zeros(b, m, dtype=torch.long).index_put((rows, slot), cols)
+            scores = block.transpose(1, 2) @ k.transpose(-1, -2) + mask[0, where][:, None]  # [B, H, M, T]
+            a = (torch.softmax(scores, -1) @ v).transpose(1, 2)[rows, slot]  # [N, H, hd]
+            return self.o_proj(a.reshape(len(rows), -1))
         q = self.q_proj(x).view(b, t, self.heads, self.hd).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         q, k, v = ((q * self.hd ** -0.5).reshape(b * self.heads, t, self.hd), k.reshape(b * self.heads, t, self.hd),
