@@ -734,17 +734,16 @@ def gather_rows(mine, lo, n):
     if TEAM.world == 1:
         return mine
     import torch.distributed as dist
-    bounds = [n * r // TEAM.world for r in range(TEAM.world + 1)]
-    parts = [torch.empty(bounds[r + 1] - bounds[r], mine.shape[1]) for r in range(TEAM.world)]
-    # all_gather wants equal sizes: pad every share to the largest
-    width = max(p.shape[0] for p in parts)
-    padded = [torch.zeros(width, mine.shape[1]) for _ in parts]
-    own = torch.zeros(width, mine.shape[1])
-    own[: mine.shape[0]] = mine.detach()
+    bounds = [n * r // TEAM.world for r in range(TEAM.world + 1)]  # chunk()'s shares
+    sizes = [bounds[r + 1] - bounds[r] for r in range(TEAM.world)]
+    assert bounds[TEAM.rank] == lo and sizes[TEAM.rank] == len(mine)
+    # all_gather wants equal sizes: every share padded to the largest
+    padded = [torch.zeros(max(sizes), mine.shape[1]) for _ in sizes]
+    own = torch.zeros(max(sizes), mine.shape[1])
+    own[: len(mine)] = mine.detach()
     dist.all_gather(padded, own)
-    rows = [padded[r][: parts[r].shape[0]] for r in range(TEAM.world)]
+    rows = [padded[r][: sizes[r]] for r in range(TEAM.world)]
     rows[TEAM.rank] = mine
-    assert bounds[TEAM.rank] == lo
     return torch.cat(rows)
 
 
