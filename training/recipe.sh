@@ -50,7 +50,7 @@ cp "$WORK/full-mix/model.safetensors" "$WORK/pack/ckpt/model.safetensors"
 trained=$(date +%s)
 
 rm -rf "$WORK/model"
-node dist/cli.js convert --from "$WORK/pack/ckpt" --out "$WORK/model" --dtype fp32,q4 --q4-scales search --progress json > /dev/null
+node dist/cli.js convert --from "$WORK/pack/ckpt" --out "$WORK/model" --dtype fp32,q4 --q4-scales search --q4-block 16 --progress json > /dev/null
 
 # PyTorch and the engine (fp32) must give the same greedy tokens on held-out questions
 npx tsx training/pack.ts --data test/data/heldout --contexts test/data/heldout/contexts.jsonl --out "$WORK/heldout-pack" --images-only

@@ -1,12 +1,12 @@
 // `llava convert`: a llava-hf checkpoint folder (safetensors) -> a model folder the engine loads
 // (transformers.js layout), in-process, without Python. A rerun resumes: finished parts are kept.
 
-import { CONVERT_DTYPES, convertCheckpoint, type ConvertDtype, type ConvertProgress } from '../convert';
+import { CONVERT_DTYPES, Q4_BLOCK_SIZES, convertCheckpoint, type ConvertDtype, type ConvertProgress, type Q4BlockSize } from '../convert';
 import { estimateEta, formatProgressLine } from '../convert-process';
 import { oneOf, parse, UsageError, type CliCommand } from './args';
 
 const USAGE = `Usage: llava convert --from DIR --out DIR [--dtype q4,fp32,...] [--graph hub|fast] [--q4-scales absmax|search]
-                     [--progress text|json]
+                     [--q4-block 16|32|64|128] [--progress text|json]
 
 Converts a llava-hf LLaVA checkpoint (e.g. llava-hf/llava-1.5-7b-hf: config.json, model*.safetensors,
 tokenizer and template files) into ONNX files the engine and transformers.js load.
@@ -21,6 +21,8 @@ tokenizer and template files) into ONNX files the engine and transformers.js loa
   --q4-scales HOW   how q4 picks each block's scale: absmax (the block's largest weight on the end code, as
                     onnxruntime's quantizer and the Hub's files; default) or search (the scale of least squared
                     error among 16; a few percent less error per weight, about 7x the quantizing time)
+  --q4-block N      q4 weights per scale: 32 (the Hub's files; default), 16, 64 or 128. With its f32 scales a
+                    weight takes 4 + 32/N bits; 16 suits very narrow models (hidden size 32 or 64)
   --progress KIND   text: one updating line on stderr (default on a terminal); json: one JSON object per
                     line on stdout (part, bytes read of total, elapsed and ETA seconds) and a last
                     {"type":"done"} line, for programs (the VS Code extension runs the converter so)
@@ -77,7 +79,7 @@ function jsonPrinter(): (p: ConvertProgress) => void {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string', default: 'q4' }, graph: { type: 'string', default: 'hub' }, 'q4-scales': { type: 'string', default: 'absmax' }, progress: { type: 'string' } }, USAGE);
+  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string', default: 'q4' }, graph: { type: 'string', default: 'hub' }, 'q4-scales': { type: 'string', default: 'absmax' }, 'q4-block': { type: 'string', default: '32' }, progress: { type: 'string' } }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -86,10 +88,11 @@ async function run(args: string[]): Promise<number> {
   if (!values.out) throw new UsageError('--out DIR is required', USAGE);
   const graph = oneOf('graph', values.graph!, ['hub', 'fast'] as const, USAGE);
   const q4Scales = oneOf('q4-scales', values['q4-scales']!, ['absmax', 'search'] as const, USAGE);
+  const q4Block = Number(oneOf('q4-block', values['q4-block']!, Q4_BLOCK_SIZES.map(String), USAGE)) as Q4BlockSize;
   const dtypes = [...new Set(values.dtype!.split(',').map((d) => oneOf('dtype', d.trim(), CONVERT_DTYPES, USAGE)))] as ConvertDtype[];
   const progress = values.progress === undefined ? 'text' : oneOf('progress', values.progress, ['text', 'json'] as const, USAGE);
   const json = progress === 'json';
-  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, graph, q4Scales, onProgress: json ? jsonPrinter() : textPrinter() });
+  const result = convertCheckpoint({ from: values.from, out: values.out, dtypes, graph, q4Scales, q4Block, onProgress: json ? jsonPrinter() : textPrinter() });
   const written = result.parts.filter((p) => !result.skipped.includes(p.file));
   if (json) {
     process.stdout.write(formatProgressLine({ type: 'done', out: values.out, written: written.length, skipped: result.skipped.length, seconds: Math.round(result.seconds * 10) / 10 }));

@@ -15,7 +15,7 @@ import { CheckpointSource } from './checkpoint';
 import { specFromLlavaConfig } from './llavaConfig';
 import type { BuilderOptions, GraphBuilder, PlannedWeight, WeightSource } from './onnxBuilder';
 import { ExternalDataSink, INLINE_LIMIT_BYTES, writeModel } from './onnxWriter';
-import { Q4_BLOCK_SIZE, type Q4Scales } from './quantize';
+import { Q4_BLOCK_SIZE, type Q4BlockSize, type Q4Scales } from './quantize';
 import { SafetensorsCheckpoint } from './safetensors';
 import type { LlavaSpec } from './spec';
 import { buildFastDecoder } from './fastDecoder';
@@ -79,6 +79,8 @@ export interface ConvertOptions {
   graph?: DecoderGraph;
   /** q4 block scales: absmax (default, as the Hub's files) or search (least squared error, slower) */
   q4Scales?: Q4Scales;
+  /** q4 weights per block scale (default Q4_BLOCK_SIZE, 32, as the Hub's files) */
+  q4Block?: Q4BlockSize;
   onProgress?: (p: ConvertProgress) => void;
   /** checked between tensors (a part left half-way is redone by the next run) */
   signal?: AbortSignal;
@@ -115,16 +117,19 @@ export function planSession(spec: LlavaSpec, session: SessionName): PlannedWeigh
   return plan;
 }
 
-/** Bytes of weights a session writes in `dtype` (the graph's own constants are a few KB more). */
-export function estimateBytes(plan: PlannedWeight[], dtype: ConvertDtype): number {
+/**
+ * Bytes of weights a session writes in `dtype` (the graph's own constants are a few KB more). In q4 a weight that
+ * turns out mostly zeros is stored sparse when that is smaller (onnxBuilder), so this is an upper bound there.
+ */
+export function estimateBytes(plan: PlannedWeight[], dtype: ConvertDtype, q4Block: number = Q4_BLOCK_SIZE): number {
   const { fp16Weights, q4 } = builderFlags(dtype);
   let bytes = 0;
   for (const w of plan) {
     const count = w.torchShape.reduce((a, b) => a * b, 1);
     if (w.linear && q4) {
       const [N, K] = w.torchShape;
-      const blocks = Math.ceil(K / Q4_BLOCK_SIZE);
-      bytes += N * blocks * (Q4_BLOCK_SIZE / 2) + N * blocks * 4;
+      const blocks = Math.ceil(K / q4Block);
+      bytes += N * blocks * (q4Block / 2) + N * blocks * 4;
     } else {
       bytes += count * (fp16Weights ? 2 : 4);
     }
@@ -193,7 +198,7 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
         session,
         dtype,
         file: `onnx/${session}${SUFFIX[dtype]}.onnx`,
-        outBytes: estimateBytes(plans[session], dtype),
+        outBytes: estimateBytes(plans[session], dtype, opts.q4Block),
         inBytes: sourceBytes(plans[session]),
       })),
     );
@@ -201,7 +206,9 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
     mkdirSync(path.join(opts.out, 'onnx'), { recursive: true });
     const manifestPath = path.join(opts.out, MANIFEST);
     const q4Scales = opts.q4Scales ?? 'absmax';
-    const id = fingerprint(ckpt, configText + graph + (q4Scales === 'absmax' ? '' : `|q4 scales ${q4Scales}`));
+    const q4Block = opts.q4Block ?? Q4_BLOCK_SIZE;
+    // the defaults add nothing, so folders converted before an option existed still resume
+    const id = fingerprint(ckpt, configText + graph + (q4Scales === 'absmax' ? '' : `|q4 scales ${q4Scales}`) + (q4Block === Q4_BLOCK_SIZE ? '' : `|q4 block ${q4Block}`));
     let manifest: Manifest = { source: id, done: [], external: [] };
     if (existsSync(manifestPath)) {
       const old = readJson(manifestPath, MANIFEST) as unknown as Manifest;
@@ -240,7 +247,7 @@ export function convertCheckpoint(opts: ConvertOptions): ConvertResult {
           report('tensor', name);
         }, opts.signal);
         const build = graph === 'fast' && part.session === 'decoder_model_merged' ? buildFastDecoder : BUILDERS[part.session];
-        const builder = build(spec, { ...builderFlags(part.dtype), q4Scales, source: metered, sink });
+        const builder = build(spec, { ...builderFlags(part.dtype), q4Scales, q4Block, source: metered, sink });
         rmSync(path.join(opts.out, 'onnx', dataName), { force: true }); // a stale external file of an earlier, bigger run
         const written = writeModel(builder, sink, finalPath, inlineLimit);
         manifest.done = [...manifest.done.filter((f) => f !== part.file), part.file];

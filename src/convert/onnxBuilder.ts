@@ -6,8 +6,8 @@
 // 8-bit form (DynamicQuantizeLinear + MatMulInteger / ConvInteger, DequantizeLinear after a Gather).
 
 import onnxProto from 'onnx-proto';
-import { f32ToF16 } from './floats';
-import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4, type Q4Scales } from './quantize';
+import { f32ToF16, transpose2d } from './floats';
+import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4, type Q4BlockSize, type Q4Scales } from './quantize';
 import { BNB4_BLOCK_SIZE, BNB4_NF4, quantizePerTensor8, quantizeRowsBnb4, type Bnb4Type, type Int8Kind } from './quantize8';
 
 const { onnx } = onnxProto;
@@ -93,6 +93,8 @@ export interface BuilderOptions {
   q4AccuracyLevel?: 0 | 4;
   /** with q4: how block scales are chosen (default absmax, as the Hub's files) */
   q4Scales?: Q4Scales;
+  /** with q4: weights per block scale (default Q4_BLOCK_SIZE, 32, as the Hub's files) */
+  q4Block?: Q4BlockSize;
   /** float16 graph inputs and outputs (pixel_values, image_features, inputs_embeds, logits), cast at the edges */
   halfIO?: boolean;
   /** linear layers as MatMulBnb4, NF4, block 64 (the `_bnb4` files) */
@@ -119,6 +121,26 @@ export interface PlannedWeight {
   torchShape: number[];
   linear: boolean;
   init: WeightInit;
+}
+
+/** Values stored in a sparse initializer: every one but +0 (a -0 is kept, so the dense tensor comes back bit for bit). */
+function nonZeroCount(values: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0 || Object.is(values[i], -0)) n++;
+  return n;
+}
+
+/** Bytes of `values` as a sparse initializer (f32 value + int64 index each), or Infinity where it is not stored so. */
+function sparseBytes(values: Float32Array): number {
+  if (values.length < SPARSE_MIN_ELEMENTS) return Infinity;
+  const nonZero = nonZeroCount(values);
+  return nonZero > values.length * (1 - SPARSE_MIN_ZERO_FRACTION) ? Infinity : nonZero * 12;
+}
+
+/** Bytes of an [N, K] weight as MatMulNBits' 4-bit codes and f32 scales. */
+function q4Bytes(N: number, K: number, block: number): number {
+  const blocks = Math.ceil(K / block);
+  return N * blocks * (block / 2 + 4);
 }
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
@@ -217,10 +239,8 @@ export class GraphBuilder {
    * it dense when it loads the graph, so nothing else changes; the file holds only what is there.
    */
   private addSparseIfMostlyZero(name: string, dims: number[], values: Float32Array): boolean {
-    if (values.length < SPARSE_MIN_ELEMENTS) return false;
-    let nonZero = 0;
-    for (let i = 0; i < values.length; i++) if (values[i] !== 0 || Object.is(values[i], -0)) nonZero++;
-    if (nonZero > values.length * (1 - SPARSE_MIN_ZERO_FRACTION)) return false;
+    if (sparseBytes(values) === Infinity) return false;
+    const nonZero = nonZeroCount(values);
     const kept = new Float32Array(nonZero);
     const at = new BigInt64Array(nonZero);
     for (let i = 0, k = 0; i < values.length; i++) {
@@ -318,8 +338,19 @@ export class GraphBuilder {
     const bName = `${name}_Q4`;
     const sName = `${name}_scales`;
     const half = this.opts.halfMatmul === true;
+    const block = this.opts.q4Block ?? Q4_BLOCK_SIZE;
+    const sparse = this.weightCache.get(`${name}|sparse`);
+    if (sparse) return this.op('MatMul', [x, sparse]);
     if (!this.weightCache.has(`${name}|q4`)) {
-      const q = quantizeRows4(this.opts.source.linear(name, K, N, init, 'NK'), N, K, Q4_BLOCK_SIZE, this.opts.q4Scales);
+      const nk = this.opts.source.linear(name, K, N, init, 'NK');
+      if (!half && sparseBytes(nk) < q4Bytes(N, K, block)) {
+        // mostly exact zeros (the lm_head rows of tokens a small model never saw): its non-zero values in f32
+        // take less room than 4 bits for every weight, and are exact
+        const w = this.storeFloat(name, [K, N], transpose2d(nk, N, K), false);
+        this.weightCache.set(`${name}|sparse`, w);
+        return this.op('MatMul', [x, w]);
+      }
+      const q = quantizeRows4(nk, N, K, block, this.opts.q4Scales);
       this.parameterCount += K * N;
       this.addInitializer(bName, DT.UINT8, [N, q.nBlocks, q.blobSize], q.packed);
       // q4f16 keeps its scales in float16, the type of the activations they multiply
@@ -329,7 +360,7 @@ export class GraphBuilder {
     }
     this.usesContribOps = true;
     const attrs = {
-      K: int(K), N: int(N), bits: int(Q4_BITS), block_size: int(Q4_BLOCK_SIZE),
+      K: int(K), N: int(N), bits: int(Q4_BITS), block_size: int(block),
       ...(this.opts.q4AccuracyLevel ? { accuracy_level: int(this.opts.q4AccuracyLevel) } : {}),
     };
     if (!half) return this.node('MatMulNBits', [x, bName, sName], attrs, 1, MS_DOMAIN)[0];

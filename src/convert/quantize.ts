@@ -8,6 +8,13 @@ import { transpose2d } from './floats';
 export const Q4_BITS = 4;
 /** transformers.js' quantize.py default for q4 (`block_size or 32`) */
 export const Q4_BLOCK_SIZE = 32;
+/**
+ * The block sizes `llava convert --q4-block` offers (MatMulNBits takes powers of two from 16). A smaller block
+ * has more scales: with f32 scales, 4 + 32 / block bits a weight (5 at 32, 6 at 16). For rows only a few blocks
+ * long (a model of hidden size 32 has one block of 32 a row), 16 halves the span one scale covers.
+ */
+export const Q4_BLOCK_SIZES = [16, 32, 64, 128] as const;
+export type Q4BlockSize = (typeof Q4_BLOCK_SIZES)[number];
 
 export interface BlockwiseQ4 {
   /** MatMulNBits input B: uint8 [N, nBlocks, blobSize], two 4-bit values a byte, the lower K index in the low nibble */

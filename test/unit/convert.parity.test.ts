@@ -58,9 +58,9 @@ async function assertSameModel(dirA: string, dirB: string, variant: 'fp32' | 'q4
 
 /** (b): transformers.js loads the converted folder `out` (named `name` under MODELS_DIR): our engine on it gives the
  * same prompt ids, first-step logits within 1e-4 and greedy tokens, on every image. */
-async function assertSameAsTransformersJs(name: string, out: string): Promise<void> {
-  const ours = await loadModel(out, { provider: 'cpu', variant: 'fp32' });
-  const theirs = await loadReference(name, out, 'fp32');
+async function assertSameAsTransformersJs(name: string, out: string, variant: 'fp32' | 'q4' = 'fp32'): Promise<void> {
+  const ours = await loadModel(out, { provider: 'cpu', variant });
+  const theirs = await loadReference(name, out, variant);
   try {
     for (const image of IMAGES) {
       const imagePath = path.join(SAMPLES, image);
@@ -164,7 +164,7 @@ describe('head_dim that is not hidden / heads (8 query heads of 16 and 2 KV head
     const ckpt = path.join(WORK, 'ckpt-head-dim');
     writeLlavaCheckpoint(ckpt, def, { layout: 'language_model.model', dtype: 'F32', shards: 1 });
     assert.equal(JSON.parse(readFileSync(path.join(ckpt, 'config.json'), 'utf8')).text_config.head_dim, 16);
-    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32'] });
+    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4'] });
   });
 
   test('the decoder projects to heads x head_dim (128), not hidden (64), and caches 2 KV heads of 16', () => {
@@ -196,7 +196,7 @@ describe('vocabulary rows a small model never uses (exact zeros in lm_head and t
     } finally {
       closeSync(fd);
     }
-    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32'] });
+    convertCheckpoint({ from: ckpt, out, dtypes: ['fp32', 'q4'] });
   });
 
   test('fp32: both tables are sparse initializers holding only their non-zero rows; the files shrink to match', () => {
@@ -214,6 +214,20 @@ describe('vocabulary rows a small model never uses (exact zeros in lm_head and t
   });
 
   test('(b) transformers.js loads the sparse folder: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out));
+
+  test('q4: the mostly-zero lm_head stays a sparse f32 MatMul (smaller than 4 bits for every row, and exact); the layers are 4-bit', () => {
+    const { hidden, vocab } = tiny.spec.text;
+    const bytes = readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx'));
+    const graph = onnxProto.onnx.ModelProto.decode(bytes).graph!;
+    assert.ok(graph.sparseInitializer!.some((t) => t.values!.name === 'lm_head.weight'), 'lm_head.weight is not sparse');
+    assert.ok(!graph.initializer!.some((t) => t.name!.startsWith('lm_head.weight')), 'a dense or 4-bit lm_head is left');
+    assert.ok(graph.node!.some((n) => n.opType === 'MatMul' && n.input![1] === 'lm_head.weight'));
+    assert.ok(graph.node!.filter((n) => n.opType === 'MatMulNBits').length >= 7 * tiny.spec.text.layers, 'the layers are not 4-bit');
+    // the dense 4-bit head alone would take vocab x hidden x (1/2 + 4/32) bytes
+    assert.ok(bytes.length < KEEP * hidden * 12 + (vocab * hidden * 5) / 8, `${bytes.length} bytes`);
+  });
+
+  test('(b) q4: transformers.js loads the folder with the sparse head: same prompt ids, logits within 1e-4, same greedy tokens', () => assertSameAsTransformersJs(name, out, 'q4'));
 
   test('the sparse embedding gives back the checkpoint rows exactly (kept rows) and zeros (the rest)', async () => {
     const file = path.join(WORK, 'ckpt-sparse', 'model.safetensors');

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import onnxProto from 'onnx-proto';
 import { EngineError } from '../../src/core';
 import { MANIFEST, checkpointName, convertCheckpoint, detectLayout, estimateBytes, imageTokenCount, planSession, specFromLlavaConfig, type ConvertProgress } from '../../src/convert';
 import { FIXTURES } from '../fixtures/index';
@@ -216,6 +217,33 @@ describe('llava convert (the CLI)', () => {
     const bad = cli(['--from', ckpt, '--out', search, '--q4-scales', 'mse']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /^llava: --q4-scales must be one of absmax, search\n/);
+  });
+
+  test('--q4-block 16: every MatMulNBits has blocks of 16 (a scale per 16 weights of a row), not resumed from block 32; a bad size is a usage error', () => {
+    const out = path.join(root, 'cli-block16');
+    assert.equal(cli(['--from', ckpt, '--out', out, '--dtype', 'q4']).status, 0);
+    const blocks = () => {
+      const graph = onnxProto.onnx.ModelProto.decode(readFileSync(path.join(out, 'onnx', 'decoder_model_merged_q4.onnx'))).graph!;
+      const nodes = graph.node!.filter((n) => n.opType === 'MatMulNBits');
+      const scales = graph.initializer!.filter((t) => t.name!.endsWith('_scales')).reduce((n, t) => n + Number(t.dims![0]), 0);
+      const attr = (n: (typeof nodes)[number], name: string) => Number(n.attribute!.find((a) => a.name === name)!.i);
+      // one scale per block of each of the N rows of K weights
+      const expected = (block: number) => nodes.reduce((sum, n) => sum + attr(n, 'N') * Math.ceil(attr(n, 'K') / block), 0);
+      return { sizes: new Set(nodes.map((n) => attr(n, 'block_size'))), scales, expected };
+    };
+    const at32 = blocks();
+    assert.deepEqual([...at32.sizes], [32]);
+    const r = cli(['--from', ckpt, '--out', out, '--dtype', 'q4', '--q4-block', '16']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /3 part\(s\) written, 0 already done/, 'block-32 output is not taken for block 16');
+    const at16 = blocks();
+    assert.deepEqual([...at16.sizes], [16]);
+    assert.equal(at32.scales, at32.expected(32));
+    assert.equal(at16.scales, at16.expected(16));
+    assert.ok(at16.scales > 1.8 * at32.scales);
+    const bad = cli(['--from', ckpt, '--out', out, '--q4-block', '24']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^llava: --q4-block must be one of 16, 32, 64, 128\n/);
   });
 
   test('usage mistakes are one line plus the usage (exit 2); a bad folder is one line naming it (exit 1)', () => {
