@@ -4,14 +4,15 @@
 // HF's positions), GroupQueryAttention (attention + the cache append + grouped KV heads in one kernel;
 // the padding/causal mask enters as its attention_bias) and MatMulNBits for the q4 linears. The cache
 // axis is named IN_PLACE_KV_DIM: the engine may feed a preallocated cache longer than the mask and bind
-// `present` to the same buffer, and GroupQueryAttention then appends in place (no per-step copy).
+// `present` to the same buffer, and GroupQueryAttention then appends in place (no per-step copy). The
+// run's own keys and values are outputs too (NEW_KV_PREFIX), for an engine that appends them itself.
 // Same weights, names and math as textGraphs.ts's buildDecoder.
 
 import { DT, GraphBuilder, MS_DOMAIN, float, int, type BuilderOptions } from './onnxBuilder';
 import { activation, linear } from './layers';
 import { headDim, type LlavaSpec, type TextSpec } from './spec';
 import { DIMS } from './textGraphs';
-import { IN_PLACE_KV_DIM } from '../core';
+import { IN_PLACE_KV_DIM, NEW_KV_PREFIX } from '../core';
 
 /** present: past + T positions, or the capacity of a cache updated in place */
 const PRESENT_DIM = 'total_sequence_length_or_capacity';
@@ -81,6 +82,8 @@ export function buildFastDecoder(s: LlavaSpec, opts: BuilderOptions): GraphBuild
     const q = rope(linear(b, h, `${p}.self_attn.q_proj`, t.hidden, t.heads * hd, t.qkvBias), t.heads); // [B, T, H*hd]
     const k = rope(linear(b, h, `${p}.self_attn.k_proj`, t.hidden, t.kvHeads * hd, t.qkvBias), t.kvHeads);
     const v = linear(b, h, `${p}.self_attn.v_proj`, t.hidden, t.kvHeads * hd, t.qkvBias);
+    b.op('Identity', [k], {}, `${NEW_KV_PREFIX}${i}.key`);
+    b.op('Identity', [v], {}, `${NEW_KV_PREFIX}${i}.value`);
     const [attn] = b.node(
       'GroupQueryAttention',
       [q, k, v, past[i].key, past[i].value, seqlensK, total, '', '', '', bias],
@@ -103,6 +106,10 @@ export function buildFastDecoder(s: LlavaSpec, opts: BuilderOptions): GraphBuild
   for (let i = 0; i < t.layers; i++) {
     b.output(`present.${i}.key`, DT.FLOAT, [DIMS.batch, t.kvHeads, PRESENT_DIM, hd]);
     b.output(`present.${i}.value`, DT.FLOAT, [DIMS.batch, t.kvHeads, PRESENT_DIM, hd]);
+  }
+  for (let i = 0; i < t.layers; i++) {
+    b.output(`${NEW_KV_PREFIX}${i}.key`, DT.FLOAT, [DIMS.batch, DIMS.seq, t.kvHeads * hd]);
+    b.output(`${NEW_KV_PREFIX}${i}.value`, DT.FLOAT, [DIMS.batch, DIMS.seq, t.kvHeads * hd]);
   }
   return b;
 }

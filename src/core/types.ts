@@ -181,3 +181,12 @@ export interface ReferringPrompts {
  * `attention_mask` columns count. `llava convert --graph fast` writes it; the engine reads it.
  */
 export const IN_PLACE_KV_DIM = 'past_sequence_length_or_capacity';
+
+/**
+ * Outputs `<NEW_KV_PREFIX>{i}.key` / `.value` [B, T, kv_heads * head_dim] of such a graph: the keys (after the
+ * rotary embedding) and values of the run's own T positions, as GroupQueryAttention writes them into the cache.
+ * onnxruntime-node copies every fetched output into a new buffer, a preallocated one too, so fetching
+ * `present.*` of a cache updated in place costs a copy of the whole cache a step; an engine that fetches these
+ * instead appends them to its cache itself and leaves `present.*` unfetched.
+ */
+export const NEW_KV_PREFIX = 'new_key_values.';

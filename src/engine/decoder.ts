@@ -5,12 +5,14 @@
 // The first step feeds an empty past (past = 0), as transformers.js does.
 // A graph whose cache axis is named IN_PLACE_KV_DIM (`llava convert --graph fast`) instead gets a
 // preallocated cache [B, kv_heads, capacity, head_dim] fed as `past` and bound as `present`: the graph
-// appends the new positions in place and nothing grows or is copied per step.
+// appends the new positions in place and nothing grows. A graph that also returns the run's own keys and
+// values (NEW_KV_PREFIX) has them fetched instead of `present.*`, and the engine appends them to the cache:
+// onnxruntime-node would otherwise copy the whole cache out every step.
 // On WebGPU the session leaves `present.*` in GPU memory (sessionOptions' deviceOutputs) and the next run
 // reads them from there: the cache never crosses to the host while a turn decodes (`KvCache.onDevice`).
 
 import * as ort from 'onnxruntime-node';
-import { IN_PLACE_KV_DIM, ModelLoadError } from '../core';
+import { IN_PLACE_KV_DIM, ModelLoadError, NEW_KV_PREFIX } from '../core';
 import type { DeviceCopier } from './deviceCopy';
 import { EmbeddingRows, SessionEmbedder, type Embedder } from './embedRows';
 import { fromHalf, toHalf } from './half';
@@ -84,6 +86,11 @@ export interface DecoderTuning {
   wholePrefill?: boolean;
   /** false: grow the cache by a copy per run even where the graph could append in place (benchmarks compare the two); default true */
   inPlaceKv?: boolean;
+  /**
+   * true: an in-place cache fetches `present.*` bound to itself (onnxruntime-node copies each out, a whole cache a
+   * run) even where the graph returns the run's new keys and values (benchmarks compare the two); default false
+   */
+  fetchPresent?: boolean;
   /** positions an in-place cache grows by (IN_PLACE_GROWTH); with `doubling`, at least double (benchmarks compare policies) */
   inPlaceGrowth?: { positions: number; doubling?: boolean };
   /**
@@ -123,6 +130,8 @@ export class LanguageModel {
   readonly lastLogitsOnly: boolean;
   /** the graph updates a preallocated cache in place (see IN_PLACE_KV_DIM) */
   readonly inPlaceKv: boolean;
+  /** with inPlaceKv: the run's new keys and values are fetched and appended here, `present.*` left unfetched (NEW_KV_PREFIX) */
+  readonly appendsNewKv: boolean;
   /** the cache stays in GPU memory between runs (see KvCache.onDevice) */
   readonly deviceKv: boolean;
   private readonly copier: DeviceCopier | undefined;
@@ -169,6 +178,7 @@ export class LanguageModel {
     this.deviceKv = this.copier !== undefined;
     // a preallocated host cache bound as the output would pull the cache back to the host every run
     this.inPlaceKv = !this.deviceKv && tuning.inPlaceKv !== false && this.kvType === 'float32' && first.shape[2] === IN_PLACE_KV_DIM;
+    this.appendsNewKv = this.inPlaceKv && !tuning.fetchPresent && this.pastNames.every((n) => decoderSession.outputNames.includes(newKvName(n)));
     this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
     this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
     // a graph that returns only the last position's logits [B, 1, vocab] runs every prefill whole
@@ -286,7 +296,13 @@ export class LanguageModel {
 
     let next: KvCache;
     let out: ort.InferenceSession.ReturnType;
-    if (inPlace) {
+    if (inPlace && this.appendsNewKv) {
+      // the run's own keys and values, appended here; present.* stays in onnxruntime (not copied out)
+      const fetches = this.pastNames.map(newKvName);
+      out = await this.decoderSession.run(feeds, wantLogits ? [...fetches, 'logits'] : fetches);
+      for (const name of this.pastNames) appendPositions(inPlace.tensors[name], out[newKvName(name)], cache.length);
+      next = { ...inPlace, length: total };
+    } else if (inPlace) {
       // present.* bound to the buffers fed as past_key_values.*: the same memory, appended in place
       const fetches: Record<string, ort.Tensor | null> = {};
       for (const name of this.pastNames) fetches[presentName(name)] = inPlace.tensors[name];
@@ -340,6 +356,26 @@ function withCapacity(cache: KvCache, total: number, growth: DecoderTuning['inPl
 
 function presentName(pastName: string): string {
   return pastName.replace(/^past_key_values\./, 'present.');
+}
+
+function newKvName(pastName: string): string {
+  return pastName.replace(/^past_key_values\./, NEW_KV_PREFIX);
+}
+
+/** Writes `fresh` [B, T, heads * D] into `cache` [B, heads, capacity, D] at positions from..from + T. */
+function appendPositions(cache: ort.Tensor, fresh: ort.Tensor, from: number): void {
+  const [B, H, capacity, D] = cache.dims;
+  const T = fresh.dims[1];
+  const dst = cache.data as Float32Array;
+  const src = fresh.data as Float32Array;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++) {
+        const at = ((b * T + t) * H + h) * D;
+        dst.set(src.subarray(at, at + D), ((b * H + h) * capacity + from + t) * D);
+      }
+    }
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, convertCheckpoint, type BuilderOptions } from '../../src/convert';
 import { readSafetensorsHeader } from '../../src/convert/safetensors';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
-import { IN_PLACE_GROWTH } from '../../src/engine/decoder';
+import { IN_PLACE_GROWTH, LanguageModel, packed } from '../../src/engine/decoder';
 import type { ChatTurn } from '../../src/core/types';
 import { FIXTURES, MODELS_DIR, ensureFixtures } from '../fixtures/index';
 import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits } from '../helpers/transformersReference';
@@ -304,6 +304,47 @@ describe('--graph fast (contrib ops) against the hub-graph fixture, same weights
       assert.equal(fast.info.kvCache, 'in-place');
       assert.equal(hub.info.kvCache, 'growing');
     });
+  });
+
+  test("fp32, in place: appending the graph's new keys and values here equals fetching present.* bound to the cache, bit for bit", async () => {
+    const [embed, decoder] = await Promise.all(['embed_tokens.onnx', 'decoder_model_merged.onnx'].map((f) => ort.InferenceSession.create(path.join(out, 'onnx', f))));
+    try {
+      const { hidden } = tiny.spec.text;
+      const hints = { numKvHeads: tiny.spec.text.kvHeads, headDim: hidden / tiny.spec.text.heads };
+      const files = { embed: 'embed_tokens.onnx', decoder: 'decoder_model_merged.onnx' };
+      const appending = new LanguageModel(embed, decoder, files, hints);
+      const fetching = new LanguageModel(embed, decoder, files, hints, { fetchPresent: true });
+      assert.equal(appending.appendsNewKv, true);
+      assert.equal(fetching.appendsNewKv, false);
+      assert.ok(appending.inPlaceKv && fetching.inPlaceKv);
+      // a left-padded batch of two: 7 prompt positions (row 0 padded by 2), then past the first growth
+      const B = 2;
+      const steps = IN_PLACE_GROWTH + 4;
+      const embeds = await appending.embed(Array.from({ length: B * (7 + steps) }, (_, i) => 100 + ((i * 37) % 900)), B);
+      const run = async (lm: LanguageModel) => {
+        const logits: Float32Array[] = [];
+        const rows = (from: number, to: number) => {
+          const part = new Float32Array(B * (to - from) * hidden);
+          for (let b = 0; b < B; b++) part.set(embeds.subarray((b * (7 + steps) + from) * hidden, (b * (7 + steps) + to) * hidden), b * (to - from) * hidden);
+          return part;
+        };
+        const mask = (total: number) => Array.from({ length: B * total }, (_, i) => (i < total && i % total < 2 ? 0 : 1));
+        let step = await lm.forward(rows(0, 7), mask(7), lm.emptyCache(B));
+        logits.push(step.logits);
+        for (let t = 7; t < 7 + steps; t++) {
+          step = await lm.forward(rows(t, t + 1), mask(t + 1), step.cache);
+          logits.push(step.logits);
+        }
+        return { logits, cache: packed(step.cache) };
+      };
+      const a = await run(appending);
+      const b = await run(fetching);
+      assert.equal(a.logits.length, b.logits.length);
+      a.logits.forEach((l, i) => assert.deepEqual(l, b.logits[i], `logits of run ${i}`));
+      for (const [name, t] of Object.entries(a.cache.tensors)) assert.deepEqual(t.data, b.cache.tensors[name].data, name);
+    } finally {
+      await Promise.all([embed.release(), decoder.release()]);
+    }
   });
 
   test('fp32, in place: a follow-up on the kept cache and a generation past the preallocated room equal the hub graph', async () => {
