@@ -21,6 +21,8 @@ export const OPSET = 17;
  */
 export const SPARSE_MIN_ELEMENTS = 1 << 16;
 export const SPARSE_MIN_ZERO_FRACTION = 0.9;
+/** a sparse initializer's f32 value and int64 index */
+const SPARSE_BYTES_PER_VALUE = 12;
 export const MS_DOMAIN = 'com.microsoft';
 /** ONNX IR version 8 is the newest onnx-proto 8 (onnx 1.10) can describe; ORT 1.30 reads it. */
 export const IR_VERSION = 8;
@@ -123,18 +125,19 @@ export interface PlannedWeight {
   init: WeightInit;
 }
 
-/** Values stored in a sparse initializer: every one but +0 (a -0 is kept, so the dense tensor comes back bit for bit). */
-function nonZeroCount(values: Float32Array): number {
+/**
+ * How many values a sparse initializer of `values` holds (every one but +0: a -0 is kept, so the dense tensor comes
+ * back bit for bit), or undefined where the tensor is not stored sparse (too small, or too few zeros; a dense
+ * tensor is given up on after the first tenth or so of its values).
+ */
+function sparseCount(values: Float32Array): number | undefined {
+  if (values.length < SPARSE_MIN_ELEMENTS) return undefined;
+  const most = values.length * (1 - SPARSE_MIN_ZERO_FRACTION);
   let n = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] !== 0 || Object.is(values[i], -0)) n++;
+  for (let i = 0; i < values.length; i++) {
+    if ((values[i] !== 0 || Object.is(values[i], -0)) && ++n > most) return undefined;
+  }
   return n;
-}
-
-/** Bytes of `values` as a sparse initializer (f32 value + int64 index each), or Infinity where it is not stored so. */
-function sparseBytes(values: Float32Array): number {
-  if (values.length < SPARSE_MIN_ELEMENTS) return Infinity;
-  const nonZero = nonZeroCount(values);
-  return nonZero > values.length * (1 - SPARSE_MIN_ZERO_FRACTION) ? Infinity : nonZero * 12;
 }
 
 /** Bytes of an [N, K] weight as MatMulNBits' 4-bit codes and f32 scales. */
@@ -239,8 +242,8 @@ export class GraphBuilder {
    * it dense when it loads the graph, so nothing else changes; the file holds only what is there.
    */
   private addSparseIfMostlyZero(name: string, dims: number[], values: Float32Array): boolean {
-    if (sparseBytes(values) === Infinity) return false;
-    const nonZero = nonZeroCount(values);
+    const nonZero = sparseCount(values);
+    if (nonZero === undefined) return false;
     const kept = new Float32Array(nonZero);
     const at = new BigInt64Array(nonZero);
     for (let i = 0, k = 0; i < values.length; i++) {
@@ -343,7 +346,8 @@ export class GraphBuilder {
     if (sparse) return this.op('MatMul', [x, sparse]);
     if (!this.weightCache.has(`${name}|q4`)) {
       const nk = this.opts.source.linear(name, K, N, init, 'NK');
-      if (!half && sparseBytes(nk) < q4Bytes(N, K, block)) {
+      const nonZero = half ? undefined : sparseCount(nk);
+      if (nonZero !== undefined && nonZero * SPARSE_BYTES_PER_VALUE < q4Bytes(N, K, block)) {
         // mostly exact zeros (the lm_head rows of tokens a small model never saw): its non-zero values in f32
         // take less room than 4 bits for every weight, and are exact
         const w = this.storeFloat(name, [K, N], transpose2d(nk, N, K), false);
