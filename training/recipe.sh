@@ -15,7 +15,7 @@ mkdir -p "$WORK"
 # stage 2: single-turn questions first, topics joining one group at a time (colour; + shape; + existence, count;
 # + position, grounding), then every single-turn kind, then the full mixture
 # with single-turn questions kept in every step (training/README.md: what each part fixed)
-STAGE2="--kinds2a short,mc,vqa,ground --first2a colour;colour,shape;colour,shape,existence,count;colour,shape,existence,count,position,ground --first2a-steps 2000,2000,1500,2000 --steps2a 1000 --batch2a 48 --lr2a 2e-3 --steps2 1000 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0"
+STAGE2="--kinds2a short,mc,vqa,ground --first2a colour;colour,shape;colour,shape,existence,count;colour,shape,existence,count,position,ground --first2a-steps 3000,3000,2250,3000 --steps2a 1500 --batch2a 48 --lr2a 2e-3 --steps2 1000 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0"
 start=$(date +%s)
 
 npm run build --silent
@@ -32,14 +32,14 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --dump-features "$WORK/pack/features.npy"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 1 --features "$WORK/pack/features.npy" --steps1 300 --lr1 2e-3 \
   $STAGE2
-# grounding: the phases above leave every box at the mean ([0.44, 0.44, ...]); 2,000 steps of grounding questions
-# alone teach it, then 1,000 steps of every single-turn kind with grounding drawn 5x as often bring the other
+# grounding: the phases above leave every box at the mean ([0.44, 0.44, ...]); 3,000 steps of grounding questions
+# alone teach it, then 1,500 steps of every single-turn kind with grounding drawn 5x as often bring the other
 # answers back
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/pack/ckpt/model.safetensors" \
-  --features "$WORK/pack/features.npy" --kinds2a ground --first2a ground --first2a-steps 2000 --steps2a 0 --batch2a 48 \
+  --features "$WORK/pack/features.npy" --kinds2a ground --first2a ground --first2a-steps 3000 --steps2a 0 --batch2a 48 \
   --lr2a 2e-3 --steps2 0 --tune-vision 0 --out "$WORK/ground"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/ground/model.safetensors" \
-  --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 1000 --batch2a 48 --lr2a 1e-3 \
+  --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 1500 --batch2a 48 --lr2a 1e-3 \
   --topic-weight ground=5 --steps2 0 --tune-vision 0 --out "$WORK/ground-mix"
 # last, the full mixture again, its single-turn questions drawn with the same weights: after single-turn phases
 # alone the model answered "Describe the image" with "Yes"

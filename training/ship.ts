@@ -150,9 +150,9 @@ complex reasoning, plus LLaVA-1.5's short answer, multiple choice, grounding and
 - Stage 1 (feature alignment): vision tower and decoder frozen, the projector learns on brief captions (300 steps).
 - Stage 2 (visual instruction tuning): vision tower frozen as in the paper; projector and decoder learn, first on
   single-turn questions with the topics joining one group at a time (colour; + shape; + existence and count;
-  + position and grounding: 2,000 / 2,000 / 1,500 / 2,000 steps of 48), then every single-turn kind (1,000 steps),
+  + position and grounding: 3,000 / 3,000 / 2,250 / 3,000 steps of 48), then every single-turn kind (1,500 steps),
   then the full LLaVA-1.5-style mix (1,000 steps of 4 images with all their samples plus 24 single-turn questions);
-  then grounding: 2,000 steps of grounding questions alone, and 1,000 steps of every single-turn kind with
+  then grounding: 3,000 steps of grounding questions alone, and 1,500 steps of every single-turn kind with
   grounding questions drawn 5 times as often as the others (the mixed phases alone left every box at the mean);
   last, 1,000 steps of the full mix again, its 24 single-turn questions drawn with the same weights (after
   single-turn phases alone the model answered "Describe the image" with "Yes").
