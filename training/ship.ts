@@ -170,6 +170,9 @@ ${shortfall(q4)}
 Short answers ("Answer the question using a single word or phrase.") are its best form; free-form descriptions
 name the right kinds of things but often the wrong colours, counts and places. Its boxes overlap the named shape
 by half or more (IoU >= 0.5) for ${pct(q4.grounding?.rate ?? 0)} of referring phrases; the rest land near it or on another shape.
+On the demo images (\`media/samples/\`) it names the blue circle of \`shapes-tall.jpg\` purple (in fp32 too), and its
+one-sentence caption of \`shapes.png\` is "The image shows two hexagon." (\`test/unit/builtinModel.test.ts\` lists the
+first as its one known miss there).
 
 ## Metrics on the held-out set (test/data/heldout: 96 shape scenes + 16 diagrams, never trained on)
 \`node dist/cli.js eval --model models/builtin --data test/data/heldout --provider cpu --variant vision=q4,decoder=q4\`
