@@ -15,7 +15,7 @@ import { CheckpointSource } from './checkpoint';
 import { specFromLlavaConfig } from './llavaConfig';
 import type { BuilderOptions, GraphBuilder, PlannedWeight, WeightSource } from './onnxBuilder';
 import { ExternalDataSink, INLINE_LIMIT_BYTES, writeModel } from './onnxWriter';
-import { Q4_BLOCK_SIZE, type Q4BlockSize, type Q4Scales } from './quantize';
+import { Q4_BLOCK_SIZE, q4Bytes, type Q4BlockSize, type Q4Scales } from './quantize';
 import { SafetensorsCheckpoint } from './safetensors';
 import type { LlavaSpec } from './spec';
 import { buildFastDecoder } from './fastDecoder';
@@ -128,8 +128,7 @@ export function estimateBytes(plan: PlannedWeight[], dtype: ConvertDtype, q4Bloc
     const count = w.torchShape.reduce((a, b) => a * b, 1);
     if (w.linear && q4) {
       const [N, K] = w.torchShape;
-      const blocks = Math.ceil(K / q4Block);
-      bytes += N * blocks * (q4Block / 2) + N * blocks * 4;
+      bytes += q4Bytes(N, K, q4Block);
     } else {
       bytes += count * (fp16Weights ? 2 : 4);
     }

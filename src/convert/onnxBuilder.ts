@@ -7,7 +7,7 @@
 
 import onnxProto from 'onnx-proto';
 import { f32ToF16, transpose2d } from './floats';
-import { Q4_BITS, Q4_BLOCK_SIZE, quantizeRows4, type Q4BlockSize, type Q4Scales } from './quantize';
+import { Q4_BITS, Q4_BLOCK_SIZE, q4Bytes, quantizeRows4, type Q4BlockSize, type Q4Scales } from './quantize';
 import { BNB4_BLOCK_SIZE, BNB4_NF4, quantizePerTensor8, quantizeRowsBnb4, type Bnb4Type, type Int8Kind } from './quantize8';
 
 const { onnx } = onnxProto;
@@ -138,12 +138,6 @@ function sparseCount(values: Float32Array): number | undefined {
     if ((values[i] !== 0 || Object.is(values[i], -0)) && ++n > most) return undefined;
   }
   return n;
-}
-
-/** Bytes of an [N, K] weight as MatMulNBits' 4-bit codes and f32 scales. */
-function q4Bytes(N: number, K: number, block: number): number {
-  const blocks = Math.ceil(K / block);
-  return N * blocks * (block / 2 + 4);
 }
 
 function bytesOf(view: ArrayBufferView): Uint8Array {

@@ -16,6 +16,12 @@ export const Q4_BLOCK_SIZE = 32;
 export const Q4_BLOCK_SIZES = [16, 32, 64, 128] as const;
 export type Q4BlockSize = (typeof Q4_BLOCK_SIZES)[number];
 
+/** Bytes of an [N, K] weight as MatMulNBits' 4-bit codes and f32 scales, in blocks of `block` along K. */
+export function q4Bytes(N: number, K: number, block: number = Q4_BLOCK_SIZE): number {
+  const blocks = Math.ceil(K / block);
+  return N * blocks * (block / 2 + 4);
+}
+
 export interface BlockwiseQ4 {
   /** MatMulNBits input B: uint8 [N, nBlocks, blobSize], two 4-bit values a byte, the lower K index in the low nibble */
   packed: Uint8Array;
