@@ -191,7 +191,10 @@ export function defineToolTests(): void {
       assert.equal(remote.provider, 'remote');
       assert.equal(remote.text, local);
       assert.equal(deltas.join(''), local);
-      assert.match(err, /prompt \+ \d+ new tokens, \w+, streamed/, 'the server logged the streamed request');
+      // the log line travels on the server's stderr, a pipe of its own: it may reach us after the response did
+      const logged = /prompt \+ \d+ new tokens, \w+, streamed/;
+      for (const until = Date.now() + 10_000; !logged.test(err) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+      assert.match(err, logged, 'the server logged the streamed request');
       console.log(`  [remote] ${url} answered ${JSON.stringify(remote.text.slice(0, 60))} (same as the local engine)`);
     });
   });
