@@ -21,7 +21,8 @@ export const MODEL_USAGE = `  --model DIR|ID|OWNER/REPO|builtin      a model fol
   --provider auto|cuda|dml|coreml|webgpu|cpu
                                         execution provider (default auto: a GPU if one loads, else the CPU)
   --variant auto|V|PART=V,...           weight variant of every part (q4, fp16, ...) or per part
-                                        (vision=fp16,decoder=q4); default: chosen per provider and part
+                                        (vision=fp16,decoder=q4); default: what the folder's config.json
+                                        declares (transformers.js_config.dtype), else chosen per provider and part
   --threads N                           CPU threads (default: ONNX Runtime's choice)
   --verbose                             log loading steps (and why a GPU was not used) to stderr`;
 

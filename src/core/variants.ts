@@ -58,13 +58,15 @@ export function parseOnnxPath(path: string): { part: ModelPart; variant: DtypeVa
 
 /**
  * Picks one variant per part from what exists. `pinned` parts must exist (else the message says
- * what does); the others take the first available variant in the provider's order. Returns the
- * map, or the first part that cannot be satisfied with a one-line reason.
+ * what does); the others take the variant the model declares for itself (`declared`, from its
+ * config: declaredVariants) when that file exists, else the first available variant in the
+ * provider's order. Returns the map, or the first part that cannot be satisfied with a one-line reason.
  */
 export function choosePartVariants(
   available: Readonly<Record<ModelPart, readonly DtypeVariant[]>>,
   provider: ExecutionProvider | 'gpu',
   pinned: VariantChoice | undefined,
+  declared: Partial<VariantMap> = {},
 ): { variants: VariantMap } | { part: ModelPart; variant?: DtypeVariant; reason: string } {
   const order = variantOrder(provider);
   const want = normaliseChoice(pinned);
@@ -78,11 +80,42 @@ export function choosePartVariants(
       out[part] = asked;
       continue;
     }
+    const own = declared[part];
+    if (own && have.includes(own)) {
+      out[part] = own;
+      continue;
+    }
     const first = order.find((v) => have.includes(v));
     if (!first) return { part, reason: `no variant of ${part} (${PART_FILE_STEM[part]}*.onnx) exists` };
     out[part] = first;
   }
   return { variants: out };
+}
+
+/** transformers.js's names for the dtypes (`q8` is the `_quantized` file); `auto` and unknown names declare nothing. */
+const TRANSFORMERS_JS_DTYPE: Readonly<Record<string, DtypeVariant>> = {
+  fp32: 'fp32', fp16: 'fp16', q8: 'quantized', int8: 'int8', uint8: 'uint8', q4: 'q4', q4f16: 'q4f16', bnb4: 'bnb4',
+};
+
+/**
+ * The variants a model declares as its own default, in the fields transformers.js reads from config.json:
+ * `transformers.js_config.dtype`, one dtype for every file or one per file stem (`{"vision_encoder": "fp32",
+ * "decoder_model_merged": "q4"}`), replaced for a device by `transformers.js_config.device_config.<device>.dtype`
+ * when that device has one. Anything malformed declares nothing: a config is the model author's, not ours.
+ */
+export function declaredVariants(config: unknown, device: ExecutionProvider | 'gpu'): Partial<VariantMap> {
+  const own = (config as Record<string, unknown> | undefined)?.['transformers.js_config'];
+  if (!own || typeof own !== 'object') return {};
+  const js = own as { dtype?: unknown; device_config?: unknown };
+  const perDevice = js.device_config && typeof js.device_config === 'object' ? (js.device_config as Record<string, unknown>)[device] : undefined;
+  const dtype = perDevice && typeof perDevice === 'object' && 'dtype' in perDevice ? (perDevice as { dtype: unknown }).dtype : js.dtype;
+  const named = (v: unknown) => (typeof v === 'string' && Object.prototype.hasOwnProperty.call(TRANSFORMERS_JS_DTYPE, v) ? TRANSFORMERS_JS_DTYPE[v] : undefined);
+  const out: Partial<VariantMap> = {};
+  for (const part of MODEL_PARTS) {
+    const v = typeof dtype === 'string' ? named(dtype) : dtype && typeof dtype === 'object' ? named((dtype as Record<string, unknown>)[PART_FILE_STEM[part]]) : undefined;
+    if (v) out[part] = v;
+  }
+  return out;
 }
 
 /** A single variant means every part. */

@@ -4,7 +4,7 @@
 
 import { readFile, readdir, stat, open } from 'node:fs/promises';
 import * as path from 'node:path';
-import { choosePartVariants, ModelFolderError, VARIANT_SUFFIX, type VariantChoice, type VariantMap } from '../core';
+import { choosePartVariants, declaredVariants, ModelFolderError, VARIANT_SUFFIX, type VariantChoice, type VariantMap } from '../core';
 import { preprocessConfigFromHub } from './preprocess';
 import type { DtypeVariant, ExecutionProvider, PreprocessConfig, PreprocessMode, PromptFormatName } from '../core';
 
@@ -164,15 +164,17 @@ const SESSION_OF = { vision: 'vision_encoder', embed: 'embed_tokens', decoder: '
  * Picks one variant per part from the files the folder holds (the same rule the hub applies to a
  * repository's listing before downloading, src/core/variants.ts). `choice` may pin every part (one
  * variant) or some parts (`{decoder: 'q4'}`); a pinned variant must exist (else the error lists what
- * does); the other parts take the first usable variant in the provider's order. Git LFS pointers
+ * does); the other parts take the variant config.json's `transformers.js_config` declares when the folder
+ * holds it, else the first usable variant in the provider's order. Git LFS pointers
  * are never chosen.
  */
-export function chooseVariants(spec: Pick<ModelSpec, 'onnx'>, provider: ExecutionProvider, choice?: VariantChoice): ChosenVariants {
+export function chooseVariants(spec: Pick<ModelSpec, 'onnx'> & { config?: unknown }, provider: ExecutionProvider, choice?: VariantChoice): ChosenVariants {
   const usable = (s: OnnxSessionName) => spec.onnx[s].filter((f) => !f.lfsPointer).map((f) => f.variant);
   const picked = choosePartVariants(
     { vision: usable('vision_encoder'), embed: usable('embed_tokens'), decoder: usable('decoder_model_merged') },
     provider,
     choice,
+    declaredVariants(spec.config, provider),
   );
   if ('variants' in picked) return picked.variants;
   const session = SESSION_OF[picked.part];

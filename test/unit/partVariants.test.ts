@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { choosePartVariants, describeVariants, DTYPE_VARIANTS, formatVariantChoice, parseVariantChoice, VARIANT_WORDS, type ModelPart } from '../../src/core/variants';
+import { choosePartVariants, declaredVariants, describeVariants, DTYPE_VARIANTS, formatVariantChoice, MODEL_PARTS, onnxPath, parseVariantChoice, VARIANT_WORDS, type ModelPart } from '../../src/core/variants';
 import type { DtypeVariant } from '../../src/core/types';
 import { loadModel } from '../../src/engine/index';
 import { chooseVariants, readModelFolder } from '../../src/engine/modelFolder';
@@ -51,6 +51,43 @@ describe('choosePartVariants', () => {
   test('a part with no variant at all is named', () => {
     const r = choosePartVariants({ ...NANO, embed: [] }, 'cpu', undefined);
     assert.ok('reason' in r && r.part === 'embed');
+  });
+});
+
+describe("a model's own default: config.json's transformers.js_config.dtype", () => {
+  const cfg = (js: unknown) => ({ model_type: 'llava', 'transformers.js_config': js });
+  test('one dtype for every file, or one per file stem; q8 is the _quantized file', () => {
+    assert.deepEqual(declaredVariants(cfg({ dtype: 'fp32' }), 'cpu'), { vision: 'fp32', embed: 'fp32', decoder: 'fp32' });
+    assert.deepEqual(declaredVariants(cfg({ dtype: { vision_encoder: 'q8', decoder_model_merged: 'q4' } }), 'cpu'), { vision: 'quantized', decoder: 'q4' });
+  });
+  test('device_config.<device>.dtype replaces it on that device only', () => {
+    const c = cfg({ dtype: 'q4', device_config: { webgpu: { dtype: { decoder_model_merged: 'fp16' } }, cuda: { free_dimension_overrides: {} } } });
+    assert.deepEqual(declaredVariants(c, 'webgpu'), { decoder: 'fp16' });
+    assert.deepEqual(declaredVariants(c, 'cuda'), { vision: 'q4', embed: 'q4', decoder: 'q4' }, 'a device entry without dtype keeps the top level');
+    assert.deepEqual(declaredVariants(c, 'cpu'), { vision: 'q4', embed: 'q4', decoder: 'q4' });
+  });
+  test('auto, unknown names and malformed configs declare nothing', () => {
+    for (const c of [{}, cfg(null), cfg('q4'), cfg({ dtype: 'auto' }), cfg({ dtype: 'q5' }), cfg({ dtype: 7 }), cfg({ dtype: { vision_encoder: ['fp32'] } }), cfg({ device_config: 'x' }), undefined, 'text']) {
+      assert.deepEqual(declaredVariants(c, 'cpu'), {}, JSON.stringify(c));
+    }
+    assert.deepEqual(declaredVariants(cfg({ dtype: 'constructor' }), 'cpu'), {}, 'only own names of the table');
+  });
+  test('a declared variant that exists beats the provider order; a pin beats both; a missing one falls back', () => {
+    assert.deepEqual(choosePartVariants(NANO, 'cpu', undefined, { decoder: 'fp32', vision: 'fp16' }), { variants: { vision: 'fp16', embed: 'int8', decoder: 'fp32' } });
+    assert.deepEqual(choosePartVariants(NANO, 'cpu', { decoder: 'int8' }, { decoder: 'fp32' }), { variants: { vision: 'quantized', embed: 'int8', decoder: 'int8' } });
+    assert.deepEqual(choosePartVariants(NANO, 'cpu', undefined, { vision: 'q4' }), { variants: { vision: 'quantized', embed: 'int8', decoder: 'q4' } }, 'vision has no q4 file');
+  });
+  test('the engine picks the files transformers.js loads for the same config (its ModelRegistry, a reference we did not write)', async () => {
+    const [dir] = await ensureFixtures(['tiny-llava']);
+    const spec = await readModelFolder(dir);
+    const { ModelRegistry } = await import('@huggingface/transformers');
+    for (const dtype of ['fp32', 'fp16', 'q8', { vision_encoder: 'fp32', embed_tokens: 'fp16', decoder_model_merged: 'q4' }, { vision_encoder: 'q8', embed_tokens: 'int8', decoder_model_merged: 'fp32' }]) {
+      const config = { ...spec.config, 'transformers.js_config': { dtype } };
+      const ours = chooseVariants({ ...spec, config }, 'cpu');
+      const theirs = (await ModelRegistry.get_model_files(dir, { config: config as never, device: 'cpu' })).filter((f: string) => f.endsWith('.onnx')).sort();
+      const mine = MODEL_PARTS.map((p) => onnxPath(p, ours[p])).sort();
+      assert.deepEqual(mine, theirs, JSON.stringify(dtype));
+    }
   });
 });
 
