@@ -102,6 +102,11 @@ export interface ChatMessage {
   state: MessageState;
   /** images attached to this user turn */
   imageIds: string[];
+  /**
+   * user: asked about this one image on its own (Find in Image): the model gets this question and the image
+   * alone, not the turns before it, so a box does not depend on what was said earlier
+   */
+  standaloneImageId?: string;
   error?: string;
   stats?: AnswerStats;
   /** assistant: boxes found in the answer so far, drawn over `boxImageId` */
@@ -226,7 +231,8 @@ export function isSnapshot(v: unknown): v is ConversationSnapshot {
         isStr(m.text) &&
         (m.state === 'streaming' || m.state === 'done' || m.state === 'error') &&
         Array.isArray(m.imageIds) &&
-        m.imageIds.every(isStr),
+        m.imageIds.every(isStr) &&
+        (m.standaloneImageId === undefined || isStr(m.standaloneImageId)),
     ) &&
     Array.isArray(v.pendingImageIds) &&
     v.pendingImageIds.every(isStr)

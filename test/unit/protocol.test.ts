@@ -175,6 +175,40 @@ test('conversation: regenerate removes the last answer and what follows', () => 
   assert.ok(!c.removeFrom('nope'));
 });
 
+test('conversation: a standalone question (Find in Image) goes to the model alone, with its one image; a follow-up sees it', () => {
+  const c = new Conversation();
+  c.addImage(img('a', [1], 'file:///a.png'));
+  c.addUserMessage('What colour is the star?');
+  c.finish(c.startAssistant().id, 'Orange');
+  c.addImage(img('b', [2], 'file:///b.png'));
+  const find = c.addUserMessage('Find: the orange star', { standaloneImageId: 'a' });
+  assert.deepEqual(find.imageIds, ['b'], 'the pending image still goes with this message');
+  const shape = (turns: ReturnType<Conversation['toTurns']>) => turns.map((t) => [t.role, t.text, (t.images ?? []).map((i) => ('name' in i ? i.name : ''))]);
+  assert.deepEqual(shape(c.toTurns()), [['user', 'Find: the orange star', ['a.png']]]);
+  assert.deepEqual(c.turnImageIds(), ['a'], 'geometries come back for that image alone');
+  // regenerate answers the same standalone question
+  const a = c.startAssistant();
+  c.finish(a.id, '[0.1, 0.2, 0.3, 0.4]');
+  assert.ok(c.removeFrom(a.id));
+  assert.deepEqual(shape(c.toTurns()), [['user', 'Find: the orange star', ['a.png']]]);
+  // the next ordinary question sees the whole conversation, the Find turn included
+  c.finish(c.startAssistant().id, '[0.1, 0.2, 0.3, 0.4]');
+  c.addUserMessage('Is it big?');
+  assert.deepEqual(shape(c.toTurns()), [
+    ['user', 'What colour is the star?', ['a.png']],
+    ['assistant', 'Orange', []],
+    ['user', 'Find: the orange star', ['b.png']],
+    ['assistant', '[0.1, 0.2, 0.3, 0.4]', []],
+    ['user', 'Is it big?', []],
+  ]);
+  assert.deepEqual(c.turnImageIds(), ['a', 'b']);
+  // it survives the snapshot (Regenerate after a reload) and the guard checks it
+  const snap = JSON.parse(JSON.stringify(c.snapshot()));
+  assert.ok(isPersistedState({ conversation: snap, followActive: false }));
+  snap.messages[2].standaloneImageId = 7;
+  assert.ok(!isPersistedState({ conversation: snap, followActive: false }));
+});
+
 test('conversation: a restored snapshot is valid persisted state; streaming answers become interrupted', () => {
   const c = new Conversation();
   c.addImage(img('a', [9], 'file:///a.png'));

@@ -145,10 +145,11 @@ export class ChatController extends Disposable {
   /**
    * Asks a question as if typed in the webview (used by commands). `boxImageId`: the image the
    * answer's boxes belong to (Find / Describe region), else the conversation's latest image.
+   * `standalone`: the model gets this question about `boxImageId` alone, not the conversation before it.
    */
-  async ask(text: string, opts: { boxImageId?: string } = {}): Promise<void> {
+  async ask(text: string, opts: { boxImageId?: string; standalone?: boolean } = {}): Promise<void> {
     if (this.busy) throw new Error('An answer is still being generated. Stop it first.');
-    const user = this.conversation.addUserMessage(text);
+    const user = this.conversation.addUserMessage(text, opts.standalone && opts.boxImageId ? { standaloneImageId: opts.boxImageId } : {});
     this.post({ type: 'messageAdded', message: user });
     await this.answer(opts.boxImageId);
   }
@@ -158,12 +159,16 @@ export class ChatController extends Disposable {
     return this.conversation.snapshot().images.at(-1)?.id;
   }
 
-  /** Find in Image: the model's referring-expression prompt for `phrase`; the answer's box is drawn. */
+  /**
+   * Find in Image: the model's referring-expression prompt for `phrase`, asked about the image on its own
+   * (as referring expressions are evaluated: one question, one image), so the box
+   * does not depend on the chat before it; the answer's box is drawn.
+   */
   async find(phrase: string, imageId = this.defaultImageId()): Promise<void> {
     if (!imageId || !this.conversation.hasImage(imageId)) throw new Error('Attach an image first: Find looks for things in an image.');
     if (!phrase.trim()) throw new Error('Type what to find.');
     const spec = await this.grounding();
-    await this.ask(findQuestion(spec, phrase), { boxImageId: imageId });
+    await this.ask(findQuestion(spec, phrase), { boxImageId: imageId, standalone: true });
   }
 
   /**

@@ -89,9 +89,13 @@ export class Conversation {
     return true;
   }
 
-  /** The user's question takes every pending image with it. */
-  addUserMessage(text: string): ChatMessage {
+  /**
+   * The user's question takes every pending image with it. `standaloneImageId`: a question about that image
+   * alone (Find in Image); the engine then sees only it (toTurns).
+   */
+  addUserMessage(text: string, opts: { standaloneImageId?: string } = {}): ChatMessage {
     const m: ChatMessage = { id: newId('m'), role: 'user', text, state: 'done', imageIds: [...this.snap.pendingImageIds] };
+    if (opts.standaloneImageId) m.standaloneImageId = opts.standaloneImageId;
     this.snap.pendingImageIds = [];
     this.snap.messages.push(m);
     return m;
@@ -159,9 +163,15 @@ export class Conversation {
   /**
    * The conversation as the engine sees it, up to and including the last user message: failed or
    * streaming answers are left out (the model should not see its own half answers), and a user turn
-   * whose image bytes are gone (a pasted image after a reload) is sent without them.
+   * whose image bytes are gone (a pasted image after a reload) is sent without them. When the last user
+   * message is a standalone question (Find in Image), it is the only turn, with its one image.
    */
   toTurns(): ChatTurn[] {
+    const alone = this.standaloneQuestion();
+    if (alone) {
+      const image = this.imageInput(alone.imageId);
+      return [image ? { role: 'user', text: alone.message.text, images: [image] } : { role: 'user', text: alone.message.text }];
+    }
     const turns: ChatTurn[] = [];
     for (const m of this.snap.messages) {
       if (m.role === 'assistant') {
@@ -183,9 +193,17 @@ export class Conversation {
    * parallel to this list.
    */
   turnImageIds(): string[] {
+    const alone = this.standaloneQuestion();
+    if (alone) return this.imageInput(alone.imageId) ? [alone.imageId] : [];
     return this.snap.messages.flatMap((m) =>
       m.role === 'user' ? m.imageIds.filter((id) => this.bytes.has(id) && this.snap.images.some((i) => i.id === id)) : [],
     );
+  }
+
+  /** The last user message, when it asks about one image on its own. */
+  private standaloneQuestion(): { message: ChatMessage; imageId: string } | undefined {
+    const last = this.snap.messages.findLast((m) => m.role === 'user');
+    return last?.standaloneImageId ? { message: last, imageId: last.standaloneImageId } : undefined;
   }
 
   hasImage(imageId: string): boolean {
