@@ -35,6 +35,16 @@ function copyModel(from: string): void {
 }
 
 /**
+ * The shipped chat template renders the latest question alone, with the conversation's images after it
+ * (training/config/chat_template.single-turn.json): the model answers follow-ups as well as first questions only
+ * that way (held-out short answers 78 % either way, against 43 % as a follow-up under the training template, which
+ * renders the whole conversation; its boxes 54 % against none). A single-question prompt renders the same under both.
+ */
+function shipSingleTurnTemplate(): void {
+  copyFileSync(path.join(ROOT, 'training', 'config', 'chat_template.single-turn.json'), path.join(OUT, 'chat_template.json'));
+}
+
+/**
  * The variant the extension runs unless a user pins one, declared where transformers.js reads it too
  * (config.json's `transformers.js_config.dtype`; src/core/variants.ts): fp32. At 2.6 M parameters the fp32 graphs
  * load and answer as fast as q4 to a user's eye, and answer better (the card's two tables; training/README.md).
@@ -111,6 +121,7 @@ function main(): void {
   const work = values.work;
   copyModel(path.join(work, 'model'));
   declareDefaultVariant();
+  shipSingleTurnTemplate();
   const parity = writeParity(work);
   const trainLog = existsSync(path.join(work, 'pack', 'train-log.json')) ? JSON.parse(readFileSync(path.join(work, 'pack', 'train-log.json'), 'utf8')) : {};
   const q4 = JSON.parse(readFileSync(path.join(work, 'eval-q4.json'), 'utf8')) as Report;
@@ -128,7 +139,10 @@ A LLaVA-1.5-architecture model of ${(total / 1e6).toFixed(1)} MB (fp32 and q4 gr
 simple images of coloured shapes: which shapes, colours, how many, where, and the box of a named shape. It is
 the model the extension and \`npm run demo\` use without any download, in fp32 unless a user pins a variant
 (\`config.json\` declares it as \`transformers.js_config.dtype\`, which transformers.js reads too): at this size the
-fp32 graphs cost nothing a user notices and answer better than q4 (the two tables below). **It knows nothing else**: a photo, a
+fp32 graphs cost nothing a user notices and answer better than q4 (the two tables below). **It answers each
+question on its own**: its chat template renders only the latest question, with the image, because it learned
+first questions (asked as a follow-up after the whole conversation, it answered 43 % of held-out short questions
+right against 78 %, and drew no box); so \"and the square?\" does not know what came before. **It knows nothing else**: a photo, a
 screenshot or a question outside its domain gets a confident answer about shapes.
 
 Made by this repository, the paper's way at toy scale (training/README.md): instruction data generated from

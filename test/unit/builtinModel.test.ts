@@ -6,7 +6,8 @@
 // - the shipped q4 model meets the accuracy and grounding floors on the held-out set, which the training never
 //   saw, and nearly every referring question gets a box back;
 // - loaded as the extension loads it (no variant pinned: the fp32 its config.json declares), the demo images
-//   (media/samples/) get the right colour for every shape in them.
+//   (media/samples/) get the right colour for every shape in them, and a follow-up is answered as a first question
+//   (its chat template renders the latest question alone, as transformers.js renders it too).
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -14,6 +15,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type LlavaModel } from '../../src/engine';
+import { readModelFolder } from '../../src/engine/modelFolder';
+import { renderPrompt } from '../../src/engine/prompt';
+import type { ChatTurn } from '../../src/core';
 import { modelAnswerer, modelBoxFrame, runEval, type EvalReport } from '../../src/eval';
 import { PRESET_PROMPTS } from '../../src/captioning/jobs';
 
@@ -119,6 +123,27 @@ describe('built-in model (shapes)', () => {
         }
       }
       assert.deepEqual(missed, []);
+    });
+
+    test('a follow-up is answered as a first question: the template renders the latest question alone, as transformers.js renders it', async () => {
+      const spec = await readModelFolder(DIR);
+      const image = path.join(SAMPLES, 'shapes.png');
+      const star = 'What colour is the star?\nAnswer the question using a single word or phrase.';
+      const square = 'What colour is the square?\nAnswer the question using a single word or phrase.';
+      const chat: ChatTurn[] = [{ role: 'user', text: star, images: [{ path: image }] }, { role: 'assistant', text: 'Orange' }, { role: 'user', text: square }];
+      const alone: ChatTurn[] = [{ role: 'user', text: square, images: [{ path: image }] }];
+      assert.equal(renderPrompt(spec, chat), renderPrompt(spec, alone));
+      assert.equal(renderPrompt(spec, alone), `USER: ${square}\n<image> ASSISTANT:`, 'the question, then the image: what it was trained on');
+      const tjs = await import('@huggingface/transformers');
+      tjs.env.allowRemoteModels = false;
+      tjs.env.localModelPath = path.dirname(DIR) + path.sep;
+      const ref = (await tjs.AutoTokenizer.from_pretrained(path.basename(DIR))) as unknown as { apply_chat_template(m: unknown, o: object): string };
+      const messages = chat.map((t) => ({ role: t.role, content: [...(t.images ?? []).map(() => ({ type: 'image' })), { type: 'text', text: t.text }] }));
+      assert.equal(ref.apply_chat_template(messages, { chat_template: spec.chatTemplate, tokenize: false, add_generation_prompt: true }), renderPrompt(spec, chat));
+      // and the answer, in a conversation as the chat panel sends it
+      let text = '';
+      for await (const ev of model.generate(chat, { maxNewTokens: 8 })) if (ev.type === 'done') text = ev.text;
+      assert.equal(text.trim().toLowerCase(), 'black');
     });
 
     test('asked to describe or caption, it describes (a sentence about shapes), not a one-word answer', async () => {
