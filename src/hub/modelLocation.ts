@@ -18,7 +18,7 @@ export const BUILTIN_MODEL_SETTING = 'builtin';
 /** How the built-in model is named wherever a user sees it (status bar, Select Model, the no-model choice). */
 export const BUILTIN_MODEL_LABEL = 'Built-in demo model (shapes)';
 /** What it can do, in the user's words (Select Model's description). */
-export const BUILTIN_MODEL_DESCRIPTION = 'no download; short answers about pictures of coloured shapes, nothing else';
+export const BUILTIN_MODEL_DESCRIPTION = 'no download; short answers about pictures of coloured shapes, each question on its own, nothing else';
 
 /** Where the built-in model lives inside an extension (or npm package) folder: `<root>/models/builtin`. */
 export function builtinModelFolder(packageRoot: string): string {
