@@ -65,7 +65,7 @@ export interface FetchOptions {
 
 /** Lists, plans, prints the plan, downloads (unless dryRun); returns the plan and the folder. */
 export async function fetchHubModel(model: ResolvedHubModel, opts: FetchOptions): Promise<{ plan: DownloadPlan; folder: string }> {
-  const plan = await planFromHub({ repo: model.repo, revision: model.revision, entry: model.entry, choice: model.choice }, { provider: opts.provider ?? 'cpu' });
+  const plan = await planFromHub({ repo: model.repo, revision: model.revision, entry: model.entry, choice: model.choice, folder: model.folder }, { provider: opts.provider ?? 'cpu' });
   opts.out(`${describePlan(plan, opts.dryRun)}\n`);
   if (opts.dryRun) return { plan, folder: model.folder };
   const root = path.dirname(model.folder);

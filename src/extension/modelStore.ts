@@ -132,13 +132,14 @@ export class ModelStore {
   /**
    * Asks the Hub what `model` holds and chooses its files for the configured execution provider:
    * the plan to download and the offer to show ("Download nanoLLaVA 1.5, 1.1 GB?", licence, the
-   * variant per part, the commit). One network call; throws DownloadError (code DOWNLOAD) offline.
+   * variant per part, the commit). One network call (two when config.json is not here yet); throws DownloadError
+   * (code DOWNLOAD) offline.
    */
   async offer(model?: ResolvedHubModel, signal?: AbortSignal): Promise<{ plan: DownloadPlan; offer: DownloadOffer }> {
     const m = model ?? (await this.modelToOffer());
     const provider = config.executionProvider();
     const plan = await planFromHub(
-      { repo: m.repo, revision: m.revision, entry: m.entry, choice: m.choice },
+      { repo: m.repo, revision: m.revision, entry: m.entry, choice: m.choice, folder: m.folder },
       { provider: provider === 'auto' || provider === 'cpu' ? 'cpu' : 'gpu', envProxy: false, signal },
     );
     return { plan, offer: downloadOffer(plan) };

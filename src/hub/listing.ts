@@ -4,6 +4,9 @@
 // The commit it answers is what the download then fetches from, so a branch that moves halfway
 // through cannot mix two commits in one folder.
 
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
 import { DownloadError, type VariantChoice } from '../core';
 import type { CatalogEntry } from './catalog';
 import { planDownload, type DownloadPlan } from './plan';
@@ -70,11 +73,46 @@ export function parseListing(json: unknown, repo: string, revision: string): Rep
   return { repo, revision, commit: o.sha, files };
 }
 
-/** Lists the repository at the model's revision and chooses its files (plan.ts): one network call. */
+/**
+ * Lists the repository at the model's revision and chooses its files (plan.ts), reading its config.json for the
+ * variants the model declares (transformers.js_config): from `folder` when the copy there is the listed one (same
+ * git blob id: nothing asked), else from the Hub at the listed commit. One network call, two on a first download.
+ */
 export async function planFromHub(
-  model: { repo: string; revision: string; entry?: CatalogEntry; choice?: VariantChoice },
+  model: { repo: string; revision: string; entry?: CatalogEntry; choice?: VariantChoice; folder?: string },
   opts: HubRequestOptions & { provider?: 'cpu' | 'gpu' } = {},
 ): Promise<DownloadPlan> {
   const listing = await listRepo(model.repo, model.revision, opts);
-  return planDownload(listing, { entry: model.entry, provider: opts.provider, choice: model.choice });
+  const config = await listedConfig(listing, model.folder, opts);
+  return planDownload(listing, { entry: model.entry, provider: opts.provider, choice: model.choice, config });
+}
+
+/** config.json as of the listed commit, parsed; undefined when the repository has none (planDownload says so). */
+async function listedConfig(listing: RepoListing, folder: string | undefined, opts: HubRequestOptions): Promise<unknown> {
+  const listed = listing.files.find((f) => f.path === 'config.json');
+  if (!listed) return undefined;
+  const name = `${listing.repo}@${listing.commit.slice(0, 7)} config.json`;
+  if (folder && listed.blobId) {
+    const local = await readFile(path.join(folder, 'config.json')).catch(() => undefined);
+    if (local && createHash('sha1').update(`blob ${local.length}\0`).update(local).digest('hex') === listed.blobId) {
+      try {
+        return JSON.parse(local.toString('utf8'));
+      } catch {
+        // the listed bytes, not JSON: the Hub's copy says the same, and the engine will name the file
+        return undefined;
+      }
+    }
+  }
+  let res;
+  try {
+    ({ res } = await hubRequest(`${endpointOf(opts)}/${listing.repo}/resolve/${listing.commit}/config.json`, { ...opts, name }));
+  } catch (err) {
+    if (err instanceof TransferError) throw new DownloadError(`${name}: cannot reach the Hub (${err.message})`, { cause: err });
+    throw err;
+  }
+  if (res.statusCode !== 200) {
+    res.resume();
+    throw httpFailure(name, res);
+  }
+  return readJsonBody(res, name, 1024 * 1024);
 }

@@ -1,9 +1,10 @@
 // From a repository's file list to the exact files to fetch: the model's own files (configs,
 // tokenizer, templates) that exist, and for each part (vision, embed, decoder) the best variant that
-// exists for the execution provider (src/core/variants.ts, the rule the engine applies to a local
-// folder), with its external-data companions. Pure: the listing comes from listing.ts.
+// exists for the execution provider, or that the model's config.json declares (src/core/variants.ts, the rule
+// the engine applies to a local folder), with its external-data companions. Pure: the listing and the config
+// come from listing.ts.
 
-import { choosePartVariants, describeVariants, DownloadError, formatVariantChoice, MODEL_PARTS, onnxPath, parseOnnxPath, type DtypeVariant, type ModelPart, type VariantChoice, type VariantMap } from '../core';
+import { choosePartVariants, declaredVariants, describeVariants, DownloadError, formatVariantChoice, MODEL_PARTS, onnxPath, parseOnnxPath, type DtypeVariant, type ModelPart, type VariantChoice, type VariantMap } from '../core';
 import type { CatalogEntry } from './catalog';
 import type { RepoListing } from './listing';
 
@@ -45,7 +46,7 @@ export function folderIdForRepo(repo: string): string {
 
 export function planDownload(
   listing: RepoListing,
-  model: { entry?: CatalogEntry; provider?: 'cpu' | 'gpu'; choice?: VariantChoice },
+  model: { entry?: CatalogEntry; provider?: 'cpu' | 'gpu'; choice?: VariantChoice; config?: unknown },
 ): DownloadPlan {
   const { entry } = model;
   const name = `${listing.repo}@${listing.revision}`;
@@ -59,7 +60,9 @@ export function planDownload(
     const p = parseOnnxPath(f.path);
     if (p) available[p.part].push(p.variant);
   }
-  const picked = choosePartVariants(available, model.provider ?? 'cpu', model.choice);
+  const provider = model.provider ?? 'cpu';
+  // what the model's config.json declares (transformers.js_config.dtype) comes before the provider's order, as in the engine
+  const picked = choosePartVariants(available, provider, model.choice, declaredVariants(model.config, provider));
   if (!('variants' in picked)) throw new DownloadError(`${name}: ${picked.reason}`);
 
   const pins = new Map((entry?.files ?? []).map((f) => [f.path, f]));

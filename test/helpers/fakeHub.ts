@@ -49,7 +49,10 @@ export interface FakeHubSwitches {
   /** send bodies in chunks of this many bytes with `chunkDelayMs` between them (0: all at once) */
   chunkBytes: number;
   chunkDelayMs: number;
-  /** while set, every body's last bytes wait for this promise (a download that cannot finish until the test says) */
+  /**
+   * while set, every body's last bytes wait for this promise (a download that cannot finish until the test says);
+   * not config.json's, which planning reads before a download takes its folder's lock
+   */
   hold?: Promise<void>;
   /** LFS redirects point here instead of the https CDN (e.g. a plain-http URL, to be refused) */
   redirectTo?: (sha256: string) => string;
@@ -83,6 +86,16 @@ export interface FakeHub {
 
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** config.json's size: planning reads it (the variants the model declares) before downloading */
+export function configBytes(hub: FakeHub): number {
+  return hub.files.find((f) => f.path === 'config.json')?.data.length ?? 0;
+}
+
+/** How many times config.json was asked for since request `from`. */
+export function configReads(hub: FakeHub, from = 0): number {
+  return hub.requests.slice(from).filter((r) => r.url.endsWith('/config.json')).length;
 }
 
 export function gitBlobSha1(data: Buffer): string {
@@ -166,7 +179,7 @@ export async function startFakeHub(opts: { repo: string; revision?: string; file
       at += piece.length;
       sent += piece.length;
       if (at < body.length) res.write(piece, () => setTimeout(step, switches.chunkDelayMs));
-      else if (switches.hold) void switches.hold.then(() => res.end(piece));
+      else if (switches.hold && file.path !== 'config.json') void switches.hold.then(() => res.end(piece));
       else res.end(piece);
     };
     step();

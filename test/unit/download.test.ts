@@ -15,7 +15,7 @@ import { diskSpaceProblem } from '../../src/hub/diskSpace';
 import { planFromHub } from '../../src/hub/listing';
 import type { CatalogEntry } from '../../src/hub/catalog';
 import { AbortedError, ChecksumError, DownloadError } from '../../src/core/errors';
-import { FAKE_CDN_CA, startFakeHub, sha256, type FakeFile, type FakeHub } from '../helpers/fakeHub';
+import { configBytes, configReads, FAKE_CDN_CA, startFakeHub, sha256, type FakeFile, type FakeHub } from '../helpers/fakeHub';
 
 const REPO = 'test-org/tiny-llava';
 
@@ -49,7 +49,7 @@ function entryFor(overrides: Partial<CatalogEntry> = {}): CatalogEntry {
 /** list + plan + download, as the CLI and the extension do */
 async function download(hub: FakeHub, root: string, opts: DownloadOptions = {}, entry = entryFor()): Promise<string> {
   const o = { endpoint: hub.endpoint, ca: FAKE_CDN_CA, ...opts };
-  const plan = await planFromHub({ repo: REPO, revision: 'main', entry }, o);
+  const plan = await planFromHub({ repo: REPO, revision: 'main', entry, folder: join(root, entry.id) }, o);
   return downloadPlan(plan, root, o);
 }
 
@@ -313,6 +313,30 @@ describe('downloadModel', () => {
     assert.equal(existsSync(fileIn(join(root, 'tiny-llava'), BIG)), false);
   });
 
+  test("config.json's transformers.js_config.dtype chooses the files, read once: from the Hub to plan, from the folder after", async () => {
+    const declaring = [
+      ...files.map((f) => (f.path === 'config.json' ? { ...f, data: Buffer.from(JSON.stringify({ model_type: 'llava', 'transformers.js_config': { dtype: { vision_encoder: 'fp32' } } })) } : f)),
+      { path: 'onnx/vision_encoder.onnx', data: randomBytes(30_000), lfs: true },
+    ];
+    const other = await startFakeHub({ repo: REPO, files: declaring });
+    try {
+      const folder = join(root, 'tiny-llava');
+      const o = { endpoint: other.endpoint, ca: FAKE_CDN_CA };
+      const plan = await planFromHub({ repo: REPO, revision: 'main', entry: entryFor(), folder }, o);
+      assert.deepEqual(plan.variants, { vision: 'fp32', embed: 'q4', decoder: 'q4' }, 'vision as declared; the rest in the CPU order');
+      assert.ok(plan.files.some((f) => f.path === 'onnx/vision_encoder.onnx') && !plan.files.some((f) => f.path === 'onnx/vision_encoder_q4.onnx'));
+      assert.equal(configReads(other), 1, 'nothing on disk yet: config.json asked for');
+      await downloadPlan(plan, root, o);
+      const again = await planFromHub({ repo: REPO, revision: 'main', entry: entryFor(), folder }, o);
+      assert.deepEqual(again.variants, plan.variants);
+      assert.equal(configReads(other), 2, 'the download fetched it once more; the next plan read the folder copy (same git blob id)');
+      // a pinned part still wins over the declaration
+      assert.deepEqual((await planFromHub({ repo: REPO, revision: 'main', entry: entryFor(), folder, choice: { vision: 'q4' } }, o)).variants.vision, 'q4');
+    } finally {
+      await other.close();
+    }
+  });
+
   test('a server sending more than the listed size is cut off', async () => {
     const plan = await planFromHub({ repo: REPO, revision: 'main', entry: entryFor() }, { endpoint: hub.endpoint });
     const big = plan.files.find((f) => f.path === BIG)!;
@@ -349,7 +373,8 @@ describe('downloadModel', () => {
     assert.equal(a, b);
     assertAllCorrect(a);
     assert.deepEqual(waited.slice().sort(), [0, 1], `exactly one of them said it was waiting (${waited})`);
-    assert.equal(hub.bytesSent(), files.reduce((n, f) => n + f.data.length, 0), 'every byte sent once');
+    // both plans may read config.json before either has it on disk; every other file comes once
+    assert.equal(hub.bytesSent(), files.reduce((n, f) => n + f.data.length, 0) + configBytes(hub) * (configReads(hub) - 1), 'every byte sent once');
     assert.ok(!files.some((f) => existsSync(`${fileIn(a, f.path)}.part`)));
   });
 
@@ -380,7 +405,7 @@ describe('downloadModel', () => {
       assert.match(err.message, /not enough disk space for Tiny: 0\.00 GB to download \(\+0\.20 GB kept free\), 0\.00 GB free/);
       return true;
     });
-    assert.equal(hub.bytesSent(), 0);
+    assert.equal(hub.bytesSent(), configBytes(hub), 'only config.json, read to plan');
     // the same check before offering the download; what is already on disk does not count
     const plan = await planFromHub({ repo: REPO, revision: 'main', entry: entryFor() }, { endpoint: hub.endpoint });
     const short = await diskSpaceProblem(plan, root, { freeBytes: async () => 1_000_000 });
