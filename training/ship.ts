@@ -201,7 +201,9 @@ and captions are not yet about the image: on the 96 held-out shape scenes, 10 of
 its one-sentence captions name an object that is there (training/README.md). Its boxes overlap the named shape
 by half or more (IoU >= 0.5) for ${pct(q4.grounding?.rate ?? 0)} of referring phrases; the rest land near it or on another shape.
 On the demo images (\`media/samples/\`) it names the blue circle of \`shapes-tall.jpg\` purple (in fp32 too), and its
-one-sentence caption of \`shapes.png\` is "The image shows two hexagon." (\`test/unit/builtinModel.test.ts\` lists the
+one-sentence caption of \`shapes.png\` is "The image shows six shapes on a lightly speckled pale green background. A
+medium green triangle is in the top right of the image." in fp32 (three shapes on cream; in q4 "The image shows two
+hexagon."). (\`test/unit/builtinModel.test.ts\` lists the
 first as its one known miss there).
 
 ## Metrics on the held-out set (test/data/heldout: 96 shape scenes + 16 diagrams, never trained on)

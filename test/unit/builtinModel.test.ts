@@ -149,7 +149,7 @@ describe('built-in model (shapes)', () => {
     test('asked to describe or caption, it describes (a sentence about shapes), not a one-word answer', async () => {
       // the model shipped on 2026-12-04 answered these with "Yes", "No" or "0": its last phases were single-turn
       // questions only. What the sentences say is not checked: its descriptions still invent colours and places,
-      // and its one-sentence caption of shapes.png is "The image shows two hexagon." (a sentence; wrong).
+      // and its one-sentence caption of shapes.png in fp32 says six shapes on pale green (three, on cream): a sentence; wrong.
       for (const prompt of ['Describe the image in detail.', 'Describe the image briefly.', PRESET_PROMPTS.short]) {
         const { text } = await answer(model, path.join(SAMPLES, 'shapes.png'), prompt, 48);
         assert.ok(text.trim().split(/\s+/).length >= 4, `${JSON.stringify(prompt)}: ${JSON.stringify(text)} is not a sentence`);
