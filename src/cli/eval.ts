@@ -18,6 +18,8 @@ ${MODEL_USAGE}
   --max-new-tokens N                    answer length for judged questions (default 256)
   --judge-url URL                       OpenAI-compatible base URL of the judge (e.g. http://127.0.0.1:8000/v1)
   --judge-model NAME                    the judge's model name (default gpt-4); OPENAI_API_KEY is sent when set
+  --after QUESTION                      ask every question as a follow-up: QUESTION first about the same image, then
+                                        the question after it and the model's own answer (a chat's second question)
   --json FILE                           write the whole report (scores and every answer) as JSON
 `;
 
@@ -34,6 +36,7 @@ async function run(args: string[]): Promise<number> {
       'judge-url': { type: 'string' },
       'judge-model': { type: 'string', default: 'gpt-4' },
       json: { type: 'string' },
+      after: { type: 'string' },
     },
     USAGE,
   );
@@ -65,7 +68,7 @@ async function run(args: string[]): Promise<number> {
   const model = await openModel(values, USAGE);
   const tty = process.stderr.isTTY;
   try {
-    const report = await runEval(modelAnswerer(model), {
+    const report = await runEval(modelAnswerer(model, { after: values.after }), {
       data: values.data,
       split: values.split,
       tasks,

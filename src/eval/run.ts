@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { AbortedError, EngineError, throwIfAborted, type BoxFrame, type ImageGeometry } from '../core';
+import { AbortedError, EngineError, throwIfAborted, type BoxFrame, type ChatTurn, type ImageGeometry } from '../core';
 import type { LlavaModel } from '../engine';
 import { iou, loadGrounding, predictedBox, type PixelBox } from './boxScore';
 import { judgeReview, loadBench, parseScores, relativeScores, type JudgedScore, type JudgeOptions } from './judge';
@@ -33,15 +33,30 @@ export interface Answerer {
   answer(image: string | undefined, question: string, opts: { maxNewTokens: number; signal?: AbortSignal }): Promise<Answer>;
 }
 
-/** Greedy answers from a loaded model, one question per conversation. */
-export function modelAnswerer(model: LlavaModel): Answerer {
+/**
+ * Greedy answers from a loaded model, one question per conversation; with `after`, each question is a follow-up:
+ * `after` is asked first about the image, and the question comes after it and the model's own answer to it (how a
+ * chat asks its second question).
+ */
+export function modelAnswerer(model: LlavaModel, opts: { after?: string } = {}): Answerer {
+  const ask = async (turns: ChatTurn[], maxNewTokens: number, signal?: AbortSignal) => {
+    for await (const ev of model.generate(turns, { maxNewTokens, signal })) {
+      if (ev.type === 'done') return ev;
+    }
+    throw new Error('the model ended without an answer');
+  };
   return {
-    async answer(image, question, opts) {
-      const turns = [{ role: 'user' as const, text: question, images: image ? [{ path: image }] : [] }];
-      for await (const ev of model.generate(turns, { maxNewTokens: opts.maxNewTokens, signal: opts.signal })) {
-        if (ev.type === 'done') return { text: ev.text, geometry: ev.images?.[0] };
+    async answer(image, question, o) {
+      const images = image ? [{ path: image }] : [];
+      const turns: ChatTurn[] = [];
+      if (opts.after !== undefined) {
+        const first = await ask([{ role: 'user', text: opts.after, images }], 64, o.signal);
+        turns.push({ role: 'user', text: opts.after, images }, { role: 'assistant', text: first.text }, { role: 'user', text: question });
+      } else {
+        turns.push({ role: 'user', text: question, images });
       }
-      throw new Error('the model ended without an answer');
+      const done = await ask(turns, o.maxNewTokens, o.signal);
+      return { text: done.text, geometry: done.images?.[0] };
     },
   };
 }

@@ -146,6 +146,16 @@ describe('built-in model (shapes)', () => {
       assert.equal(text.trim().toLowerCase(), 'black');
     });
 
+    test('llava eval --after: held-out questions asked as follow-ups get the first-question answers, item by item', async () => {
+      const frame = await modelBoxFrame(DIR, () => {});
+      const opts = { data: HELDOUT, frame, tasks: ['short', 'grounding'] as const, limit: 40 };
+      const alone = await runEval(modelAnswerer(model), { ...opts, tasks: [...opts.tasks] });
+      const after = await runEval(modelAnswerer(model, { after: 'What colour is the star?\nAnswer the question using a single word or phrase.' }), { ...opts, tasks: [...opts.tasks] });
+      assert.deepEqual(after.short!.items.map((i) => i.answer), alone.short!.items.map((i) => i.answer));
+      assert.deepEqual(after.grounding!.items.map((i) => i.answer), alone.grounding!.items.map((i) => i.answer));
+      assert.ok(alone.grounding!.items.some((i) => i.iou >= 0.5), 'the boxes are real ones');
+    });
+
     test('asked to describe or caption, it describes (a sentence about shapes), not a one-word answer', async () => {
       // the model shipped on 2026-12-04 answered these with "Yes", "No" or "0": its last phases were single-turn
       // questions only. What the sentences say is not checked: its descriptions still invent colours and places,

@@ -16,6 +16,7 @@ import {
   loadGrounding,
   loadScienceQa,
   loadShortAnswers,
+  modelAnswerer,
   multipleChoicePrompt,
   normaliseAnswer,
   paperGroups,
@@ -66,6 +67,35 @@ describe('multiple choice', () => {
       { group: 'category colour', n: 2, correct: 1, accuracy: 50 },
       { group: 'category shape', n: 1, correct: 1, accuracy: 100 },
       { group: 'average', n: 3, correct: 2, accuracy: (2 / 3) * 100 },
+    ]);
+  });
+});
+
+describe('the model answerer', () => {
+  /** a stand-in for LlavaModel.generate that records each conversation and answers with its turn count */
+  function recordingModel() {
+    const seen: unknown[] = [];
+    const model = {
+      async *generate(turns: unknown[]) {
+        seen.push(structuredClone(turns));
+        yield { type: 'done', text: `answer ${turns.length}`, images: [] };
+      },
+    };
+    return { seen, model: model as never };
+  }
+  test('one question per conversation, the image with it', async () => {
+    const { seen, model } = recordingModel();
+    const a = await modelAnswerer(model).answer('/img.png', 'Q?', { maxNewTokens: 4 });
+    assert.equal(a.text, 'answer 1');
+    assert.deepEqual(seen, [[{ role: 'user', text: 'Q?', images: [{ path: '/img.png' }] }]]);
+  });
+  test('--after: the question follows the first one and the model\'s own answer to it', async () => {
+    const { seen, model } = recordingModel();
+    const a = await modelAnswerer(model, { after: 'First?' }).answer('/img.png', 'Q?', { maxNewTokens: 4 });
+    assert.equal(a.text, 'answer 3');
+    assert.deepEqual(seen, [
+      [{ role: 'user', text: 'First?', images: [{ path: '/img.png' }] }],
+      [{ role: 'user', text: 'First?', images: [{ path: '/img.png' }] }, { role: 'assistant', text: 'answer 1' }, { role: 'user', text: 'Q?' }],
     ]);
   });
 });
