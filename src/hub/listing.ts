@@ -37,6 +37,11 @@ export async function listRepo(repo: string, revision: string, opts: HubRequestO
   if (!REPO.test(repo)) throw new DownloadError(`"${repo}" is not a Hub repository name (owner/name)`);
   const url = `${endpointOf(opts)}/api/models/${repo}/revision/${encodeURIComponent(revision)}?blobs=true`;
   const name = `${repo}@${revision}`;
+  return parseListing(await getJson(url, name, `${name} (file list)`, opts), repo, revision);
+}
+
+/** GET a JSON answer from the Hub (at most `maxBytes`); every failure is one DownloadError line. */
+async function getJson(url: string, name: string, failureName: string, opts: HubRequestOptions, maxBytes?: number): Promise<unknown> {
   let res;
   try {
     ({ res } = await hubRequest(url, { ...opts, name, headers: { accept: 'application/json' } }));
@@ -47,9 +52,9 @@ export async function listRepo(repo: string, revision: string, opts: HubRequestO
   }
   if (res.statusCode !== 200) {
     res.resume();
-    throw httpFailure(`${name} (file list)`, res);
+    throw httpFailure(failureName, res);
   }
-  return parseListing(await readJsonBody(res, name), repo, revision);
+  return readJsonBody(res, name, maxBytes);
 }
 
 /** Validates the API's answer; anything unexpected is a one-line DownloadError. */
@@ -103,16 +108,5 @@ async function listedConfig(listing: RepoListing, folder: string | undefined, op
       }
     }
   }
-  let res;
-  try {
-    ({ res } = await hubRequest(`${endpointOf(opts)}/${listing.repo}/resolve/${listing.commit}/config.json`, { ...opts, name }));
-  } catch (err) {
-    if (err instanceof TransferError) throw new DownloadError(`${name}: cannot reach the Hub (${err.message})`, { cause: err });
-    throw err;
-  }
-  if (res.statusCode !== 200) {
-    res.resume();
-    throw httpFailure(name, res);
-  }
-  return readJsonBody(res, name, 1024 * 1024);
+  return getJson(`${endpointOf(opts)}/${listing.repo}/resolve/${listing.commit}/config.json`, name, name, opts, 1024 * 1024);
 }
