@@ -1,0 +1,24 @@
+// training/captions.ts: how a caption is read against a scene's record (the measure the training README quotes
+// for the built-in model's captions).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { scoreCaption } from '../../training/captions';
+
+const scene = [
+  { class: 'square', colour: 'black' },
+  { class: 'hexagon', colour: 'green' },
+  { class: 'star', colour: 'orange' },
+];
+
+test('colour-shape phrases count once per object; sizes between are read; wrong pairs are not', () => {
+  assert.deepEqual(scoreCaption('A black square, a medium green hexagon and an orange star on a plain cream background.', scene), { phrases: 3, right: 3 });
+  assert.deepEqual(scoreCaption('A black square and a black square and a red star.', scene), { phrases: 3, right: 1 });
+  assert.deepEqual(scoreCaption('A Green Hexagon.', scene), { phrases: 1, right: 1 });
+});
+
+test('a count word is right only for the number of objects', () => {
+  assert.equal(scoreCaption('Three coloured shapes on a plain cream background.', scene).count, true);
+  assert.equal(scoreCaption('The image shows six shapes on a pale green background.', scene).count, false);
+  assert.equal(scoreCaption('Shapes on a background.', scene).count, undefined);
+});
