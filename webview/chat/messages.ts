@@ -151,11 +151,21 @@ export class MessageList {
     buttons.setAttribute('role', 'group');
     buttons.setAttribute('aria-label', 'What to do next');
     root.append(head);
-    if (m.imageIds.length) {
+    const alone = m.standaloneImageId;
+    if (m.imageIds.length || alone) {
       const att = el('div', 'message-images');
       for (const id of m.imageIds) {
+        if (id === alone) continue;
         const chip = el('span', 'chip');
         chip.textContent = this.actions.imageName(id);
+        att.append(chip);
+      }
+      // Find in Image: asked about that image alone, so the answer does not depend on the chat above it
+      if (alone) {
+        const chip = el('span', 'chip');
+        chip.textContent = `${this.actions.imageName(alone)}, on its own`;
+        chip.title = 'Asked about this image alone: the model did not see the chat before this question';
+        chip.dataset.testid = 'standalone';
         att.append(chip);
       }
       root.append(att);

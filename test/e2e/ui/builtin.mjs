@@ -92,6 +92,8 @@ export function builtinModelFinds({ page, shots, sandbox }) {
       assert.ok(Date.now() < deadline, 'the Find answer did not finish');
       await sleep(200);
     }
+    const alone = await frame.locator('[data-testid="standalone"]').last().textContent();
+    assert.equal(alone, `${IMAGE}, on its own`, 'the Find question says it was asked about the image alone');
     const boxes = await drawnBoxes(frame);
     assert.equal(boxes.length, 1, `one box drawn for ${phrase}: ${JSON.stringify(boxes)}`);
     const overlap = iou(boxes[0], star.box);
