@@ -55,6 +55,11 @@ export interface DownloadOptions extends HubRequestOptions {
 
 /** non-LFS files are small; above this we do not re-read a file just to check a git blob id */
 const GIT_SHA1_MAX_BYTES = 64 * 1024 * 1024;
+
+/** The git blob id hash of `size` bytes, header written: feed it the bytes, then digest('hex'). */
+export function gitBlobHash(size: number): Hash {
+  return createHash('sha1').update(`blob ${size}\0`);
+}
 const DEFAULT_UNKNOWN_CAP = 100 * 1000 * 1000;
 
 /** Downloads every file of `plan` into `<destRoot>/<plan.id>` and returns that folder. */
@@ -210,7 +215,7 @@ async function downloadFile(
     }
     verifiedBy = file.sha256From === 'catalog' ? 'catalog-sha256' : 'hub-sha256';
   } else if (blobId && size <= GIT_SHA1_MAX_BYTES) {
-    const git = createHash('sha1').update(`blob ${size}\0`);
+    const git = gitBlobHash(size);
     await hashFile(partPath, git, opts.signal);
     const gitActual = git.digest('hex');
     if (gitActual !== blobId) {

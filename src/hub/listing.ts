@@ -4,11 +4,11 @@
 // The commit it answers is what the download then fetches from, so a branch that moves halfway
 // through cannot mix two commits in one folder.
 
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DownloadError, type VariantChoice } from '../core';
 import type { CatalogEntry } from './catalog';
+import { gitBlobHash } from './download';
 import { planDownload, type DownloadPlan } from './plan';
 import { endpointOf, httpFailure, hubRequest, readJsonBody, TransferError, type HubRequestOptions } from './http';
 
@@ -99,7 +99,7 @@ async function listedConfig(listing: RepoListing, folder: string | undefined, op
   const name = `${listing.repo}@${listing.commit.slice(0, 7)} config.json`;
   if (folder && listed.blobId) {
     const local = await readFile(path.join(folder, 'config.json')).catch(() => undefined);
-    if (local && createHash('sha1').update(`blob ${local.length}\0`).update(local).digest('hex') === listed.blobId) {
+    if (local && gitBlobHash(local.length).update(local).digest('hex') === listed.blobId) {
       try {
         return JSON.parse(local.toString('utf8'));
       } catch {
