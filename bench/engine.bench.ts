@@ -285,7 +285,7 @@ async function main(): Promise<void> {
   const settings = { ...args, image: path.relative(ROOT, args.image), promptTokens: runs[0]?.promptTokens };
 
   console.log(`\nbench: ${args.modelDir ? path.basename(args.modelDir) : args.model} ${formatVariantChoice(args.dtype)}, ${runs[0]?.promptTokens} prompt tokens, ${args.newTokens} new tokens, greedy, CPU EP, ` +
-    `threads ${args.threads || 'ORT default'}, medians of ${args.runs} run(s); ${machine.cpus} CPUs, node ${machine.node}, onnxruntime-node ${ortVersion}\n`);
+    `threads ${args.threads || "each engine's default (ours: one per physical core, unpinned; transformers.js: ONNX Runtime's, pinned)"}, medians of ${args.runs} run(s); ${machine.cpus} CPUs, node ${machine.node}, onnxruntime-node ${ortVersion}\n`);
   console.log(table(columns, runs, args.runs));
   console.log('');
   for (const t of targets(ours, theirs)) console.log(`target: ${t}`);

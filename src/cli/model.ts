@@ -23,7 +23,7 @@ export const MODEL_USAGE = `  --model DIR|ID|OWNER/REPO|builtin      a model fol
   --variant auto|V|PART=V,...           weight variant of every part (q4, fp16, ...) or per part
                                         (vision=fp16,decoder=q4); default: what the folder's config.json
                                         declares (transformers.js_config.dtype), else chosen per provider and part
-  --threads N                           CPU threads (default: ONNX Runtime's choice)
+  --threads N                           CPU threads (default: one per physical core)
   --verbose                             log loading steps (and why a GPU was not used) to stderr`;
 
 const PROVIDERS = EXECUTION_PROVIDER_CHOICES;

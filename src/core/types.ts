@@ -160,6 +160,8 @@ export interface LoadedModelInfo {
   logits?: 'last position' | 'every position';
   /** token embeddings: the table's rows read from the embed_tokens file as needed, or an ONNX Runtime session */
   embeddings?: 'rows read from the file' | 'session';
+  /** intra-op CPU threads per session: the user's number, the physical cores counted (unpinned), or ONNX Runtime's own default (pinned) */
+  cpuThreads?: number | 'onnxruntime default';
 }
 
 /**

@@ -13,6 +13,7 @@ import { LanguageModel } from './decoder';
 import { DeviceCopier } from './deviceCopy';
 import { throwIfAborted } from '../core';
 import { chooseVariants, onnxFile, readModelFolder, type ModelSpec } from './modelFolder';
+import { defaultCpuThreads } from './cpuThreads';
 import { createSession, releaseAll, type Session } from './onnx';
 import { preprocessImage } from './preprocess';
 import { buildPromptIds, renderPrompt } from './prompt';
@@ -72,16 +73,18 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
   const spec = await readModelFolder(dir, { overrides: opts.overrides });
   throwIfAborted(opts.signal);
   const tokenizer = loadTokenizer(spec);
+  // left to us: the physical cores, passed explicitly so that ONNX Runtime does not pin its threads (cpuThreads.ts)
+  const threads = opts.threads && opts.threads > 0 ? opts.threads : defaultCpuThreads();
 
   const { value, provider, fallbackReason } = await withProviderFallback(
     opts.provider ?? 'auto',
     async (ep) => {
       const variants = chooseVariants(spec, ep, opts.variant);
-      const options = sessionOptions(ep, { threads: opts.threads });
+      const options = sessionOptions(ep, { threads });
       // WebGPU: the decoder's present.* stay in GPU memory between runs (named from config.json's layer count),
       // and so do its logits, of which only the last row is copied to the host
       const presents = ep === 'webgpu' && spec.text.numLayers ? [...presentNames(spec.text.numLayers), 'logits'] : [];
-      const decoderOptions = presents.length ? sessionOptions(ep, { threads: opts.threads }, presents) : options;
+      const decoderOptions = presents.length ? sessionOptions(ep, { threads }, presents) : options;
       const copier = presents.length ? new DeviceCopier(options) : undefined;
       const files = {
         vision: onnxFile(spec, 'vision_encoder', variants.vision).path,
@@ -131,8 +134,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     kvCache: value.lm.deviceKv ? 'on the GPU' : value.lm.inPlaceKv ? 'in-place' : 'growing',
     logits: value.lm.lastLogitsOnly ? 'last position' : 'every position',
     embeddings: value.lm.embeddings,
+    cpuThreads: threads ?? 'onnxruntime default',
   };
-  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}, logits of ${info.logits === 'last position' ? 'the last position only' : 'every position'}, embeddings from ${info.embeddings === 'session' ? 'a session' : 'the file'}`);
+  log(`model ready in ${info.loadMs} ms: ${spec.modelType}, ${provider}, variants ${JSON.stringify(value.variants)}, KV cache ${info.kvCache}, logits of ${info.logits === 'last position' ? 'the last position only' : 'every position'}, embeddings from ${info.embeddings === 'session' ? 'a session' : 'the file'}, CPU threads ${threads ?? "ONNX Runtime's default"}`);
   return new LlavaModel(spec, tokenizer, value.vision, value.lm, value.sessions, info, opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES);
 }
 
