@@ -41,7 +41,7 @@ interface Sample {
 }
 
 async function measure(graph: Graph): Promise<Sample> {
-  const s = await createSession(file, sessionOptions('cpu', {}), { view: graph === 'edited' ? 'lastPosition' : 'file', split: false });
+  const s = await createSession(file, sessionOptions('cpu', {}), { view: graph === 'edited' ? 'decoder' : 'file', split: false });
   const logits = s.outputMetadata.find((m) => m.name === 'logits') as unknown as { shape: Array<number | string> };
   if ((graph === 'edited') !== (logits.shape[1] === 1)) throw new Error(`${graph}: logits ${JSON.stringify(logits.shape)}: is the file's data external?`);
   const embeds = s.inputMetadata.find((m) => m.name === 'inputs_embeds') as unknown as { shape: number[] };

@@ -154,7 +154,7 @@ export interface LoadedModelInfo {
   imageTokensPerImage: number;
   promptFormat: string;
   loadMs: number;
-  /** how the local decoder keeps its KV cache: appended in place in one preallocated buffer (a `--graph fast` conversion), grown by a copy every step, or kept in GPU memory between steps (WebGPU) */
+  /** how the local decoder keeps its KV cache: in one preallocated buffer appended in place (a `--graph fast` conversion, or a Hub graph the engine edited to return its new keys and values), grown by a copy every step, or kept in GPU memory between steps (WebGPU) */
   kvCache?: 'in-place' | 'growing' | 'on the GPU';
   /** whether a prefill computes the LM head for its last position only (num_logits_to_keep, a fast graph, or the engine's edit of an external-data decoder) or for every position */
   logits?: 'last position' | 'every position';
@@ -187,6 +187,8 @@ export const IN_PLACE_KV_DIM = 'past_sequence_length_or_capacity';
 /**
  * Outputs `<NEW_KV_PREFIX>{i}.key` / `.value` [B, T, kv_heads * head_dim] of such a graph: the keys (after the
  * rotary embedding) and values of the run's own T positions, as GroupQueryAttention writes them into the cache.
+ * The engine's edit of a Hub-style decoder (onnxView.ts newKeyValueOutputs) returns the same under these names
+ * as [B, kv_heads, T, head_dim], the second input of the Concat that grows its cache.
  * onnxruntime-node copies every fetched output into a new buffer, a preallocated one too, so fetching
  * `present.*` of a cache updated in place costs a copy of the whole cache a step; an engine that fetches these
  * instead appends them to its cache itself and leaves `present.*` unfetched.

@@ -8,6 +8,9 @@
 // appends the new positions in place and nothing grows. A graph that also returns the run's own keys and
 // values (NEW_KV_PREFIX) has them fetched instead of `present.*`, and the engine appends them to the cache:
 // onnxruntime-node would otherwise copy the whole cache out every step.
+// A Hub-style graph that concatenates but returns the run's own keys and values too (the engine's edit,
+// onnxView.ts newKeyValueOutputs) gets the same preallocated cache, fed whole with its unused positions masked
+// out (`holedKv`): the graph's Concat stays inside onnxruntime, only the new positions and the logits come out.
 // On WebGPU the session leaves `present.*` in GPU memory (sessionOptions' deviceOutputs) and the next run
 // reads them from there: the cache never crosses to the host while a turn decodes (`KvCache.onDevice`).
 
@@ -44,11 +47,14 @@ export function packed(cache: KvCache): KvCache {
   return cache.capacity === undefined ? cache : firstPositions(cache, cache.length);
 }
 
-/** A copy of the first `length` positions of `cache` (any batch), its tensors exactly that long. */
-export function firstPositions(cache: KvCache, length: number): KvCache {
+/**
+ * A copy of the first `length` positions of `cache` (any batch), its tensors exactly that long, or, with `room`,
+ * an in-place cache with room for that many more (a kept cache continued by a short run needs no other copy).
+ */
+export function firstPositions(cache: KvCache, length: number, room = 0): KvCache {
   const tensors: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, length, length);
-  return { length, batch: cache.batch, tensors };
+  for (const [name, t] of Object.entries(cache.tensors)) tensors[name] = resized(t, length, length + room);
+  return { length, batch: cache.batch, tensors, ...(room > 0 ? { capacity: length + room } : {}) };
 }
 
 /** A copy of `t` [B, H, P, D] with `positions` positions, the first `keep` copied from `t` (P >= keep). */
@@ -132,6 +138,11 @@ export class LanguageModel {
   readonly inPlaceKv: boolean;
   /** with inPlaceKv: the run's new keys and values are fetched and appended here, `present.*` left unfetched (NEW_KV_PREFIX) */
   readonly appendsNewKv: boolean;
+  /**
+   * a concatenating graph that returns the run's new keys and values: the engine keeps a preallocated cache, feeds
+   * all of it with the positions past `length` masked (attention gives them weight 0), and appends the new ones
+   */
+  readonly holedKv: boolean;
   /** the cache stays in GPU memory between runs (see KvCache.onDevice) */
   readonly deviceKv: boolean;
   private readonly copier: DeviceCopier | undefined;
@@ -178,8 +189,11 @@ export class LanguageModel {
     this.deviceKv = this.copier !== undefined;
     // a preallocated host cache bound as the output would pull the cache back to the host every run
     this.inPlaceKv = !this.deviceKv && tuning.inPlaceKv !== false && this.kvType === 'float32' && first.shape[2] === IN_PLACE_KV_DIM;
-    this.appendsNewKv = this.inPlaceKv && !tuning.fetchPresent && this.pastNames.every((n) => decoderSession.outputNames.includes(newKvName(n)));
+    const returnsNewKv = this.pastNames.every((n) => decoderSession.outputNames.includes(newKvName(n)));
+    this.appendsNewKv = this.inPlaceKv && !tuning.fetchPresent && returnsNewKv;
     this.hasPositionIds = decoderSession.inputNames.includes('position_ids');
+    // positions must come from position_ids: a graph that counts them from the cache's length would count the holes
+    this.holedKv = !this.deviceKv && tuning.inPlaceKv !== false && first.shape[2] !== IN_PLACE_KV_DIM && returnsNewKv && this.hasPositionIds;
     this.hasCacheBranch = decoderSession.inputNames.includes('use_cache_branch');
     // a graph that returns only the last position's logits [B, 1, vocab] runs every prefill whole
     this.hasLogitsToKeep = decoderSession.inputNames.includes('num_logits_to_keep');
@@ -280,23 +294,38 @@ export class LanguageModel {
     const B = cache.batch;
     const T = embeds.length / (B * this.hidden);
     const total = cache.length + T;
-    const mask = new BigInt64Array(B * total);
-    for (let i = 0; i < mask.length; i++) mask[i] = attentionMask[i] ? 1n : 0n;
     // an in-place cache has room for this run's positions (a new or outgrown one is copied once)
-    const inPlace = this.inPlaceKv ? withCapacity(cache, total, this.tuning.inPlaceGrowth) : undefined;
+    const inPlace = this.inPlaceKv || this.holedKv ? withCapacity(cache, total, this.tuning.inPlaceGrowth) : undefined;
+    // holed: a run that fits the room, or one no longer than the past (every decode step, a follow-up question), is
+    // fed the whole (grown) buffer, the positions from `length` to the capacity masked; a prompt longer than its past
+    // (a first prefill) the exact past, so that it does not attend over as many empty positions as it has tokens,
+    // its positions then written into the grown buffer
+    const holes = this.holedKv && (cache.capacity === inPlace!.capacity || cache.length >= T);
+    const past = !this.holedKv ? (inPlace ?? cache) : holes ? inPlace! : packed(cache);
+    const pastPositions = past.capacity ?? past.length;
+    const width = this.holedKv ? pastPositions + T : total;
+    const mask = new BigInt64Array(B * width);
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < total; j++) {
+        // the first `length` columns are the past's; the run's own T follow its (holed) positions
+        const at = j < cache.length ? j : j - cache.length + pastPositions;
+        mask[b * width + (this.holedKv ? at : j)] = attentionMask[b * total + j] ? 1n : 0n;
+      }
+    }
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds:
         this.embedsInput.type === 'float16' ? new ort.Tensor('float16', toHalf(embeds), [B, T, this.hidden]) : new ort.Tensor('float32', embeds, [B, T, this.hidden]),
-      attention_mask: new ort.Tensor('int64', mask, [B, total]),
-      ...(inPlace ?? cache).tensors,
+      attention_mask: new ort.Tensor('int64', mask, [B, width]),
+      ...past.tensors,
     };
-    if (this.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positionIds(mask, B, total, T), [B, T]);
+    // positions count the mask's ones, so the holes do not move them
+    if (this.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positionIds(mask, B, width, T), [B, T]);
     if (this.hasCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1]);
     if (this.hasLogitsToKeep) feeds.num_logits_to_keep = new ort.Tensor('int64', [1n], []);
 
     let next: KvCache;
     let out: ort.InferenceSession.ReturnType;
-    if (inPlace && this.appendsNewKv) {
+    if (inPlace && (this.appendsNewKv || this.holedKv)) {
       // the run's own keys and values, appended here; present.* stays in onnxruntime (not copied out)
       const fetches = this.pastNames.map(newKvName);
       out = await this.decoderSession.run(feeds, wantLogits ? [...fetches, 'logits'] : fetches);
@@ -362,17 +391,28 @@ function newKvName(pastName: string): string {
   return pastName.replace(/^past_key_values\./, NEW_KV_PREFIX);
 }
 
-/** Writes `fresh` [B, T, heads * D] into `cache` [B, heads, capacity, D] at positions from..from + T. */
+/**
+ * Writes `fresh` into `cache` [B, heads, capacity, D] at positions from..from + T: `fresh` as a fast graph returns
+ * it, [B, T, heads * D], or as a Hub graph's Concat takes it, [B, heads, T, D].
+ */
 function appendPositions(cache: ort.Tensor, fresh: ort.Tensor, from: number): void {
   const [B, H, capacity, D] = cache.dims;
-  const T = fresh.dims[1];
-  const dst = cache.data as Float32Array;
-  const src = fresh.data as Float32Array;
+  const headsFirst = fresh.dims.length === 4;
+  const T = headsFirst ? fresh.dims[2] : fresh.dims[1];
+  const dst = cache.data as Float32Array | Uint16Array;
+  const src = fresh.data as Float32Array | Uint16Array;
+  if (src.constructor !== dst.constructor) throw new Error(`new keys and values of type ${fresh.type} for a ${cache.type} cache`);
   for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < H; h++) {
+    for (let h = 0; h < H; h++) {
+      const to = ((b * H + h) * capacity + from) * D;
+      if (headsFirst) {
+        const at = (b * H + h) * T * D;
+        dst.set(src.subarray(at, at + T * D), to);
+        continue;
+      }
+      for (let t = 0; t < T; t++) {
         const at = ((b * T + t) * H + h) * D;
-        dst.set(src.subarray(at, at + D), ((b * H + h) * capacity + from + t) * D);
+        dst.set(src.subarray(at, at + D), to + t * D);
       }
     }
   }

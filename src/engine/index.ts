@@ -99,7 +99,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
           throwIfAborted(opts.signal);
           const t = performance.now();
           const decoder = file === files.decoder;
-          const s = await createSession(file, decoder ? decoderOptions : options, { view: decoder ? 'lastPosition' : 'file', log, split: opts.splitWeights === false ? false : {} });
+          const s = await createSession(file, decoder ? decoderOptions : options, { view: decoder ? 'decoder' : 'file', log, split: opts.splitWeights === false ? false : {} });
           sessions.push(s);
           log(`loaded ${path.relative(dir, file)} on ${ep} in ${Math.round(performance.now() - t)} ms`);
           return s;
@@ -131,7 +131,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
     imageTokensPerImage: 0,
     promptFormat: spec.promptFormat,
     loadMs: Math.round(performance.now() - started),
-    kvCache: value.lm.deviceKv ? 'on the GPU' : value.lm.inPlaceKv ? 'in-place' : 'growing',
+    kvCache: value.lm.deviceKv ? 'on the GPU' : value.lm.inPlaceKv || value.lm.holedKv ? 'in-place' : 'growing',
     logits: value.lm.lastLogitsOnly ? 'last position' : 'every position',
     embeddings: value.lm.embeddings,
     cpuThreads: threads ?? 'onnxruntime default',

@@ -4,17 +4,17 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelLoadError } from '../core';
-import { graphOnly, lastPositionLogits } from './onnxView';
+import { decoderEdits, graphOnly } from './onnxView';
 import { SPLIT_DECODER_MIN_BYTES, SPLIT_MIN_BYTES, splitCopy, type SplitOptions } from './onnxSplit';
 
 export type Session = ort.InferenceSession;
 
 /**
- * 'lastPosition' (a decoder): where the file keeps its weights in external data, its graph is loaded edited so
- * that the logits are computed for the last position only (onnxView.ts); a file with inline weights, or a graph
- * the edit does not recognise, is loaded as it is.
+ * 'decoder': where the file keeps its weights in external data, its graph is loaded edited (onnxView.ts
+ * decoderEdits): the logits computed for the last position only, and the run's own keys and values returned
+ * beside `present.*`; a file with inline weights, or a graph no edit recognises, is loaded as it is.
  */
-export type SessionView = 'file' | 'lastPosition';
+export type SessionView = 'file' | 'decoder';
 
 export interface SessionLoad {
   view?: SessionView;
@@ -23,7 +23,7 @@ export interface SessionLoad {
   /**
    * a file with inline weights (a decoder over 16 MiB, any other part over 128 MiB) is loaded from its split copy
    * (onnxSplit.ts: graph + aligned external data, made once beside it), which loads faster and takes the
-   * 'lastPosition' edit; false: as it is
+   * 'decoder' edits; false: as it is
    */
   split?: Omit<SplitOptions, 'log'> | false;
 }
@@ -32,13 +32,14 @@ export async function createSession(file: string, options: ort.InferenceSession.
   const { view = 'file', log } = load;
   // a decoder pays for its copy on every prefill (the edit drops the LM head's work on all but one position, a
   // quarter of a 0.5B Qwen's prefill FLOPs at 750 tokens), other parts only in load time
-  const minBytes = view === 'lastPosition' ? SPLIT_DECODER_MIN_BYTES : SPLIT_MIN_BYTES;
+  const minBytes = view === 'decoder' ? SPLIT_DECODER_MIN_BYTES : SPLIT_MIN_BYTES;
   const source = (load.split !== false && splitCopy(file, { minBytes, ...load.split, log })) || file;
-  if (view === 'lastPosition') {
+  if (view === 'decoder') {
     try {
       const g = graphOnly(source);
-      const model = g && lastPositionLogits(g.model);
-      if (g && model) {
+      const edited = g && decoderEdits(g.model);
+      if (g && edited) {
+        const model = edited.model;
         const extra = (options.extra ?? {}) as { session?: Record<string, unknown> };
         return await ort.InferenceSession.create(model, {
           ...options,
@@ -46,7 +47,7 @@ export async function createSession(file: string, options: ort.InferenceSession.
         });
       }
     } catch (err) {
-      log?.(`${path.basename(file)}: loaded without the last-position edit (${message(err)})`);
+      log?.(`${path.basename(file)}: loaded without the decoder edits (${message(err)})`);
     }
   }
   if (source !== file) {

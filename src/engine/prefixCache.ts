@@ -10,7 +10,7 @@
 //
 //   cache tensors  past_key_values.{i}.key|value  [1, kv_heads, past, head_dim]  f32 or f16
 
-import { firstPositions, packed, type KvCache } from './decoder';
+import { firstPositions, IN_PLACE_GROWTH, type KvCache } from './decoder';
 
 /** One position of a prompt as the decoder sees it: a token id, or an image row (by image key). */
 export type PrefixKey = number | string;
@@ -63,8 +63,9 @@ export class PrefixCache {
    */
   store(keys: readonly PrefixKey[], inPlaceOrPacked: KvCache): void {
     if (inPlaceOrPacked.batch !== 1 || inPlaceOrPacked.length === 0) return;
-    // an in-place cache is written by the next run that continues it: keep a copy of its own
-    const cache = packed(inPlaceOrPacked);
+    // an in-place cache is kept as it is (its room included): the run that made it is over, and lookup() hands out
+    // copies, so no later run writes into it
+    const cache = inPlaceOrPacked;
     const covered = keys.slice(0, cache.length);
     const bytes = cacheBytes(cache);
     if (bytes > this.budgetBytes) return;
@@ -95,7 +96,12 @@ function cacheBytes(cache: KvCache): number {
   return Object.values(cache.tensors).reduce((n, t) => n + (t.data as ArrayBufferView).byteLength, 0);
 }
 
-/** The first `length` positions of a batch-1 cache: [1, H, past, D] -> [1, H, length, D] (a copy, or the cache itself when it is exactly that). */
+/**
+ * The first `length` positions of a batch-1 cache: [1, H, past, D] -> [1, H, length, D] (a copy, or the cache itself
+ * when it is exactly that and not in place). A copy of an in-place cache keeps IN_PLACE_GROWTH positions of room,
+ * so that a follow-up question or Regenerate appends to it without another copy.
+ */
 export function truncate(cache: KvCache, length: number): KvCache {
-  return length === cache.length && cache.capacity === undefined ? cache : firstPositions(cache, length);
+  if (length === cache.length && cache.capacity === undefined) return cache;
+  return firstPositions(cache, length, cache.capacity !== undefined ? IN_PLACE_GROWTH : 0);
 }

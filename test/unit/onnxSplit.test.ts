@@ -76,11 +76,11 @@ describe('a file with inline weights, split into graph + aligned data', () => {
     });
   }
 
-  test('createSession loads the split copy with the last-position edit: [1, 1, vocab], the last row of the file\'s logits', async () => {
+  test('createSession loads the split copy with the decoder edits: [1, 1, vocab], the last row of the file\'s logits; the new keys and values returned', async () => {
     const file = decoder('decoder_model_merged.onnx');
     const lines: string[] = [];
     const a = await ort.InferenceSession.create(file, options);
-    const b = await createSession(file, options, { view: 'lastPosition', log: (l) => lines.push(l), split: { minBytes: 0 } });
+    const b = await createSession(file, options, { view: 'decoder', log: (l) => lines.push(l), split: { minBytes: 0 } });
     try {
       const feeds = prefillFeeds(a);
       const [x, y] = [await a.run(feeds), await b.run(feeds)];
@@ -90,6 +90,13 @@ describe('a file with inline weights, split into graph + aligned data', () => {
       const got = y.logits.data as Float32Array;
       for (let i = 0; i < V; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `logit ${i}: ${got[i]} vs ${want[i]}`);
       assert.match(lines.join('\n'), /split into graph \+ \d+ MiB of aligned weights/);
+      // the run's own keys and values: the last T positions of present.*
+      for (const name of a.outputNames.filter((n) => n.startsWith('present.'))) {
+        const fresh = y[name.replace(/^present\./, 'new_key_values.')];
+        assert.ok(fresh, `${name}: no new_key_values output`);
+        assert.deepEqual(fresh.dims, x[name].dims);
+        assert.deepEqual(fresh.data, x[name].data, `${name}: an empty past, so present is the run's own positions`);
+      }
     } finally {
       await Promise.all([a.release(), b.release()]);
     }
@@ -125,7 +132,7 @@ describe('a file with inline weights, split into graph + aligned data', () => {
     writeFileSync(path.join(path.dirname(blocked), SPLIT_FOLDER), 'a file where the folder would go');
     assert.equal(splitCopy(blocked, { minBytes: 0, log }), undefined);
     assert.match(lines.pop()!, /decoder_model_merged\.onnx: loaded as it is, not split into graph \+ weights \(/);
-    const s = await createSession(blocked, options, { view: 'lastPosition', log, split: { minBytes: 0 } });
+    const s = await createSession(blocked, options, { view: 'decoder', log, split: { minBytes: 0 } });
     assert.equal(s.outputMetadata.find((m) => m.name === 'logits') && s.outputNames.includes('logits'), true, 'the file itself loads');
     await s.release();
 
