@@ -87,7 +87,7 @@ async function open(graph: Kind, dtype: string) {
   const inPlace = graph.startsWith('fast, in place');
   // 'present copied out': the in-place cache as before 2026-12-05, present.* fetched (onnxruntime-node copies the
   // whole cache out every step) instead of the run's new keys and values
-  const tuning = { inPlaceKv: inPlace, fetchPresent: graph === 'fast, in place, present copied out' };
+  const tuning = { inPlaceKv: inPlace || graph === 'hub, as the engine loads it', fetchPresent: graph === 'fast, in place, present copied out' };
   const lm = new LanguageModel(embedSession, session, { embed: 'embed_tokens', decoder: graph }, { numKvHeads: t.kvHeads, headDim: hd }, tuning);
   if (lm.inPlaceKv !== inPlace) throw new Error(`${graph}: the engine ${lm.inPlaceKv ? 'did' : 'did not'} choose the in-place cache`);
   if (lm.holedKv !== (graph === 'hub, as the engine loads it')) throw new Error(`${graph}: the engine ${lm.holedKv ? 'did' : 'did not'} feed a preallocated cache whole`);

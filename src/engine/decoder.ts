@@ -125,7 +125,7 @@ export class LanguageModel {
   readonly hidden: number;
   readonly numLayers: number;
   private readonly pastNames: string[];
-  private readonly kvType: 'float32' | 'float16';
+  readonly kvType: 'float32' | 'float16';
   private readonly kvHeads: number;
   private readonly headDim: number;
   private readonly embedsInput: TensorInfo;
@@ -372,6 +372,39 @@ export class LanguageModel {
     }
     return { logits, vocab, cache: next };
   }
+}
+
+/**
+ * Whether `holed` (a LanguageModel feeding a preallocated cache with masked holes) gives the logits that `growing`
+ * (the same session, its cache grown by the graph) gives: a 3-token prefill, then one step, the holes filled with
+ * a non-zero value first so that a graph attending to them cannot pass. The edit that returns a Hub graph's new keys
+ * and values (onnxView.ts) recognises how its cache grows, not how its attention reads the mask; every export we
+ * know masks by attention_mask, and this checks the one at hand once, at load, for the price of four short runs.
+ */
+export async function holesAgree(holed: LanguageModel, growing: LanguageModel, tolerance: number): Promise<{ agree: boolean; difference: number }> {
+  const H = holed.hidden;
+  const embeds = Float32Array.from({ length: 4 * H }, (_, i) => Math.sin(i * 0.37) * 0.5);
+  const prompt = embeds.slice(0, 3 * H);
+  const step = embeds.slice(3 * H);
+  const a = await holed.forward(prompt, [1, 1, 1], holed.emptyCache(1));
+  for (const t of Object.values(a.cache.tensors)) {
+    const [, heads, capacity, D] = t.dims;
+    const data = t.data as Float32Array | Uint16Array;
+    // 2 (0x4000 as float16) in every position past the prompt, of every row and head: a graph that attends to them
+    // moves its logits far past the tolerance, and 2 keeps the scores finite even in float16
+    for (let bh = 0; bh < t.dims[0] * heads; bh++) data.fill(data instanceof Uint16Array ? 0x4000 : 2, (bh * capacity + 3) * D, (bh + 1) * capacity * D);
+  }
+  const holedStep = await holed.forward(step, [1, 1, 1, 1], a.cache);
+  const b = await growing.forward(prompt, [1, 1, 1], growing.emptyCache(1));
+  const growingStep = await growing.forward(step, [1, 1, 1, 1], b.cache);
+  let difference = 0;
+  let scale = 1;
+  for (let i = 0; i < growingStep.logits.length; i++) {
+    difference = Math.max(difference, Math.abs(holedStep.logits[i] - growingStep.logits[i]));
+    scale = Math.max(scale, Math.abs(growingStep.logits[i]));
+  }
+  difference /= scale;
+  return { agree: difference <= tolerance && Number.isFinite(difference), difference };
 }
 
 /** `cache` if it is in place with room for `total` positions, else an in-place copy with room to grow. */

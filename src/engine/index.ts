@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { checkContextFits, turnCuts } from './context';
 import { decodeLoop, DEFAULT_MAX_NEW_TOKENS, type PreparedPrompt } from './generate';
 import { generateBatch, type BatchEvent, type BatchRequest } from './batch';
-import { LanguageModel } from './decoder';
+import { holesAgree, LanguageModel } from './decoder';
 import { DeviceCopier } from './deviceCopy';
 import { throwIfAborted } from '../core';
 import { chooseVariants, onnxFile, readModelFolder, type ModelSpec } from './modelFolder';
@@ -107,10 +107,22 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ll
         const vision = new VisionEncoder(await load(files.vision), files.vision);
         const embed = rows ?? (await load(files.embed));
         if (rows) log(`${path.relative(dir, files.embed)}: ${rows.table.rows} x ${rows.table.cols} embedding rows read from the file as needed`);
-        const lm = new LanguageModel(embed, await load(files.decoder), files, { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim }, {
-          wholePrefill: DYNAMIC_8BIT_VARIANTS.has(variants.decoder),
-          ...(copier ? { deviceCopier: copier } : {}),
-        });
+        const decoderSession = await load(files.decoder);
+        const hints = { numKvHeads: spec.text.numKvHeads, headDim: spec.text.headDim };
+        const tuning = { wholePrefill: DYNAMIC_8BIT_VARIANTS.has(variants.decoder), ...(copier ? { deviceCopier: copier } : {}) };
+        let lm = new LanguageModel(embed, decoderSession, files, hints, tuning);
+        if (lm.holedKv) {
+          // the edited graph's preallocated cache, checked once against the graph's own growing one (holesAgree)
+          const t = performance.now();
+          const growing = new LanguageModel(embed, decoderSession, files, hints, { ...tuning, inPlaceKv: false });
+          const check = await holesAgree(lm, growing, lm.kvType === 'float16' ? 2e-2 : 1e-3);
+          const name = path.relative(dir, files.decoder);
+          if (check.agree) log(`${name}: KV cache preallocated, its masked positions checked in ${Math.round(performance.now() - t)} ms (logits within ${check.difference.toExponential(1)} of the growing cache)`);
+          else {
+            log(`${name}: masked cache positions moved the logits by ${check.difference.toExponential(1)} of their largest; the cache grows by a copy every step instead`);
+            lm = growing;
+          }
+        }
         return { vision, lm, sessions, variants };
       } catch (err) {
         rows?.close();

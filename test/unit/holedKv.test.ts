@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { LanguageModel, packed, type KvCache } from '../../src/engine/decoder';
+import { holesAgree, LanguageModel, packed, type KvCache } from '../../src/engine/decoder';
 import { onnx } from '../../src/engine/onnxProto';
 import { newKeyValueOutputs } from '../../src/engine/onnxView';
 import { sessionOptions } from '../../src/engine/providers';
@@ -124,6 +124,38 @@ describe('a Hub decoder with its new keys and values returned, its cache preallo
       });
     }
   }
+
+  test('the load-time check passes an edited fixture and catches a graph that ignores the mask for its past', async () => {
+    const [dir] = await ensureFixtures(['tiny-llava']);
+    const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')).text_config;
+    const hints = { numKvHeads: config.num_key_value_heads ?? config.num_attention_heads, headDim: config.hidden_size / config.num_attention_heads };
+    const file = path.join(dir, 'onnx', 'decoder_model_merged.onnx');
+    const edited = newKeyValueOutputs(readFileSync(file))!;
+    // the same graph reading an all-ones mask instead of attention_mask: it attends to every cache position
+    const proto = onnx().ModelProto.decode(edited);
+    const graph = proto.graph!;
+    for (const n of graph.node!) n.input = n.input!.map((i) => (i === 'attention_mask' ? 'llava_test/ones' : i));
+    const one = { name: 'value', type: onnx().AttributeProto.AttributeType.TENSOR, t: { dataType: onnx().TensorProto.DataType.INT64, dims: [1], int64Data: [1] } };
+    graph.node!.unshift(
+      onnx().NodeProto.create({ opType: 'Shape', input: ['attention_mask'], output: ['llava_test/shape'] }),
+      onnx().NodeProto.create({ opType: 'ConstantOfShape', input: ['llava_test/shape'], output: ['llava_test/ones'], attribute: [one] }),
+    );
+    const unmasked = onnx().ModelProto.encode(proto).finish();
+    const embed = await ort.InferenceSession.create(path.join(dir, 'onnx', 'embed_tokens.onnx'), options);
+    const files = { embed: 'embed_tokens.onnx', decoder: 'decoder_model_merged.onnx' };
+    for (const [bytes, agree] of [[edited, true], [unmasked, false]] as const) {
+      const session = await ort.InferenceSession.create(bytes, options);
+      try {
+        const holed = new LanguageModel(embed, session, files, hints);
+        assert.equal(holed.holedKv, true);
+        const check = await holesAgree(holed, new LanguageModel(embed, session, files, hints, { inPlaceKv: false }), 1e-3);
+        assert.equal(check.agree, agree, `difference ${check.difference}`);
+      } finally {
+        await session.release();
+      }
+    }
+    await embed.release();
+  });
 
   test('a graph whose cache does not grow by a Concat of its past is left alone', () => {
     const f32 = onnx().TensorProto.DataType.FLOAT;
