@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
@@ -11,6 +13,7 @@ import { dropLeadingColumns, selectRows, type BatchEvent, type BatchRequest } fr
 import type { KvCache } from '../../src/engine/decoder';
 import type { ChatTurn, GenerateOptions, GenerationStats } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
+import { externalDecoderCopy } from '../helpers/externalCopy';
 
 const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');
 const NEW_TOKENS = 12;
@@ -53,14 +56,32 @@ async function batched(model: LlavaModel, requests: BatchRequest[], opts: Genera
   return { done, errors, events };
 }
 
-for (const fixture of ['tiny-llava', 'tiny-qwen']) {
-  describe(`batched decoding equals one-by-one: ${fixture}`, () => {
+// tiny-llava's decoder is a small single file, loaded as it is: its cache grows by the graph's Concat. tiny-qwen's
+// (a 151k vocabulary) is over 16 MiB, so the engine loads its split copy, edited to keep a preallocated cache
+// (holedKv); so is tiny-llava with its decoder in external data
+const CASES = [
+  { fixture: 'tiny-llava', external: false, kvCache: 'growing' },
+  { fixture: 'tiny-qwen', external: false, kvCache: 'in-place' },
+  { fixture: 'tiny-llava', external: true, kvCache: 'in-place' },
+];
+for (const { fixture, external, kvCache } of CASES) {
+  describe(`batched decoding equals one-by-one: ${fixture}${external ? ', decoder in external data (preallocated cache)' : ''}`, () => {
     let model: LlavaModel;
+    let copy: string | undefined;
     before(async () => {
-      const [dir] = await ensureFixtures([fixture]);
+      let [dir] = await ensureFixtures([fixture]);
+      if (external) {
+        copy = mkdtempSync(path.join(os.tmpdir(), 'batch-external-'));
+        externalDecoderCopy(dir, copy);
+        dir = copy;
+      }
       model = await loadModel(dir, { provider: 'cpu', variant: 'fp32', threads: 1 });
+      assert.equal(model.info.kvCache, kvCache);
     });
-    after(async () => model?.dispose());
+    after(async () => {
+      await model?.dispose();
+      if (copy) rmSync(copy, { recursive: true, force: true });
+    });
 
     test('greedy tokens, prompts of different lengths', async () => {
       const requests = REQUESTS.map((r) => ({ turns: turnsFor(r) }));
