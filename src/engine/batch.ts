@@ -7,6 +7,9 @@
 //            -> prompt ids per request, LEFT-padded to a common T  [B, T] (mask 0 on padding)
 //            -> embed_tokens once, splice each row's image rows   [B, T, hidden]
 //   prefill: decoder(all rows, empty past)  -> logits [B, vocab] -> one sampler per row
+//            (on a CPU, BatchParts.prefill 'rows': each row alone, its cache then placed in the padded batch cache:
+//            a prompt's prefill is compute-bound there, so running rows together gains nothing and holds every
+//            row's activations at once; on bench-207m q4 a batch of 4 peaked at 891 MiB against 540 one by one)
 //   step:    decoder(one token per row, past) ... a row stops at EOS / max / abort
 //
 // Finished rows leave the batch: the KV cache, the mask and the row map are compacted (and attention
@@ -16,7 +19,7 @@
 // one-by-one tokens; batch.test.ts checks that on the tiny fixture.
 
 import * as ort from 'onnxruntime-node';
-import { packed, type KvCache, type LanguageModel } from './decoder';
+import { IN_PLACE_GROWTH, packed, type KvCache, type LanguageModel } from './decoder';
 import { EngineError, throwIfAborted } from '../core';
 import type { ModelSpec } from './modelFolder';
 import { buildPromptIds, renderPrompt } from './prompt';
@@ -34,6 +37,8 @@ export interface BatchParts {
   lm: LanguageModel;
   vision: VisionEncoder;
   preprocess(image: ImageInput): Promise<PreprocessedImage>;
+  /** 'together': one prefill run for the padded batch (default); 'rows': each row alone (see the header) */
+  prefill?: 'together' | 'rows';
 }
 
 /** One row of the batch. Options not here (max tokens, temperature, signal...) are shared by all rows. */
@@ -190,7 +195,7 @@ export async function* generateBatch(parts: BatchParts, requests: BatchRequest[]
         for (const row of active) yield* finish(row, 'aborted');
         return;
       }
-      const step = await lm.forward(embeds, mask, cache); // logits [B, vocab]
+      const step = cache.length === 0 && B > 1 && parts.prefill === 'rows' && !lm.deviceKv ? await prefillRows(lm, embeds, mask, B) : await lm.forward(embeds, mask, cache); // logits [B, vocab]
       cache = step.cache;
       if (!firstTokenAt) firstTokenAt = performance.now();
       const keep: number[] = [];
@@ -248,6 +253,41 @@ export async function* generateBatch(parts: BatchParts, requests: BatchRequest[]
 }
 
 type KvData = Float32Array | Uint16Array;
+
+/**
+ * The prefill of a left-padded batch (`embeds` [B, T, hidden], `mask` [B, T]) run one row at a time, each without its
+ * padding: the logits [B, vocab] and the batch cache [B, H, T, D] the batched run would give (up to the order of float
+ * sums), each row's positions after its padding, the padding zeros; with room to grow where the model keeps an in-place
+ * cache. Host caches only.
+ */
+export async function prefillRows(lm: LanguageModel, embeds: Float32Array, mask: readonly number[], B: number): Promise<{ logits: Float32Array; vocab: number; cache: KvCache }> {
+  const T = mask.length / B;
+  const H = lm.hidden;
+  const rows: { pad: number; logits: Float32Array; cache: KvCache }[] = [];
+  for (let b = 0; b < B; b++) {
+    const pad = mask.slice(b * T, (b + 1) * T).indexOf(1);
+    if (pad < 0) throw new Error(`batch row ${b} has no token`);
+    const step = await lm.forward(embeds.slice((b * T + pad) * H, (b + 1) * T * H), new Array<number>(T - pad).fill(1), lm.emptyCache(1));
+    rows.push({ pad, logits: step.logits, cache: packed(step.cache) });
+  }
+  const vocab = rows[0].logits.length;
+  const logits = new Float32Array(B * vocab);
+  rows.forEach((r, b) => logits.set(r.logits, b * vocab));
+  const capacity = lm.inPlaceKv || lm.holedKv ? T + IN_PLACE_GROWTH : T;
+  const tensors: Record<string, ort.Tensor> = {};
+  for (const name of Object.keys(rows[0].cache.tensors)) {
+    const [, heads, , D] = rows[0].cache.tensors[name].dims;
+    const first = rows[0].cache.tensors[name].data as KvData;
+    const dst = new (first.constructor as { new (n: number): KvData })(B * heads * capacity * D);
+    rows.forEach((r, b) => {
+      const src = r.cache.tensors[name].data as KvData;
+      const len = T - r.pad;
+      for (let h = 0; h < heads; h++) dst.set(src.subarray(h * len * D, (h + 1) * len * D), ((b * heads + h) * capacity + r.pad) * D);
+    });
+    tensors[name] = new ort.Tensor(rows[0].cache.tensors[name].type as 'float32', dst as Float32Array, [B, heads, capacity, D]);
+  }
+  return { logits, vocab, cache: { length: T, batch: B, tensors, ...(capacity > T ? { capacity } : {}) } };
+}
 
 /** Keeps the given batch rows of every cache tensor: [B, H, past, D] -> [keep, H, past, D]. */
 export function selectRows(inPlaceOrPacked: KvCache, keep: number[]): KvCache {

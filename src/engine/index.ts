@@ -175,6 +175,11 @@ export class LlavaModel {
   /** KV caches of earlier runs, so a follow-up prefills only its new tokens */
   private readonly prefixCache: PrefixCache;
   private busy: Promise<void> = Promise.resolve();
+  /**
+   * How generateBatch prefills its prompts: each row alone on a CPU (compute-bound: a batch gains no speed there
+   * and would hold every row's activations at once), together elsewhere (batch.ts)
+   */
+  batchPrefill: 'rows' | 'together';
 
   constructor(
     readonly spec: ModelSpec,
@@ -186,6 +191,7 @@ export class LlavaModel {
     prefixCacheBytes = DEFAULT_PREFIX_CACHE_BYTES,
   ) {
     this.prefixCache = new PrefixCache(prefixCacheBytes);
+    this.batchPrefill = info.provider === 'cpu' ? 'rows' : 'together';
   }
 
   preprocess(image: ImageInput): Promise<PreprocessedImage> {
@@ -260,7 +266,7 @@ export class LlavaModel {
     const release = await this.acquire();
     try {
       yield* generateBatch(
-        { spec: this.spec, tokenizer: this.tokenizer, lm: this.lm, vision: this.vision, preprocess: (image) => this.preprocess(image) },
+        { spec: this.spec, tokenizer: this.tokenizer, lm: this.lm, vision: this.vision, preprocess: (image) => this.preprocess(image), prefill: this.batchPrefill },
         requests,
         opts,
       );

@@ -59,13 +59,14 @@ async function batched(model: LlavaModel, requests: BatchRequest[], opts: Genera
 // tiny-llava's decoder is a small single file, loaded as it is: its cache grows by the graph's Concat. tiny-qwen's
 // (a 151k vocabulary) is over 16 MiB, so the engine loads its split copy, edited to keep a preallocated cache
 // (holedKv); so is tiny-llava with its decoder in external data
+// Each also with the prompts prefilled together (what a GPU gets; on the CPU the engine prefills each row alone).
 const CASES = [
   { fixture: 'tiny-llava', external: false, kvCache: 'growing' },
   { fixture: 'tiny-qwen', external: false, kvCache: 'in-place' },
   { fixture: 'tiny-llava', external: true, kvCache: 'in-place' },
-];
-for (const { fixture, external, kvCache } of CASES) {
-  describe(`batched decoding equals one-by-one: ${fixture}${external ? ', decoder in external data (preallocated cache)' : ''}`, () => {
+].flatMap((c) => (['rows', 'together'] as const).map((prefill) => ({ ...c, prefill })));
+for (const { fixture, external, kvCache, prefill } of CASES) {
+  describe(`batched decoding equals one-by-one: ${fixture}${external ? ', decoder in external data (preallocated cache)' : ''}, prompts prefilled ${prefill === 'rows' ? 'row by row' : 'together'}`, () => {
     let model: LlavaModel;
     let copy: string | undefined;
     before(async () => {
@@ -77,6 +78,8 @@ for (const { fixture, external, kvCache } of CASES) {
       }
       model = await loadModel(dir, { provider: 'cpu', variant: 'fp32', threads: 1 });
       assert.equal(model.info.kvCache, kvCache);
+      assert.equal(model.batchPrefill, 'rows', 'the CPU default');
+      model.batchPrefill = prefill;
     });
     after(async () => {
       await model?.dispose();
