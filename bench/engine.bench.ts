@@ -1,7 +1,7 @@
 // Engine benchmark: our engine against transformers.js 4.3.1 on the same model folder, image (our
 // preprocessing's pixel values fed to both), prompt and greedy settings, CPU execution provider.
 //
-//   npm run bench -- [--quick] [--runs N] [--new-tokens N] [--dtype fp32|fp16|q4|vision=quantized,embed=int8,decoder=q4] [--threads N]
+//   npx tsx bench/engine.bench.ts [--quick] [--runs N] [--new-tokens N] [--dtype fp32|fp16|q4|vision=quantized,embed=int8,decoder=q4] [--threads N]
 //                    [--model NAME] [--engines ours,transformers.js] [--profile]
 //
 // Each measurement is a fresh child process (bench/worker.ts), alternating ours / theirs (the order
