@@ -4,7 +4,8 @@
 // is rewritten to tell transformers.js about the data file. The graph is decoded whole in memory (twice the file's
 // size): for test and benchmark models, not for 7B.
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from '../../src/engine/onnxProto';
 
@@ -47,4 +48,11 @@ export function externalDecoderCopy(from: string, out: string, name = 'decoder_m
   config['transformers.js_config'] = { ...config['transformers.js_config'], use_external_data_format: { ...config['transformers.js_config']?.use_external_data_format, [name]: 1 } };
   writeFileSync(path.join(out, 'config.json'), JSON.stringify(config, null, 2));
   return offset;
+}
+
+/** externalDecoderCopy of a fixture folder into a new temporary folder (the caller removes it); returns its path. */
+export function externalDecoderTempCopy(from: string): string {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'llava-external-'));
+  externalDecoderCopy(from, out);
+  return out;
 }

@@ -4,8 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
@@ -13,7 +12,7 @@ import { dropLeadingColumns, selectRows, type BatchEvent, type BatchRequest } fr
 import type { KvCache } from '../../src/engine/decoder';
 import type { ChatTurn, GenerateOptions, GenerationStats } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
-import { externalDecoderCopy } from '../helpers/externalCopy';
+import { externalDecoderTempCopy } from '../helpers/externalCopy';
 
 const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');
 const NEW_TOKENS = 12;
@@ -70,13 +69,9 @@ for (const { fixture, external, kvCache, prefill } of CASES) {
     let model: LlavaModel;
     let copy: string | undefined;
     before(async () => {
-      let [dir] = await ensureFixtures([fixture]);
-      if (external) {
-        copy = mkdtempSync(path.join(os.tmpdir(), 'batch-external-'));
-        externalDecoderCopy(dir, copy);
-        dir = copy;
-      }
-      model = await loadModel(dir, { provider: 'cpu', variant: 'fp32', threads: 1 });
+      const [dir] = await ensureFixtures([fixture]);
+      if (external) copy = externalDecoderTempCopy(dir);
+      model = await loadModel(copy ?? dir, { provider: 'cpu', variant: 'fp32', threads: 1 });
       assert.equal(model.info.kvCache, kvCache);
       assert.equal(model.batchPrefill, 'rows', 'the CPU default');
       model.batchPrefill = prefill;

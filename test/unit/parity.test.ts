@@ -5,13 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { loadModel, type LlavaModel } from '../../src/engine/index';
 import type { ChatTurn, PreprocessedImage } from '../../src/core/types';
 import { ensureFixtures } from '../fixtures/index';
-import { externalDecoderCopy } from '../helpers/externalCopy';
+import { externalDecoderTempCopy } from '../helpers/externalCopy';
 import { loadReference, maxAbsDiff, ourGreedy, referenceGreedy, referenceInputs, referenceNextLogits, type Reference } from '../helpers/transformersReference';
 
 const SAMPLES = path.join(__dirname, '..', '..', 'media', 'samples');
@@ -35,10 +34,7 @@ for (const { fixture, dtype, external } of CASES) {
 
     before(async () => {
       const [dir] = await ensureFixtures([fixture]);
-      if (external) {
-        copy = mkdtempSync(path.join(os.tmpdir(), 'parity-external-'));
-        externalDecoderCopy(dir, copy);
-      }
+      if (external) copy = externalDecoderTempCopy(dir);
       ours = await loadModel(copy ?? dir, { provider: 'cpu', variant: dtype });
       if (external) assert.equal(ours.info.kvCache, 'in-place');
       ref = await loadReference(fixture, dir, dtype);
