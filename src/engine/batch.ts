@@ -268,7 +268,7 @@ export async function prefillRows(lm: LanguageModel, embeds: Float32Array, mask:
     const pad = mask.slice(b * T, (b + 1) * T).indexOf(1);
     if (pad < 0) throw new Error(`batch row ${b} has no token`);
     const step = await lm.forward(embeds.slice((b * T + pad) * H, (b + 1) * T * H), new Array<number>(T - pad).fill(1), lm.emptyCache(1));
-    rows.push({ pad, logits: step.logits, cache: packed(step.cache) });
+    rows.push({ pad, logits: step.logits, cache: step.cache }); // an in-place cache is read below at its own stride, not copied first
   }
   const vocab = rows[0].logits.length;
   const logits = new Float32Array(B * vocab);
@@ -280,9 +280,11 @@ export async function prefillRows(lm: LanguageModel, embeds: Float32Array, mask:
     const first = rows[0].cache.tensors[name].data as KvData;
     const dst = new (first.constructor as { new (n: number): KvData })(B * heads * capacity * D);
     rows.forEach((r, b) => {
-      const src = r.cache.tensors[name].data as KvData;
+      const t = r.cache.tensors[name];
+      const src = t.data as KvData;
+      const stride = t.dims[2]; // the row's own positions, or its capacity
       const len = T - r.pad;
-      for (let h = 0; h < heads; h++) dst.set(src.subarray(h * len * D, (h + 1) * len * D), ((b * heads + h) * capacity + r.pad) * D);
+      for (let h = 0; h < heads; h++) dst.set(src.subarray(h * stride * D, (h * stride + len) * D), ((b * heads + h) * capacity + r.pad) * D);
     });
     tensors[name] = new ort.Tensor(rows[0].cache.tensors[name].type as 'float32', dst as Float32Array, [B, heads, capacity, D]);
   }
