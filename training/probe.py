@@ -70,6 +70,11 @@ def main():
         acc = (probe(x[test]).argmax(1) == y[test]).float().mean().item()
         chance = torch.bincount(y[test]).max().item() / int(test.sum())
         print(f'{name}: {acc * 100:.1f} % of {int(test.sum())} held-out objects (chance {chance * 100:.1f} %)')
+        if name in ('class', 'colour'):
+            # by size class: small shapes (a tenth of the shorter side) are the ones a patch of the grid splits
+            right = probe(x[test]).argmax(1) == y[test]
+            sizes = torch.tensor(labels['size class'])[test]
+            print('  by size: ' + ', '.join(f'{s} {right[sizes == k].float().mean().item() * 100:.1f} %' for k, s in enumerate(SIZES)))
     centre = torch.tensor(centre)
     xb = torch.cat([x, torch.ones(len(x), 1)], 1)
     w = torch.linalg.lstsq(xb[train], centre[train]).solution

@@ -379,7 +379,10 @@ class Data:
     def pix(self, idx):
         if self.pixels is None:
             raise SystemExit('this pack has no pixels.u8: only --features runs of stages 1-2 (vision tower frozen) work without it')
-        u8 = np.ascontiguousarray(self.pixels[idx])  # [B, H, W, 3]
+        return self.pix_of(np.ascontiguousarray(self.pixels[idx]))
+
+    def pix_of(self, u8):
+        """[B, H, W, 3] bytes -> the normalised [B, 3, H, W] floats."""
         out = np.empty((u8.shape[0], 3) + u8.shape[1:3], dtype=np.float32)
         for c in range(3):
             np.take(self.table[c], u8[..., c], out=out[:, c])
@@ -584,56 +587,78 @@ def image_thirds(box, width, height):
 
 def dense_labels(data, grid, cover=0.0):
     """Per patch of the padded, resized image: the colour and class of the object under it (index 0: background)
-    and that object's box in the padded square's 0..1 frame, from the context's boxes. A patch is the object's when
-    the box holds the patch centre; with `cover` > 0 also when the box covers that fraction of the patch or of
-    itself (a shape smaller than a patch straddles patch borders and holds few centres or none)."""
-    out = []
-    size = data.size
-    for ctx in data.contexts:
-        w, h = ctx['width'], ctx['height']
-        side = max(w, h)
-        left, top = (side - w) // 2, (side - h) // 2
-        colour = torch.zeros(grid * grid, dtype=torch.long)
-        klass = torch.zeros(grid * grid, dtype=torch.long)
-        box = torch.zeros(grid * grid, 4)
-        size_class = torch.zeros(grid * grid, dtype=torch.long)
-        place = torch.full((grid * grid, 2), -100, dtype=torch.long)
+    and that object's box in the padded square's 0..1 frame, from the context's boxes (`view_labels` of every
+    image as the engine preprocesses it)."""
+    return [view_labels(ctx, grid, data.size, cover) for ctx in data.contexts]
 
-        def mark(k, o):
-            x1, y1, x2, y2 = o['box']
-            place[k, 0], place[k, 1] = image_thirds(o['box'], w, h)
-            colour[k] = COLOURS.index(o['colour']) + 1
-            klass[k] = CLASSES.index(o['class']) + 1
-            size_class[k] = SIZES.index(o['size']) + 1 if o.get('size') in SIZES else -100  # diagram boxes have none
-            box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
 
-        for r in range(grid):
-            for c in range(grid):
-                x = (c + 0.5) * size / grid * side / size - left
-                y = (r + 0.5) * size / grid * side / size - top
-                for o in ctx['objects']:
-                    x1, y1, x2, y2 = o['box']
-                    if x1 <= x <= x2 and y1 <= y <= y2:
+def view_labels(ctx, grid, size, cover=0.0, dx=0, dy=0, flip=False):
+    """One image's dense labels, its padded and resized pixels mirrored left to right when `flip` (every shape of
+    the domain is symmetric about its vertical axis, so classes hold) and then moved `dx`, `dy` pixels of the
+    `size`-px input (right and down; 0: as the engine preprocesses it). A patch is the object's when the box holds the patch
+    centre; with `cover` > 0 also when the box covers that fraction of the patch or of itself (a shape smaller
+    than a patch straddles patch borders and holds few centres or none). The place target (the third of the
+    image) moves with the image, so it does not change; the box target does."""
+    w, h = ctx['width'], ctx['height']
+    side = max(w, h)
+    left, top = (side - w) // 2, (side - h) // 2
+    objects = ctx['objects']
+    if flip:
+        objects = [dict(o, box=[w - o['box'][2], o['box'][1], w - o['box'][0], o['box'][3]]) for o in objects]
+        left = side - w - left
+    # the image's top-left corner in the padded square's pixels, moved with the view
+    left, top = left + dx * side / size, top + dy * side / size
+    colour = torch.zeros(grid * grid, dtype=torch.long)
+    klass = torch.zeros(grid * grid, dtype=torch.long)
+    box = torch.zeros(grid * grid, 4)
+    size_class = torch.zeros(grid * grid, dtype=torch.long)
+    place = torch.full((grid * grid, 2), -100, dtype=torch.long)
+
+    def mark(k, o):
+        x1, y1, x2, y2 = o['box']
+        place[k, 0], place[k, 1] = image_thirds(o['box'], w, h)
+        colour[k] = COLOURS.index(o['colour']) + 1
+        klass[k] = CLASSES.index(o['class']) + 1
+        size_class[k] = SIZES.index(o['size']) + 1 if o.get('size') in SIZES else -100  # diagram boxes have none
+        box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
+
+    for r in range(grid):
+        for c in range(grid):
+            x = (c + 0.5) * side / grid - left
+            y = (r + 0.5) * side / grid - top
+            for o in objects:
+                x1, y1, x2, y2 = o['box']
+                if x1 <= x <= x2 and y1 <= y <= y2:
+                    mark(r * grid + c, o)
+                    break
+    # a shape smaller than a patch may hold no patch centre: it still labels the patch its centre falls in
+    for o in objects:
+        x1, y1, x2, y2 = o['box']
+        cx, cy = ((x1 + x2) / 2 + left) / side, ((y1 + y2) / 2 + top) / side
+        if not (0 <= cx < 1 and 0 <= cy < 1):
+            continue  # moved out of view
+        c, r = min(grid - 1, int(cx * grid)), min(grid - 1, int(cy * grid))
+        if colour[r * grid + c] == 0:
+            mark(r * grid + c, o)
+    if cover > 0:
+        cell = side / grid  # a patch's side in the padded image's pixels
+        for o in objects:
+            x1, y1, x2, y2 = o['box'][0] + left, o['box'][1] + top, o['box'][2] + left, o['box'][3] + top
+            area = max(1.0, (x2 - x1) * (y2 - y1))
+            for r in range(max(0, int(y1 // cell)), min(grid, int(y2 // cell) + 1)):
+                for c in range(max(0, int(x1 // cell)), min(grid, int(x2 // cell) + 1)):
+                    inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
+                    if colour[r * grid + c] == 0 and (inter >= cover * cell * cell or inter >= cover * area):
                         mark(r * grid + c, o)
-                        break
-        # a shape smaller than a patch may hold no patch centre: it still labels the patch its centre falls in
-        for o in ctx['objects']:
-            x1, y1, x2, y2 = o['box']
-            c = min(grid - 1, int(((x1 + x2) / 2 + left) / side * grid))
-            r = min(grid - 1, int(((y1 + y2) / 2 + top) / side * grid))
-            if colour[r * grid + c] == 0:
-                mark(r * grid + c, o)
-        if cover > 0:
-            cell = side / grid  # a patch's side in the padded image's pixels
-            for o in ctx['objects']:
-                x1, y1, x2, y2 = o['box'][0] + left, o['box'][1] + top, o['box'][2] + left, o['box'][3] + top
-                area = max(1.0, (x2 - x1) * (y2 - y1))
-                for r in range(int(y1 // cell), min(grid, int(y2 // cell) + 1)):
-                    for c in range(int(x1 // cell), min(grid, int(x2 // cell) + 1)):
-                        inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
-                        if colour[r * grid + c] == 0 and (inter >= cover * cell * cell or inter >= cover * area):
-                            mark(r * grid + c, o)
-        out.append((colour, klass, box, size_class, place))
+    return colour, klass, box, size_class, place
+
+
+def shifted(pix, dx, dy, fill):
+    """[3, H, W] normalised pixels moved `dx`, `dy` pixels right and down, the uncovered border filled with `fill`
+    ([3, 1, 1]: the pad colour the engine's expand2square uses, normalised)."""
+    out = fill.expand_as(pix).clone()
+    h, w = pix.shape[1:]
+    out[:, max(0, dy): h + min(0, dy), max(0, dx): w + min(0, dx)] = pix[:, max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)]
     return out
 
 
@@ -762,15 +787,33 @@ def stage0_dense(model, data, args, rng):
     vc = model.cfg['vision_config']
     vm = model.vision_tower.vision_model
     heads = DenseHeads(vc['hidden_size'], args.dense_size, args.dense_place)
-    labels = dense_labels(data, vc['image_size'] // vc['patch_size'], args.dense_cover)
+    grid = vc['image_size'] // vc['patch_size']
+    labels = dense_labels(data, grid, args.dense_cover)
     params = list(vm.parameters()) + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0d, args.steps0d)
+    # expand2square's pad colour (bytes of the mean), normalised
+    fill = torch.tensor([(int(m * 255) / 255 - m) / sd for m, sd in zip(MEAN, STD)])[:, None, None]
     t0 = time.time()
     for step in range(args.steps0d):
         idx = sorted(rng.sample(range(len(data.images)), args.batch0v))
-        mine, _ = chunk(idx)
-        feats = vm(data.pix(mine), upto=model.feature_states)[-1][:, 1:]
-        loss, = step_opt(opt, sched, heads.loss(feats, [labels[i] for i in mine], [labels[i] for i in idx]), params)
+        if args.dense_shift > 0:
+            # --dense-shift: every image seen moved by up to that many pixels each way, so that a small shape
+            # meets the patch grid at a new offset each time (its labels recomputed for the moved view)
+            # --dense-flip: and half of them mirrored left to right
+            moves = [(rng.randint(-args.dense_shift, args.dense_shift), rng.randint(-args.dense_shift, args.dense_shift),
+                      args.dense_flip and rng.random() < 0.5) for _ in idx]
+            views = [view_labels(data.contexts[i], grid, data.size, args.dense_cover, dx, dy, flip) for i, (dx, dy, flip) in zip(idx, moves)]
+            mine, lo = chunk(idx)
+            pix = data.pix(mine)
+            for b, (dx, dy, flip) in enumerate(moves[lo: lo + len(mine)]):
+                pix[b] = shifted(pix[b].flip(2) if flip else pix[b], dx, dy, fill)
+            mine_labels, whole_labels = views[lo: lo + len(mine)], views
+        else:
+            mine, _ = chunk(idx)
+            pix = data.pix(mine)
+            mine_labels, whole_labels = [labels[i] for i in mine], [labels[i] for i in idx]
+        feats = vm(pix, upto=model.feature_states)[-1][:, 1:]
+        loss, = step_opt(opt, sched, heads.loss(feats, mine_labels, whole_labels), params)
         if step % 100 == 0 or step == args.steps0d - 1:
             log(f"stage 0 dense {step}/{args.steps0d} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
@@ -998,6 +1041,8 @@ def main():
     ap.add_argument('--dense-place', type=float, default=0.0, help='stage 0 dense part: weight of a place target per object patch (the third of the image across and down holding the object\'s centre; 0: none)')
     ap.add_argument('--pos-init', choices=['normal', 'sincos'], default='normal', help='stage 0 from scratch: the vision position embedding\'s initial values (sincos: 2-D sine-cosine waves, see --pos-scale)')
     ap.add_argument('--pos-scale', type=float, default=0.5, help='--pos-init sincos: the waves\' amplitude')
+    ap.add_argument('--dense-shift', type=int, default=0, help='stage 0 dense part: move each image by up to this many input pixels each way (labels recomputed), so that shapes meet the patch grid at every offset (0: off)')
+    ap.add_argument('--dense-flip', action='store_true', help='with --dense-shift: mirror half the images left to right as well')
     ap.add_argument('--steps0d', type=int, default=0, help='stage 0, second part: steps of the vision tower alone on the dense objective')
     ap.add_argument('--lr0d', type=float, default=2e-3)
     ap.add_argument('--steps0t', type=int, default=600)
