@@ -788,7 +788,7 @@ def stage0_dense(model, data, args, rng):
     vm = model.vision_tower.vision_model
     heads = DenseHeads(vc['hidden_size'], args.dense_size, args.dense_place)
     grid = vc['image_size'] // vc['patch_size']
-    labels = dense_labels(data, grid, args.dense_cover)
+    labels = None if args.dense_shift > 0 else dense_labels(data, grid, args.dense_cover)  # moved views: per step
     params = list(vm.parameters()) + list(heads.parameters())
     opt, sched = make_opt([(params, 1.0)], args.lr0d, args.steps0d)
     # expand2square's pad colour (bytes of the mean), normalised
@@ -1155,6 +1155,8 @@ def run(args):
             raise SystemExit(f"--features: {f.shape[0]} rows for {len(data.images)} images")
         model.given_features = torch.from_numpy(f.astype(np.float32)).to(args.device)
 
+    if args.dense_flip and args.dense_shift <= 0:
+        raise SystemExit('--dense-flip goes with --dense-shift (the moved views are where it applies)')
     if args.pos_init != 'normal' and (args.init_vision or args.from_stage > 0):
         raise SystemExit('--pos-init applies to a tower trained from scratch (stage 0 without --init-vision)')
     if args.from_stage <= 0:
