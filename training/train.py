@@ -379,10 +379,7 @@ class Data:
     def pix(self, idx):
         if self.pixels is None:
             raise SystemExit('this pack has no pixels.u8: only --features runs of stages 1-2 (vision tower frozen) work without it')
-        return self.pix_of(np.ascontiguousarray(self.pixels[idx]))
-
-    def pix_of(self, u8):
-        """[B, H, W, 3] bytes -> the normalised [B, 3, H, W] floats."""
+        u8 = np.ascontiguousarray(self.pixels[idx])  # [B, H, W, 3]
         out = np.empty((u8.shape[0], 3) + u8.shape[1:3], dtype=np.float32)
         for c in range(3):
             np.take(self.table[c], u8[..., c], out=out[:, c])
