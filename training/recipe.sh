@@ -26,8 +26,8 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 # data's text), then stages 1-2 from
 # its weights: two commands, so that a stage-2 change can be re-run from stage0.safetensors with the same result
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --stop-after 0 \
-  --steps0v 600 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
-  --pos-init sincos --dense-size 1 --dense-place 1
+  --steps0v 300 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
+  --pos-init sincos --dense-size 1 --dense-place 1 --dense-shift 14
 # the frozen tower's features of every image, once (stages 1-2 then skip the tower: the same losses, less time)
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --dump-features "$WORK/pack/features.npy"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 1 --features "$WORK/pack/features.npy" --steps1 300 --lr1 2e-3 \
@@ -41,11 +41,12 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/ground/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 1500 --batch2a 48 --lr2a 1e-3 \
   --topic-weight ground=5 --steps2 0 --tune-vision 0 --out "$WORK/ground-mix"
-# last, the full mixture again, its single-turn questions drawn with the same weights: after single-turn phases
-# alone the model answered "Describe the image" with "Yes"
+# last, the full mixture again, its single-turn questions drawn with the same weights (after single-turn phases
+# alone the model answered "Describe the image" with "Yes") and 8 of stage 1's brief captions in every step (stage 2's
+# own data has none; without them the wider tower's model captioned shapes.png "A, and it")
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/ground-mix/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 0 --steps2 1000 --images2 4 --single2 24 \
-  --loss2 sequence --lr2 1e-3 --topic-weight ground=5 --tune-vision 0 --out "$WORK/full-mix"
+  --loss2 sequence --lr2 1e-3 --topic-weight ground=5 --tune-vision 0 --captions2 8 --out "$WORK/full-mix"
 cp "$WORK/full-mix/model.safetensors" "$WORK/pack/ckpt/model.safetensors"
 trained=$(date +%s)
 

@@ -880,9 +880,11 @@ PROJECTOR_DENSE = None
 TOPIC_WEIGHT = {}
 
 
-def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0):
+def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0,
+                   captions=(), captions_per_step=0):
     """Each step: every sample of `images_per_step` images (an epoch's shuffled order), plus `extra_per_step`
-    samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture)."""
+    samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture) and
+    `captions_per_step` drawn from `captions` (stage 1's brief captions, --captions2)."""
     by_img = by_image(samples)
     keys = sorted(by_img)
     feats_all = None if tune_vision else frozen_features(model, data)
@@ -913,6 +915,8 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             batch += rng.choices(extra, cum_weights=cum, k=extra_per_step)
         elif extra:
             batch += [extra[rng.randrange(len(extra))] for _ in range(extra_per_step)]
+        if captions:
+            batch += [captions[rng.randrange(len(captions))] for _ in range(captions_per_step)]
         used = sorted({s['img'] for s in batch})
         feats = model.image_features(data.pix(used)) if tune_vision else feats_all[used]
         where = {img: r for r, img in enumerate(used)}
@@ -1056,6 +1060,7 @@ def main():
     ap.add_argument('--first2a-steps', default='', help='steps of each --first2a phase: "700,500" (empty: none)')
     ap.add_argument('--batch2a', type=int, default=48, help='single-turn samples per step of the opening part (drawn at random)')
     ap.add_argument('--lr2a', type=float, default=2e-3)
+    ap.add_argument('--captions2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of stage 1\'s brief captions into each step (stage 2\'s own data has none)')
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
     ap.add_argument('--loss2', choices=['token', 'sequence'], default='token', help='stage 2 loss: every answer token weighs the same (the paper) or every sequence does')
     ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
@@ -1222,7 +1227,7 @@ def run(args):
                        extra=opening, extra_per_step=args.batch2a)
         save_safetensors(model, os.path.join(out, 'stage2a.safetensors'), {'stage': '2a'})
     run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=per_seq,
-                   extra=opening, extra_per_step=args.single2)
+                   extra=opening, extra_per_step=args.single2, captions=stage1 if args.captions2 else (), captions_per_step=args.captions2)
     times['stage2'] = time.time() - t
     meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
     save_safetensors(model, os.path.join(ckpt if out == args.pack else out, 'model.safetensors'), meta)
