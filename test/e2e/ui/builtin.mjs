@@ -72,8 +72,9 @@ function iou(a, b) {
 /**
  * A follow-up, then Find in Image, in the same panel. The built-in model's template renders the latest question
  * alone, and Find asks about the image on its own for every model, so neither depends on the chat before it (asked
- * after the whole conversation, the built-in model answered 43 % of held-out short questions right against 78 % as
- * a first question, and gave no box for any of 204 phrases; on its own 54 % overlap their shape by half or more).
+ * after the whole conversation, an earlier built-in model (W) answered 43 % of held-out short questions right against
+ * 78 % as a first question, and gave no box for any of 204 phrases; asked on its own, 73 % of the shipped model's
+ * boxes overlap their shape by half or more).
  */
 export function builtinModelFinds({ page, shots, sandbox }) {
   return withBuiltinPanel(page, sandbox, async (frame, star) => {
