@@ -35,6 +35,9 @@ export interface DatasetOptions extends SceneOptions {
   log?: (line: string) => void;
 }
 
+/** images rendered ahead of the one being written (writeDataset) */
+const RENDER_AHEAD = 4;
+
 export interface ImageRecord {
   context: Context;
   bytes: Buffer;
@@ -72,8 +75,18 @@ export async function writeDataset(opts: DatasetOptions): Promise<{ images: numb
   await mkdir(path.join(opts.out, 'images'), { recursive: true });
   const contexts: Context[] = [];
   const files: Record<string, InstructSample[]> = { captions: [], conversation: [], detail: [], complex_reasoning: [], llava_v1_5_mix: [], vqa: [], mcq: [] };
+  // sharp rasterises and encodes on its own threads: keeping a few images in flight uses every core, and the
+  // records are still taken in index order (each scene's randomness is keyed by its index: the same bytes)
+  const inFlight: Promise<ImageRecord>[] = [];
+  const render = (i: number) => {
+    const p = makeImage(opts.split, opts.seed, i, opts, (id, ext) => `${id}.${ext}`);
+    p.catch(() => {}); // awaited in order below; a failure ahead of that must not end the process as unhandled
+    inFlight.push(p);
+  };
+  for (let i = 0; i < Math.min(RENDER_AHEAD, opts.count); i++) render(i);
   for (let i = 0; i < opts.count; i++) {
-    const { context, bytes } = await makeImage(opts.split, opts.seed, i, opts, (id, ext) => `${id}.${ext}`);
+    const { context, bytes } = await inFlight.shift()!;
+    if (i + RENDER_AHEAD < opts.count) render(i + RENDER_AHEAD);
     await writeFile(path.join(opts.out, 'images', context.image), bytes);
     contexts.push(context);
     const t = templateSamples(context);
