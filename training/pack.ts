@@ -175,14 +175,13 @@ const readContexts = (file: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { image: string; captions?: string[] });
 
-/** This script again with --samples-child added; `done` resolves when it exits with 0. */
+/** This script again with --samples-child added; `done` resolves when it exits with 0 (await it at once). */
 function samplesProcess(args: string[]): { proc: ChildProcess; done: Promise<void> } {
   const proc = fork(__filename, [...args, '--samples-child'], { stdio: 'inherit' });
   const done = new Promise<void>((resolve, reject) => {
     proc.on('error', reject);
     proc.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`pack: the samples process ended with ${signal ?? `code ${code}`}`))));
   });
-  done.catch(() => {}); // awaited after the images; a failure before then is reported there
   return { proc, done };
 }
 
@@ -212,15 +211,14 @@ async function main(): Promise<void> {
   const index = new Map(readContexts(contextsFile).map((c, i) => [c.image, i]));
   if (!values['samples-only'] && !child) {
     // a whole pack: the images (decode and resize, on this process's thread) and the samples (tokenising) are
-    // independent, so the samples are written by a second process at the same time
+    // independent, so the samples are written by a second process at the same time; either failing ends both
     const samples = values['images-only'] ? undefined : samplesProcess(process.argv.slice(2));
     try {
-      await writeImages(out, values.data, contextsFile, spec, tok);
+      await Promise.all([writeImages(out, values.data, contextsFile, spec, tok), samples?.done]);
     } catch (err) {
       samples?.proc.kill();
       throw err;
     }
-    await samples?.done;
     return;
   }
   const imageDir = imageDirOf(values.data);
