@@ -23,10 +23,14 @@ const COUNT = new RegExp(`\\b(${NUMBERS.join('|')})\\s+(?:\\w+\\s+)?shapes?\\b`)
 interface SceneObject {
   class: string;
   colour: string;
+  box?: number[];
 }
 
-/** What one caption gets right about one scene. */
-export function scoreCaption(caption: string, objects: readonly SceneObject[]): { phrases: number; right: number; count?: boolean } {
+const LARGEST = new RegExp(`\\blargest is an? (${COLOURS.join('|')})\\s+(?:(?:small|medium|large)\\s+)?(${SHAPES.join('|')})`);
+const area = (o: SceneObject) => (o.box ? (o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) : 0);
+
+/** What one caption gets right about one scene; `largest`: whether its "the largest is a ..." clause, when it has one, names the object of the largest box (ties: the one further left), as the lead captions do. */
+export function scoreCaption(caption: string, objects: readonly SceneObject[]): { phrases: number; right: number; count?: boolean; largest?: boolean } {
   const used = new Set<number>();
   let phrases = 0;
   for (const [, colour, cls] of caption.toLowerCase().matchAll(PHRASE)) {
@@ -35,7 +39,14 @@ export function scoreCaption(caption: string, objects: readonly SceneObject[]): 
     if (k >= 0) used.add(k);
   }
   const m = COUNT.exec(caption.toLowerCase());
-  return { phrases, right: used.size, ...(m ? { count: NUMBERS.indexOf(m[1]) === objects.length } : {}) };
+  const l = LARGEST.exec(caption.toLowerCase());
+  const big = [...objects].sort((a, b) => area(b) - area(a) || (a.box?.[0] ?? 0) - (b.box?.[0] ?? 0))[0];
+  return {
+    phrases,
+    right: used.size,
+    ...(m ? { count: NUMBERS.indexOf(m[1]) === objects.length } : {}),
+    ...(l && big?.box ? { largest: l[1] === big.colour && l[2] === big.class } : {}),
+  };
 }
 
 async function main(): Promise<void> {
@@ -51,7 +62,7 @@ async function main(): Promise<void> {
     .map((l) => JSON.parse(l) as { image: string; objects?: SceneObject[] })
     .filter((c) => c.objects?.length && c.objects.every((o) => SHAPES.includes(o.class)));
   const model = await loadModel(values.model, { provider: 'cpu', variant: variant.choice });
-  const total = { phrases: 0, right: 0, objects: 0, counted: 0, countRight: 0 };
+  const total = { phrases: 0, right: 0, objects: 0, counted: 0, countRight: 0, largest: 0, largestRight: 0 };
   const shown: string[] = [];
   try {
     for (const scene of scenes) {
@@ -67,6 +78,10 @@ async function main(): Promise<void> {
         total.counted++;
         if (s.count) total.countRight++;
       }
+      if (s.largest !== undefined) {
+        total.largest++;
+        if (s.largest) total.largestRight++;
+      }
       if (shown.length < 4) shown.push(`  ${scene.objects!.map((o) => `${o.colour} ${o.class}`).join(', ')} => ${caption}`);
     }
   } finally {
@@ -75,7 +90,8 @@ async function main(): Promise<void> {
   const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)} %`;
   process.stdout.write(
     `${scenes.length} scenes, ${JSON.stringify(prompt)}: "colour shape" phrases right ${total.right} of ${total.phrases} (${pct(total.right, total.phrases)}), ` +
-      `objects named ${total.right} of ${total.objects} (${pct(total.right, total.objects)}), count words right ${total.countRight} of ${total.counted}\n${shown.join('\n')}\n`,
+      `objects named ${total.right} of ${total.objects} (${pct(total.right, total.objects)}), count words right ${total.countRight} of ${total.counted}, ` +
+      `"the largest is" right ${total.largestRight} of ${total.largest}\n${shown.join('\n')}\n`,
   );
 }
 

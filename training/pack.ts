@@ -14,7 +14,8 @@
 //   last answer ends with EOS, which the engine stops at), and `kind`, the sample's type (the id's last part:
 //   conv, detail, complex, short, mc, ground, region; caption), for stage 2's curriculum; stage2a.jsonl's
 //   single-turn samples also carry their question's `topic` (colour, shape, count, existence, position, ...;
-//   ground and region for those formats).
+//   ground and region for those formats); `stage2c.jsonl`: the lead captions (captions_lead.json: one per image,
+//   decided by the picture), which train.py --captions2-from stage2c draws into the last phase.
 //
 // With --images-only only pixels.u8 and images.json are written (held-out parity checks); with --samples-only
 // only the stage*.jsonl files (same data, a changed template or sample split: the pixels stay valid). A whole
@@ -232,6 +233,8 @@ async function main(): Promise<void> {
     ['stage1', JSON.parse(readFileSync(path.join(values.data, 'captions.json'), 'utf8')) as Sample[]],
     ['stage2', mix],
     ['stage2a', [...mix, ...vqa].filter((s) => SINGLE_TURN_KINDS.has(kindOf(s))).flatMap(singleTurns)],
+    // the lead captions (train.py --captions2-from stage2c); older sets lack them
+    ...(existsSync(path.join(data, 'captions_lead.json')) ? [['stage2c', extra('captions_lead.json')] as [string, Sample[]]] : []),
   ];
   for (const [stage, samples] of sets) {
     const lines: string[] = [];

@@ -859,6 +859,38 @@ def by_image(samples):
     return groups
 
 
+def option_lookups(samples, vocab, after_image=False):
+    """--lookup: the multiple-choice samples as a text task, the right option's words written where the image
+    was ("...A. blue / B. red / Answer with the option's letter... / red ASSISTANT: B"). Multiple choice is a
+    lookup the image answer then feeds: find the option that holds a word, answer with its letter. The 32-wide
+    decoder did not learn that from image questions (with the answer stated in a Context line it still picked
+    the right letter 46 % of the time, chance 42), but learns it as text in a few hundred steps; the image
+    sample is kept as `img` so that the items ride in any step (their sequences have no image token)."""
+    newline, dot = vocab['<0x0A>'], vocab['.']
+    letters = {vocab[c]: vocab['\u2581' + c] for c in 'ABCDEFGHIJ'}
+    out = []
+    for s in samples:
+        ids = s['ids']
+        if IMAGE_TOKEN not in ids or len(s['spans']) != 1:
+            continue
+        image = ids.index(IMAGE_TOKEN)
+        options = {}  # the answer's letter token -> the option's words
+        for p in range(image):
+            if ids[p] == newline and ids[p + 1] in letters and ids[p + 2] == dot and newline in ids[p + 3:image + 1]:
+                end = ids.index(newline, p + 3)
+                options[letters[ids[p + 1]]] = ids[p + 3:end]
+        a, b = s['spans'][0]
+        words = options.get(ids[a])
+        if not words:
+            continue
+        if after_image:  # the image stays and the words follow it: the options sit as far back as in a real question
+            shift, new = len(words), ids[:image + 1] + words + ids[image + 1:]
+        else:
+            shift, new = len(words) - 1, ids[:image] + words + ids[image + 1:]
+        out.append({'img': s['img'], 'ids': new, 'spans': [[a + shift, b + shift]], 'kind': 'lookup'})
+    return out
+
+
 class ProjectorDense:
     """--proj-dense W (stages 1-2, departing from the paper): the stage-0 dense targets (colour, class, box, size
     class and third of the image of the object under each patch) asked again of the projector's output, the 32
@@ -881,10 +913,11 @@ TOPIC_WEIGHT = {}
 
 
 def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0,
-                   captions=(), captions_per_step=0):
+                   captions=(), captions_per_step=0, lookups=(), lookups_per_step=0):
     """Each step: every sample of `images_per_step` images (an epoch's shuffled order), plus `extra_per_step`
-    samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture) and
-    `captions_per_step` drawn from `captions` (stage 1's brief captions, --captions2)."""
+    samples drawn from `extra` (stage 2 keeps the opening part's single-turn questions in its mixture),
+    `captions_per_step` drawn from `captions` (stage 1's brief captions, --captions2) and `lookups_per_step` from
+    `lookups` (text-only option lookups, --lookup2)."""
     by_img = by_image(samples)
     keys = sorted(by_img)
     feats_all = None if tune_vision else frozen_features(model, data)
@@ -917,6 +950,8 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             batch += [extra[rng.randrange(len(extra))] for _ in range(extra_per_step)]
         if captions:
             batch += [captions[rng.randrange(len(captions))] for _ in range(captions_per_step)]
+        if lookups:
+            batch += [lookups[rng.randrange(len(lookups))] for _ in range(lookups_per_step)]
         used = sorted({s['img'] for s in batch})
         feats = model.image_features(data.pix(used)) if tune_vision else feats_all[used]
         where = {img: r for r, img in enumerate(used)}
@@ -1061,6 +1096,10 @@ def main():
     ap.add_argument('--batch2a', type=int, default=48, help='single-turn samples per step of the opening part (drawn at random)')
     ap.add_argument('--lr2a', type=float, default=2e-3)
     ap.add_argument('--captions2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of stage 1\'s brief captions into each step (stage 2\'s own data has none)')
+    ap.add_argument('--lookup-steps', type=int, default=0, help='stage 2 opens with this many steps of --batch2a text-only option lookups (option_lookups; before --first2a)')
+    ap.add_argument('--lookup-image', action='store_true', help='option lookups keep their image, the right option\'s words after it (RoPE: the options as far from the answer as in a real question)')
+    ap.add_argument('--lookup2', type=int, default=0, help='every later stage-2 step also draws this many text-only option lookups (keeps what --lookup-steps taught)')
+    ap.add_argument('--captions2-from', default='stage1', help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
     ap.add_argument('--loss2', choices=['token', 'sequence'], default='token', help='stage 2 loss: every answer token weighs the same (the paper) or every sequence does')
     ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
@@ -1207,6 +1246,21 @@ def run(args):
         opening = [s for s in read_jsonl(single) if s['kind'] in kinds]
         if not opening:
             raise SystemExit(f"--steps2a: no sample of kinds {sorted(kinds)} in {single}")
+    lookups = []
+    if args.lookup_steps > 0 or args.lookup2 > 0:
+        vocab = json.load(open(os.path.join(ckpt, 'tokenizer.json')))['model']['vocab']
+        lookups = option_lookups([s for s in read_jsonl(os.path.join(args.pack, 'stage2a.jsonl')) if s['kind'] in ('mc', 'mcq')], vocab, args.lookup_image)
+        if not lookups:
+            raise SystemExit('--lookup-steps/--lookup2: no multiple-choice sample in stage2a.jsonl')
+        log(f"option lookups: {len(lookups)}")
+    if args.lookup_steps > 0:
+        run_multimodal(model, data, [], args.lookup_steps, args.lr2a, 0, params, rng, 'stage 2, option lookup (text)', per_sequence=True,
+                       extra=lookups, extra_per_step=args.batch2a)
+    more = dict(lookups=lookups, lookups_per_step=args.lookup2)
+    captions2 = () if not args.captions2 else stage1 if args.captions2_from == 'stage1' else read_jsonl(os.path.join(args.pack, f'{args.captions2_from}.jsonl'))
+    outside = {t for c in captions2 for t in c['ids'] if t != IMAGE_TOKEN and model.domain.index[t] < 0}
+    if outside:
+        raise SystemExit(f"--captions2-from {args.captions2_from}: token ids {sorted(outside)[:10]} are in no stage-1 or stage-2 sample (the vocabulary the model can write)")
     phases = []
     if args.first2a_steps:
         names, counts = args.first2a.split(';'), [int(n) for n in args.first2a_steps.split(',')]
@@ -1219,15 +1273,15 @@ def run(args):
         if not first:
             raise SystemExit(f"--first2a: no single-turn sample of topics {sorted(topics)} (pack.ts writes `topic`)")
         run_multimodal(model, data, [], steps, args.lr2a, 0, params, rng, f'stage 2a, first ({phase})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
-                       extra=first, extra_per_step=args.batch2a)
+                       extra=first, extra_per_step=args.batch2a, **more)
         # each phase's weights, so that a curriculum can be evaluated phase by phase (llava convert + llava eval)
         save_safetensors(model, os.path.join(out, f'stage2a-phase{n + 1}.safetensors'), {'stage': f'2a phase {n + 1}: {phase}'})
     if args.steps2a > 0:
         run_multimodal(model, data, [], args.steps2a, args.lr2a, 0, params, rng, f'stage 2a ({args.kinds2a})', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=True,
-                       extra=opening, extra_per_step=args.batch2a)
+                       extra=opening, extra_per_step=args.batch2a, **more)
         save_safetensors(model, os.path.join(out, 'stage2a.safetensors'), {'stage': '2a'})
     run_multimodal(model, data, stage2, args.steps2, args.lr2, args.images2, params, rng, 'stage 2 (instruction tuning)', tune_vision=tune, vision_lr_scale=args.tune_vision, per_sequence=per_seq,
-                   extra=opening, extra_per_step=args.single2, captions=stage1 if args.captions2 else (), captions_per_step=args.captions2)
+                   extra=opening, extra_per_step=args.single2, captions=captions2, captions_per_step=args.captions2, **more)
     times['stage2'] = time.time() - t
     meta = {'recipe': ' '.join(sys.argv[1:]), 'seed': args.seed, **{f'seconds_{k}': round(v) for k, v in times.items()}}
     save_safetensors(model, os.path.join(ckpt if out == args.pack else out, 'model.safetensors'), meta)

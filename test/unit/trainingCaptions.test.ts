@@ -22,3 +22,20 @@ test('a count word is right only for the number of objects', () => {
   assert.equal(scoreCaption('The image shows six shapes on a pale green background.', scene).count, false);
   assert.equal(scoreCaption('Shapes on a background.', scene).count, undefined);
 });
+
+test('"the largest is" is right only for the object of the largest box, ties going to the one further left', () => {
+  const boxed = [
+    { class: 'square', colour: 'black', box: [260, 123, 418, 281] },
+    { class: 'hexagon', colour: 'green', box: [558, 189, 649, 268] },
+    { class: 'star', colour: 'orange', box: [10, 10, 60, 60] },
+  ];
+  assert.equal(scoreCaption('Three shapes on a plain cream background, and the largest is a black square.', boxed).largest, true);
+  assert.equal(scoreCaption('Three shapes on a plain cream background, and the largest is a green hexagon.', boxed).largest, false);
+  assert.equal(scoreCaption('Three shapes on a plain cream background.', boxed).largest, undefined);
+  const tie = [
+    { class: 'circle', colour: 'red', box: [300, 0, 400, 100] },
+    { class: 'star', colour: 'blue', box: [0, 0, 100, 100] },
+  ];
+  assert.equal(scoreCaption('Two shapes, and the largest is a blue star.', tie).largest, true);
+  assert.equal(scoreCaption('Two shapes, and the largest is a red circle.', tie).largest, false);
+});

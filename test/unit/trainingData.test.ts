@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { loadModel } from '../../src/engine/index';
 import { sceneContext, type Context } from '../../training/data/context';
-import { templateSamples, writeDataset } from '../../training/data/dataset';
+import { LEAD_PROMPTS, templateSamples, writeDataset } from '../../training/data/dataset';
+import { PRESET_PROMPTS } from '../../src/captioning/jobs';
 import { imageFacts } from '../../training/data/facts';
 import { answerToPixelBox, boxAnswer, paddedSquareGeometry } from '../../training/data/frame';
 import { formatProblem, type InstructSample } from '../../training/data/llavaFormat';
@@ -164,7 +165,7 @@ describe('instruction data', () => {
   test('every file parses, every sample follows the format, every image exists', () => {
     const images = new Set(readdirSync(path.join(dir, 'images')));
     assert.equal(images.size, 40);
-    for (const name of ['captions', 'conversation', 'detail', 'complex_reasoning', 'llava_v1_5_mix', 'vqa', 'mcq']) {
+    for (const name of ['captions', 'captions_lead', 'conversation', 'detail', 'complex_reasoning', 'llava_v1_5_mix', 'vqa', 'mcq']) {
       const list = JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as InstructSample[];
       assert.ok(list.length >= 40, `${name}: ${list.length} samples`);
       for (const s of list) {
@@ -217,6 +218,30 @@ describe('instruction data', () => {
       }
     }
     assert.ok((letters.get('A') ?? 0) > 0 && (letters.get('B') ?? 0) > 0 && (letters.get('C') ?? 0) > 0, `letters used: ${[...letters]}`);
+  });
+
+  test('captions_lead.json: one caption per image that the picture decides: how many shapes and the largest (diagrams: their first caption)', () => {
+    const lead = JSON.parse(readFileSync(path.join(dir, 'captions_lead.json'), 'utf8')) as InstructSample[];
+    const contexts = readFileSync(path.join(dir, 'contexts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Context);
+    assert.equal(lead.length, contexts.length);
+    const area = (b: number[]) => (b[2] - b[0]) * (b[3] - b[1]);
+    for (const [i, s] of lead.entries()) {
+      const ctx = contexts[i];
+      assert.equal(s.image, ctx.image);
+      assert.ok(LEAD_PROMPTS.includes(s.conversations[0].value.replace('<image>\n', '')), s.conversations[0].value);
+      const caption = s.conversations[1].value;
+      if (ctx.arrows) {
+        assert.equal(caption, ctx.captions[0]);
+        continue;
+      }
+      const big = ctx.objects.reduce((a, b) => (area(b.box) > area(a.box) || (area(b.box) === area(a.box) && b.box[0] < a.box[0]) ? b : a));
+      const named = ctx.objects.length === 1 ? caption.split(' on ')[0].toLowerCase().replace(/^an? /, '') : caption.split(', and the largest is ')[1]?.replace(/^an? |\.$/g, '');
+      assert.equal(named, `${big.colour} ${big.class}`, caption);
+      assert.match(caption, ctx.objects.length === 1 ? /^An? \w+ \w+ on / : /^(Two|Three|Four|Five|Six) shapes on .*, and the largest is /);
+      if (ctx.objects.length > 1) assert.ok(caption.startsWith(['Two', 'Three', 'Four', 'Five', 'Six'][ctx.objects.length - 2]), caption);
+      assert.ok(caption.includes(`${ctx.background} background`), caption);
+    }
+    assert.ok(lead.some((s) => s.conversations[0].value.endsWith(PRESET_PROMPTS.short)), 'the batch-captioning preset is among the prompts');
   });
 
   test('the format checker rejects what breaks the format', () => {

@@ -4,7 +4,7 @@
 
 import { Rng } from './rng';
 import type { ColourName, ObjectClass, PixelBox, Scene, SizeName } from './scene';
-import { describeObject, imageRegion, numberWord, plural, relation, whereIs } from './spatial';
+import { area, describeObject, imageRegion, numberWord, plural, relation, whereIs } from './spatial';
 
 export interface ContextObject {
   class: ObjectClass;
@@ -80,6 +80,21 @@ function captions(ctx: Context, rng: Rng): string[] {
     out.push(`A simple picture of ${n === 1 ? 'one shape' : `${numberWord(n)} shapes`}.`);
   }
   return out;
+}
+
+/**
+ * The one caption a picture always gets (stage 2's captioning samples, `captions_lead.json`): what the image
+ * alone decides, so a model can learn it. The brief captions above each pick a random object or form; a model
+ * taught them for "caption this" wrote a sentence about some shape, seldom one that was there. Shapes: how many,
+ * and the largest by box area (ties: the one further left). Diagrams: their first caption, already decided by
+ * the picture.
+ */
+export function leadCaption(ctx: Context): string {
+  if (ctx.arrows) return ctx.captions[0];
+  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const [big] = [...ctx.objects].sort((a, b) => area(b) - area(a) || a.box[0] - b.box[0]);
+  const n = ctx.objects.length;
+  return n === 1 ? `${capital(describeObject(big, false))} on ${bg}.` : `${capital(numberWord(n))} shapes on ${bg}, and the largest is ${describeObject(big, false)}.`;
 }
 
 /** [class, count] in first-appearance order */

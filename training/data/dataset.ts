@@ -8,7 +8,8 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { sceneContext, type Context } from './context';
+import { PRESET_PROMPTS } from '../../src/captioning/jobs';
+import { leadCaption, sceneContext, type Context } from './context';
 import { multipleChoiceSample, multipleChoiceVqaSample, groundingSample, regionSample, shortAnswerSample, vqaSample } from './formats15';
 import { formatProblem, sample, type InstructSample } from './llavaFormat';
 import { llmSamples, type LlmOptions } from './llm';
@@ -24,6 +25,9 @@ export const BRIEF_PROMPTS = [
   'Summarise what the image shows in a few words.',
   'Write a one-sentence description of the image.',
 ];
+
+/** Prompts of the lead captions: the brief ones and the batch-captioning preset the product asks with. */
+export const LEAD_PROMPTS = [...BRIEF_PROMPTS, PRESET_PROMPTS.short];
 
 export interface DatasetOptions extends SceneOptions {
   out: string;
@@ -53,6 +57,8 @@ export async function makeImage(split: string, seed: number, index: number, opts
 
 export interface TemplateSamples {
   caption: InstructSample;
+  /** the caption the image alone decides (leadCaption), for stage 2 (captions_lead.json) */
+  lead: InstructSample;
   conversation: InstructSample;
   detail: InstructSample;
   complex: InstructSample;
@@ -67,14 +73,15 @@ export function templateSamples(ctx: Context): TemplateSamples {
   const rng = new Rng(`${ctx.id}:instruct`);
   const caption = sample(`${ctx.id}-caption`, ctx.image, [[rng.pick(BRIEF_PROMPTS), rng.pick(ctx.captions)]]);
   const formats15 = [shortAnswerSample(ctx, rng), multipleChoiceSample(ctx, rng), groundingSample(ctx, rng), regionSample(ctx, rng)].filter((s): s is InstructSample => !!s);
-  return { caption, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx), mcq: multipleChoiceVqaSample(ctx) };
+  const lead = sample(`${ctx.id}-lead`, ctx.image, [[new Rng(`${ctx.id}:lead`).pick(LEAD_PROMPTS), leadCaption(ctx)]]);
+  return { caption, lead, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx), mcq: multipleChoiceVqaSample(ctx) };
 }
 
 export async function writeDataset(opts: DatasetOptions): Promise<{ images: number; samples: number }> {
   const log = opts.log ?? (() => {});
   await mkdir(path.join(opts.out, 'images'), { recursive: true });
   const contexts: Context[] = [];
-  const files: Record<string, InstructSample[]> = { captions: [], conversation: [], detail: [], complex_reasoning: [], llava_v1_5_mix: [], vqa: [], mcq: [] };
+  const files: Record<string, InstructSample[]> = { captions: [], captions_lead: [], conversation: [], detail: [], complex_reasoning: [], llava_v1_5_mix: [], vqa: [], mcq: [] };
   // sharp rasterises and encodes on its own threads: keeping a few images in flight uses every core, and the
   // records are still taken in index order (each scene's randomness is keyed by its index: the same bytes)
   const inFlight: Promise<ImageRecord>[] = [];
@@ -92,6 +99,7 @@ export async function writeDataset(opts: DatasetOptions): Promise<{ images: numb
     const t = templateSamples(context);
     const paper = opts.llm ? await llmSamples(context, opts.llm) : [t.conversation, t.detail, t.complex];
     files.captions.push(t.caption);
+    files.captions_lead.push(t.lead);
     files.conversation.push(paper[0]);
     files.detail.push(paper[1]);
     files.complex_reasoning.push(paper[2]);
