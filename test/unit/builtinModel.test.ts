@@ -41,7 +41,7 @@ const FLOORS = {
   existence: 88, // 91.5 % (54 of 59)
   count: 71, // 74.6 % (53 of 71)
   position: 79, // 81.9 % (77 of 94)
-  multipleChoice: 29, // 31.2 % (35 of 112): chance is about 43 %
+  multipleChoice: 29, // 31.3 % (35 of 112): chance is about 43 %
   grounding: 60, // IoU >= 0.5 on 61.8 % (126 of 204)
 };
 
