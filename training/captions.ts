@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { parseVariantChoice } from '../src/core';
 import { PRESET_PROMPTS } from '../src/captioning/jobs';
 import { loadModel } from '../src/engine';
+import { largestObject } from './data/context';
+import type { PixelBox } from './data/scene';
 
 const COLOURS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'black', 'white'];
 const SHAPES = ['circle', 'square', 'triangle', 'star', 'hexagon'];
@@ -23,11 +25,10 @@ const COUNT = new RegExp(`\\b(${NUMBERS.join('|')})\\s+(?:\\w+\\s+)?shapes?\\b`)
 interface SceneObject {
   class: string;
   colour: string;
-  box?: number[];
+  box?: PixelBox;
 }
 
 const LARGEST = new RegExp(`\\blargest is an? (${COLOURS.join('|')})\\s+(?:(?:small|medium|large)\\s+)?(${SHAPES.join('|')})`);
-const area = (o: SceneObject) => (o.box ? (o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) : 0);
 
 /** What one caption gets right about one scene; `largest`: whether its "the largest is a ..." clause, when it has one, names the object of the largest box (ties: the one further left), as the lead captions do. */
 export function scoreCaption(caption: string, objects: readonly SceneObject[]): { phrases: number; right: number; count?: boolean; largest?: boolean } {
@@ -40,12 +41,13 @@ export function scoreCaption(caption: string, objects: readonly SceneObject[]): 
   }
   const m = COUNT.exec(caption.toLowerCase());
   const l = LARGEST.exec(caption.toLowerCase());
-  const big = [...objects].sort((a, b) => area(b) - area(a) || (a.box?.[0] ?? 0) - (b.box?.[0] ?? 0))[0];
+  const boxed = objects.every((o) => o.box) ? (objects as (SceneObject & { box: PixelBox })[]) : [];
+  const big = boxed.length ? largestObject(boxed) : undefined;
   return {
     phrases,
     right: used.size,
     ...(m ? { count: NUMBERS.indexOf(m[1]) === objects.length } : {}),
-    ...(l && big?.box ? { largest: l[1] === big.colour && l[2] === big.class } : {}),
+    ...(l && big ? { largest: l[1] === big.colour && l[2] === big.class } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import type { ChatTurn } from '../../src/core';
 import { modelAnswerer, modelBoxFrame, runEval, type EvalReport } from '../../src/eval';
 import { PRESET_PROMPTS } from '../../src/captioning/jobs';
 import { scoreCaption } from '../../training/captions';
+import type { PixelBox } from '../../training/data/scene';
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIR = path.join(ROOT, 'models', 'builtin');
@@ -169,7 +170,7 @@ describe('built-in model (shapes)', () => {
       // measured (fp32): "Four shapes on a plain pale pink background, and the largest is a black square.": the
       // largest is right, the count (three) and the background (cream) are not; of shapes-tall.jpg it names the
       // blue circle, where the purple star's box is larger. Held-out: training/captions.ts, in the card.
-      const ctx = JSON.parse(readFileSync(path.join(SAMPLES, 'shapes.json'), 'utf8')) as { objects: { class: string; colour: string; box: number[] }[] };
+      const ctx = JSON.parse(readFileSync(path.join(SAMPLES, 'shapes.json'), 'utf8')) as { objects: { class: string; colour: string; box: PixelBox }[] };
       const { text } = await answer(model, path.join(SAMPLES, 'shapes.png'), PRESET_PROMPTS.short, 48);
       assert.equal(scoreCaption(text, ctx.objects).largest, true, text);
     });

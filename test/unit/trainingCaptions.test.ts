@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scoreCaption } from '../../training/captions';
+import type { PixelBox } from '../../training/data/scene';
 
 const scene = [
   { class: 'square', colour: 'black' },
@@ -24,7 +25,7 @@ test('a count word is right only for the number of objects', () => {
 });
 
 test('"the largest is" is right only for the object of the largest box, ties going to the one further left', () => {
-  const boxed = [
+  const boxed: { class: string; colour: string; box: PixelBox }[] = [
     { class: 'square', colour: 'black', box: [260, 123, 418, 281] },
     { class: 'hexagon', colour: 'green', box: [558, 189, 649, 268] },
     { class: 'star', colour: 'orange', box: [10, 10, 60, 60] },
@@ -32,7 +33,7 @@ test('"the largest is" is right only for the object of the largest box, ties goi
   assert.equal(scoreCaption('Three shapes on a plain cream background, and the largest is a black square.', boxed).largest, true);
   assert.equal(scoreCaption('Three shapes on a plain cream background, and the largest is a green hexagon.', boxed).largest, false);
   assert.equal(scoreCaption('Three shapes on a plain cream background.', boxed).largest, undefined);
-  const tie = [
+  const tie: { class: string; colour: string; box: PixelBox }[] = [
     { class: 'circle', colour: 'red', box: [300, 0, 400, 100] },
     { class: 'star', colour: 'blue', box: [0, 0, 100, 100] },
   ];

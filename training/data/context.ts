@@ -92,9 +92,14 @@ function captions(ctx: Context, rng: Rng): string[] {
 export function leadCaption(ctx: Context): string {
   if (ctx.arrows) return ctx.captions[0];
   const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
-  const [big] = [...ctx.objects].sort((a, b) => area(b) - area(a) || a.box[0] - b.box[0]);
+  const big = largestObject(ctx.objects);
   const n = ctx.objects.length;
   return n === 1 ? `${capital(describeObject(big, false))} on ${bg}.` : `${capital(numberWord(n))} shapes on ${bg}, and the largest is ${describeObject(big, false)}.`;
+}
+
+/** The object of the largest box, ties going to the one further left: the one a lead caption names. */
+export function largestObject<T extends Pick<ContextObject, 'box'>>(objects: readonly T[]): T {
+  return objects.reduce((best, o) => (area(o) > area(best) || (area(o) === area(best) && o.box[0] < best.box[0]) ? o : best));
 }
 
 /** [class, count] in first-appearance order */

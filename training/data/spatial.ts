@@ -104,6 +104,6 @@ export function plural(word: string, n: number): string {
 }
 
 /** Box area in square pixels. */
-export function area(o: ContextObject): number {
+export function area(o: Pick<ContextObject, 'box'>): number {
   return (o.box[2] - o.box[0]) * (o.box[3] - o.box[1]);
 }
