@@ -864,8 +864,9 @@ def option_lookups(samples, vocab, after_image=False):
     was ("...A. blue / B. red / Answer with the option's letter... / red ASSISTANT: B"). Multiple choice is a
     lookup the image answer then feeds: find the option that holds a word, answer with its letter. The 32-wide
     decoder did not learn that from image questions (with the answer stated in a Context line it still picked
-    the right letter 46 % of the time, chance 42), but learns it as text in a few hundred steps; the image
-    sample is kept as `img` so that the items ride in any step (their sequences have no image token)."""
+    the right letter 46 % of the time, chance 42), but learns it as text in a few hundred steps. Each item keeps
+    its sample's `img`, so it rides in any step: unused without an image token, or (after_image, --lookup-image)
+    the image kept and the words after it."""
     newline, dot = vocab['<0x0A>'], vocab['.']
     letters = {vocab[c]: vocab['\u2581' + c] for c in 'ABCDEFGHIJ'}
     out = []
@@ -1099,7 +1100,7 @@ def main():
     ap.add_argument('--lookup-steps', type=int, default=0, help='stage 2 opens with this many steps of --batch2a text-only option lookups (option_lookups; before --first2a)')
     ap.add_argument('--lookup-image', action='store_true', help='option lookups keep their image, the right option\'s words after it (RoPE: the options as far from the answer as in a real question)')
     ap.add_argument('--lookup2', type=int, default=0, help='every later stage-2 step also draws this many text-only option lookups (keeps what --lookup-steps taught)')
-    ap.add_argument('--captions2-from', default='stage1', help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
+    ap.add_argument('--captions2-from', default='stage1', choices=['stage1', 'stage2c'], help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
     ap.add_argument('--loss2', choices=['token', 'sequence'], default='token', help='stage 2 loss: every answer token weighs the same (the paper) or every sequence does')
     ap.add_argument('--tune-vision', type=float, default=0.3, help='stage 2 also tunes the vision tower at this fraction of the learning rate (0: frozen, as the paper)')
