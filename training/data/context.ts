@@ -43,7 +43,7 @@ export function sceneContext(scene: Scene, image: string): Context {
 function diagramCaptions(ctx: Context, rng: Rng): string[] {
   const n = ctx.objects.length;
   const arrows = ctx.arrows ?? [];
-  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const bg = backgroundPhrase(ctx);
   const out = [`A diagram of ${numberWord(n)} coloured boxes joined by ${arrows.length === 1 ? 'an arrow' : `${numberWord(arrows.length)} arrows`} on ${bg}.`];
   const a = rng.pick(arrows);
   out.push(`An arrow points from the ${ctx.objects[a.from].colour} box to the ${ctx.objects[a.to].colour} box.`);
@@ -63,7 +63,7 @@ export function listWords(words: readonly string[]): string {
 /** Five short captions in the style of COCO's: whole-image summary, count, one located object, classes, one relation. */
 function captions(ctx: Context, rng: Rng): string[] {
   const n = ctx.objects.length;
-  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const bg = backgroundPhrase(ctx);
   const listed = ctx.objects.map((o) => describeObject(o, rng.chance(0.5))).join(', ').replace(/, ([^,]*)$/, ' and $1');
   const out = [`${capital(listed)} on ${bg}.`];
   out.push(n === 1 ? `A single shape on ${bg}.` : `${capital(numberWord(n))} coloured shapes on ${bg}.`);
@@ -91,7 +91,7 @@ function captions(ctx: Context, rng: Rng): string[] {
  */
 export function leadCaption(ctx: Context): string {
   if (ctx.arrows) return ctx.captions[0];
-  const bg = `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
+  const bg = backgroundPhrase(ctx);
   const big = largestObject(ctx.objects);
   const n = ctx.objects.length;
   return n === 1 ? `${capital(describeObject(big, false))} on ${bg}.` : `${capital(numberWord(n))} shapes on ${bg}, and the largest is ${describeObject(big, false)}.`;
@@ -100,6 +100,11 @@ export function leadCaption(ctx: Context): string {
 /** The object of the largest box, ties going to the one further left: the one a lead caption names. */
 export function largestObject<T extends Pick<ContextObject, 'box'>>(objects: readonly T[]): T {
   return objects.reduce((best, o) => (area(o) > area(best) || (area(o) === area(best) && o.box[0] < best.box[0]) ? o : best));
+}
+
+/** "a plain cream background", "a lightly speckled pale green background": every caption's words for it. */
+function backgroundPhrase(ctx: Pick<Context, 'plain' | 'background'>): string {
+  return `${ctx.plain ? 'a plain' : 'a lightly speckled'} ${ctx.background} background`;
 }
 
 /** [class, count] in first-appearance order */
