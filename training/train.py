@@ -311,6 +311,7 @@ class LlamaModel(nn.Module):
         self.norm = RmsNorm(tc['hidden_size'], tc['rms_norm_eps'])
         hd = tc.get('head_dim') or tc['hidden_size'] // tc['num_attention_heads']
         self.register_buffer('inv_freq', 1.0 / (tc.get('rope_theta', 10000.0) ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
+        self.capture_layer, self.captured = 0, None  # --mc-concept: the residual stream after this layer (1-based; 0: none)
 
     def forward(self, embeds, at=None):
         """Final hidden states [B, T, D]; with `at` = (rows, cols), only those positions' [N, D]: the loss reads
@@ -324,6 +325,8 @@ class LlamaModel(nn.Module):
         h = embeds
         for n, layer in enumerate(self.layers):
             h = layer(h, cos, sin, mask, at if n == len(self.layers) - 1 else None)
+            if n + 1 == self.capture_layer:
+                self.captured = h
         return self.norm(h)
 
 
@@ -859,6 +862,22 @@ def by_image(samples):
     return groups
 
 
+def mc_options(ids, vocab):
+    """A multiple-choice prompt's options before its image: {the answer letter's token ("\u2581B") -> the option's
+    word ids}, or {} when the prompt has no image or no "\nB. words\n" lines."""
+    if IMAGE_TOKEN not in ids:
+        return {}
+    newline, dot = vocab['<0x0A>'], vocab['.']
+    letters = {vocab[c]: vocab['\u2581' + c] for c in 'ABCDEFGHIJ'}
+    image = ids.index(IMAGE_TOKEN)
+    options = {}
+    for p in range(image):
+        if ids[p] == newline and ids[p + 1] in letters and ids[p + 2] == dot and newline in ids[p + 3:image + 1]:
+            end = ids.index(newline, p + 3)
+            options[letters[ids[p + 1]]] = ids[p + 3:end]
+    return options
+
+
 def option_lookups(samples, vocab, after_image=False):
     """--lookup: the multiple-choice samples as a text task, the right option's words written where the image
     was ("...A. blue / B. red / Answer with the option's letter... / red ASSISTANT: B"). Multiple choice is a
@@ -867,29 +886,86 @@ def option_lookups(samples, vocab, after_image=False):
     the right letter 46 % of the time, chance 42), but learns it as text in a few hundred steps. Each item keeps
     its sample's `img`, so it rides in any step: unused without an image token, or (after_image, --lookup-image)
     the image kept and the words after it."""
-    newline, dot = vocab['<0x0A>'], vocab['.']
-    letters = {vocab[c]: vocab['\u2581' + c] for c in 'ABCDEFGHIJ'}
     out = []
     for s in samples:
         ids = s['ids']
-        if IMAGE_TOKEN not in ids or len(s['spans']) != 1:
+        if len(s['spans']) != 1:
             continue
-        image = ids.index(IMAGE_TOKEN)
-        options = {}  # the answer's letter token -> the option's words
-        for p in range(image):
-            if ids[p] == newline and ids[p + 1] in letters and ids[p + 2] == dot and newline in ids[p + 3:image + 1]:
-                end = ids.index(newline, p + 3)
-                options[letters[ids[p + 1]]] = ids[p + 3:end]
+        options = mc_options(ids, vocab)
         a, b = s['spans'][0]
         words = options.get(ids[a])
         if not words:
             continue
+        image = ids.index(IMAGE_TOKEN)
         if after_image:  # the image stays and the words follow it: the options sit as far back as in a real question
             shift, new = len(words), ids[:image + 1] + words + ids[image + 1:]
         else:
             shift, new = len(words) - 1, ids[:image] + words + ids[image + 1:]
         out.append({'img': s['img'], 'ids': new, 'spans': [[a + shift, b + shift]], 'kind': 'lookup'})
     return out
+
+
+class McConcept:
+    """--mc-concept W (stage 2, departing from the paper): for a multiple-choice sample, the residual stream of
+    the position that writes the letter, after decoder layer K (--mc-concept-layer), is asked to point at the
+    right option's words: cross-entropy over the question's own options of the cosine between that residual and
+    each option's mean input embedding (held fixed), x10. Multiple choice is two hops, what the image shows and
+    then which option says it; the decoder learns the second as text (option_lookups) but, asked for the letter
+    alone, stays on the last letter offered. This puts the first hop's answer, in the options' own terms, half
+    way up the decoder, where the second can read it."""
+
+    def __init__(self, weight, layer, vocab, distill=False):
+        self.weight, self.layer, self.vocab, self.distill = weight, layer, vocab, distill
+
+    def annotate(self, samples):
+        """Marks each single-answer multiple-choice sample with `concept`: (its options' word ids, the right one's index)."""
+        n = 0
+        for s in samples:
+            if 'concept' in s or len(s['spans']) != 1:
+                continue
+            options = mc_options(s['ids'], self.vocab)
+            right = options.get(s['ids'][s['spans'][0][0]])
+            if right:
+                words = list(options.values())
+                ids, image, a = s['ids'], s['ids'].index(IMAGE_TOKEN), s['spans'][0][0]
+                # --mc-distill: the text lookup of the same question (the right words where the image was) and
+                # the position there that writes the letter
+                twin = ids[:image] + right + ids[image + 1:]
+                s['concept'] = (words, words.index(right), twin, a + len(right) - 2)
+                n += 1
+        return n
+
+    def loss(self, model, states, spans, batch, denominator):
+        """Summed over this micro-batch's multiple-choice rows, divided by the whole step's count of them."""
+        if self.distill:
+            return self.distill_loss(model, states, spans, batch, denominator)
+        table = model.language_model.model.embed_tokens.weight.detach()
+        total = states.new_zeros(())
+        for r, (sp, s) in enumerate(zip(spans, batch)):
+            if 'concept' not in s:
+                continue
+            words, right = s['concept'][:2]
+            keys = F.normalize(torch.stack([table[w].mean(0) for w in words]), dim=-1)
+            query = F.normalize(states[r, sp[0][0] - 1], dim=-1)
+            total = total + F.cross_entropy((keys @ query)[None] * 10.0, torch.tensor([right]))
+        return self.weight * total / denominator
+
+    def distill_loss(self, model, states, spans, batch, denominator):
+        """--mc-distill: the same residual asked to equal (squared error over the teacher's mean square) the one
+        the model itself has, without gradient, at the same layer and position when it reads the question as its
+        text lookup, which the decoder learns (option_lookups): the image's answer in the lookup's own terms."""
+        rows = [r for r, s in enumerate(batch) if 'concept' in s]
+        if not rows:
+            return states.new_zeros(())
+        student = torch.stack([states[r, spans[r][0][0] - 1] for r in rows])
+        lm = model.language_model.model
+        with torch.no_grad():
+            twins = [batch[r]['concept'][2] for r in rows]
+            lm(lm.embed_tokens(batch_tensors(twins)))
+            teacher = lm.captured[torch.arange(len(rows)), torch.tensor([batch[r]['concept'][3] for r in rows])]
+            lm.captured = None
+        each = ((student - teacher) ** 2).mean(-1) / (teacher ** 2).mean(-1)
+        return self.weight * each.sum() / denominator
 
 
 class ProjectorDense:
@@ -911,6 +987,44 @@ class ProjectorDense:
 
 PROJECTOR_DENSE = None
 TOPIC_WEIGHT = {}
+MC_CONCEPT = None
+
+# --qat4: the candidates of the converter's `--q4-scales search` (src/convert/quantize.ts SEARCH_CODES), as the code
+# a block's extreme value would get
+Q4_SEARCH_CODES = (-9.6, -9.4, -9.2, -9.0, -8.8, -8.6, -8.4, -8.2, -8.0, -7.8, -7.6, 6.6, 6.8, 7.0, 7.2, 7.4)
+
+
+def fake_q4(w, block):
+    """The weight `llava convert --dtype q4 --q4-scales search --q4-block BLOCK` stores for w [N, K], as floats:
+    each row cut into blocks of BLOCK along K, each block's scale the least-squares one over the search
+    candidates, codes -8..7. Forward: those values; backward: the gradient passes as if unrounded (straight-
+    through), so that training moves the weights to where rounding costs least."""
+    n, k = w.shape
+    with torch.no_grad():
+        x = F.pad(w, (0, (-k) % block)).view(n, -1, block)  # [N, B, block]
+        extreme = x.gather(-1, x.abs().argmax(-1, keepdim=True))  # [N, B, 1], sign kept
+        safe = torch.where(extreme == 0, torch.ones_like(extreme), extreme)
+        codes = torch.tensor(Q4_SEARCH_CODES, dtype=w.dtype, device=w.device)
+        q = torch.clamp(torch.round(x[..., None, :] * (codes[:, None] / safe[..., None])), -8, 7)  # [N, B, 16, block]
+        swq, sqq = (x[..., None, :] * q).sum(-1), (q * q).sum(-1)  # [N, B, 16]
+        err = torch.where(sqq > 0, (x * x).sum(-1, keepdim=True) - swq * swq / sqq.clamp_min(1e-30), torch.full_like(sqq, math.inf))
+        scale = (swq / sqq.clamp_min(1e-30)).gather(-1, err.argmin(-1, keepdim=True))  # [N, B, 1]
+        scale = torch.where(extreme == 0, torch.zeros_like(scale), scale)
+        inv = torch.where(scale == 0, torch.zeros_like(scale), 1 / torch.where(scale == 0, torch.ones_like(scale), scale))
+        y = x * inv
+        deq = (torch.clamp(torch.sign(y) * torch.floor(y.abs() + 0.5), -8, 7) * scale).view(n, -1)[:, :k]  # C's roundf
+    return w + (deq - w).detach()
+
+
+def quantization_aware(modules, block):
+    """--qat4: every nn.Linear under `modules` computes with fake_q4 of its weight from now on."""
+    count = 0
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                m.forward = (lambda lin: lambda x: F.linear(x, fake_q4(lin.weight, block), lin.bias))(m)
+                count += 1
+    return count
 
 
 def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng, label, tune_vision=False, vision_lr_scale=1.0, per_sequence=False, extra=(), extra_per_step=0,
@@ -966,8 +1080,9 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             fidx.append(where[s['img']])
         answers = [sum(b - a for a, b in sp) for sp in spans]
         denominator = sum(1 for n in answers if n) if per_sequence else sum(answers)
+        concepts = sum(1 for s in batch if 'concept' in s) if MC_CONCEPT is not None else 0
         opt.zero_grad(set_to_none=True)
-        loss = 0.0
+        loss = concept_loss = 0.0
         # workers: every N-th sequence by length, so that each gets a like share of short and long ones
         mine = share(sorted(range(len(seqs)), key=lambda i: len(seqs[i])))
         for part in micro_batches([len(seqs[i]) for i in mine], budget):
@@ -977,6 +1092,11 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             targets = targets_of([seqs[i] for i in part], [spans[i] for i in part])
             hidden = multimodal_forward(model, [seqs[i] for i in part], feats[[fidx[i] for i in part]], [at[i] for i in part], targets[:2])
             part_loss = answer_loss(model, hidden, targets, per_sequence, denominator)
+            if concepts:
+                part_concept = MC_CONCEPT.loss(model, model.language_model.model.captured, [spans[i] for i in part],
+                                               [batch[i] for i in part], concepts)
+                concept_loss += float(part_concept)
+                part_loss = part_loss + part_concept
             part_loss.backward()
             loss += float(part_loss)
         aux_loss = 0.0
@@ -984,8 +1104,9 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             aux_part = aux.loss(model, feats, used)
             aux_part.backward()
             aux_loss = float(aux_part)
-        loss, aux_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss))
+        loss, aux_loss, concept_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss, concept_loss))
         dense = f' projector dense {aux_loss:.3f}' if aux is not None else ''
+        dense += f' (mc concept {concept_loss:.3f})' if concepts else ''
         if step % 25 == 0 or step == steps - 1:
             log(f"{label} {step}/{steps} loss {loss:.3f}{dense} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
@@ -1100,6 +1221,10 @@ def main():
     ap.add_argument('--lookup-steps', type=int, default=0, help='stage 2 opens with this many steps of --batch2a text-only option lookups (option_lookups; before --first2a)')
     ap.add_argument('--lookup-image', action='store_true', help='option lookups keep their image, the right option\'s words after it (RoPE: the options as far from the answer as in a real question)')
     ap.add_argument('--lookup2', type=int, default=0, help='every later stage-2 step also draws this many text-only option lookups (keeps what --lookup-steps taught)')
+    ap.add_argument('--qat4', type=int, default=0, help='stage 2: the projector\'s and decoder layers\' linear weights compute as `llava convert --dtype q4 --q4-scales search --q4-block N` stores them (fake_q4, straight-through gradients; 0: off). lm_head stays f32 in the q4 graph')
+    ap.add_argument('--mc-concept', type=float, default=0.0, help='stage 2: weight of the multiple-choice concept loss (McConcept: the letter position\'s residual after --mc-concept-layer names the right option; 0: off)')
+    ap.add_argument('--mc-distill', action='store_true', help='--mc-concept: ask for the residual the model has at that layer when it reads the question as a text lookup (McConcept.distill_loss) instead of the right option\'s embedding')
+    ap.add_argument('--mc-concept-layer', type=int, default=3, help='--mc-concept: the decoder layer (1-based, below the last) whose output is asked')
     ap.add_argument('--captions2-from', default='stage1', choices=['stage1', 'stage2c'], help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
     ap.add_argument('--loss2', choices=['token', 'sequence'], default='token', help='stage 2 loss: every answer token weighs the same (the paper) or every sequence does')
@@ -1144,7 +1269,7 @@ def worker(rank, args, port):
 
 
 def run(args):
-    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT
+    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, MC_CONCEPT
     IMAGE_DROPOUT = args.image_dropout
     TOPIC_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.topic_weight.split(','))} if args.topic_weight else {}
 
@@ -1218,6 +1343,11 @@ def run(args):
         if args.stop_after == 0:
             log(f"stage 0 done in {times['stage0']:.0f} s")
             return
+    if args.qat4:
+        if args.from_stage < 2:
+            raise SystemExit('--qat4: stage 2 only (with --from-stage 2)')
+        n = quantization_aware([model.multi_modal_projector, model.language_model.model.layers], args.qat4)
+        log(f"quantization-aware (q4, blocks of {args.qat4}): {n} linear layers of the projector and decoder")
     if args.proj_dense > 0:
         PROJECTOR_DENSE = ProjectorDense(model, data, args.proj_dense, args.dense_cover)
     if args.from_stage <= 1:
@@ -1258,6 +1388,13 @@ def run(args):
         run_multimodal(model, data, [], args.lookup_steps, args.lr2a, 0, params, rng, 'stage 2, option lookup (text)', per_sequence=True,
                        extra=lookups, extra_per_step=args.batch2a)
     more = dict(lookups=lookups, lookups_per_step=args.lookup2)
+    if args.mc_concept > 0:
+        if not 1 <= args.mc_concept_layer < len(model.language_model.model.layers):
+            raise SystemExit(f'--mc-concept-layer: 1 to {len(model.language_model.model.layers) - 1} (the last layer runs on the answer positions alone)')
+        vocab = json.load(open(os.path.join(ckpt, 'tokenizer.json')))['model']['vocab']
+        MC_CONCEPT = McConcept(args.mc_concept, args.mc_concept_layer, vocab, args.mc_distill)
+        model.language_model.model.capture_layer = args.mc_concept_layer
+        log(f"mc concept: {MC_CONCEPT.annotate(opening) + MC_CONCEPT.annotate(stage2)} multiple-choice samples")
     captions2 = () if not args.captions2 else stage1 if args.captions2_from == 'stage1' else read_jsonl(os.path.join(args.pack, f'{args.captions2_from}.jsonl'))
     outside = {t for c in captions2 for t in c['ids'] if t != IMAGE_TOKEN and model.domain.index[t] < 0}
     if outside:
