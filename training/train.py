@@ -1008,10 +1008,9 @@ def fake_q4(w, block):
         q = torch.clamp(torch.round(x[..., None, :] * (codes[:, None] / safe[..., None])), -8, 7)  # [N, B, 16, block]
         swq, sqq = (x[..., None, :] * q).sum(-1), (q * q).sum(-1)  # [N, B, 16]
         err = torch.where(sqq > 0, (x * x).sum(-1, keepdim=True) - swq * swq / sqq.clamp_min(1e-30), torch.full_like(sqq, math.inf))
+        # an all-zero block: every candidate's error is inf, its scale 0 and its codes 0
         scale = (swq / sqq.clamp_min(1e-30)).gather(-1, err.argmin(-1, keepdim=True))  # [N, B, 1]
-        scale = torch.where(extreme == 0, torch.zeros_like(scale), scale)
-        inv = torch.where(scale == 0, torch.zeros_like(scale), 1 / torch.where(scale == 0, torch.ones_like(scale), scale))
-        y = x * inv
+        y = x / torch.where(scale == 0, torch.ones_like(scale), scale)
         deq = (torch.clamp(torch.sign(y) * torch.floor(y.abs() + 0.5), -8, 7) * scale).view(n, -1)[:, :k]  # C's roundf
     return w + (deq - w).detach()
 
