@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
+import { writeDataset } from '../../training/data/dataset';
+import { GENERATE_DEFAULTS } from '../../training/data/generate';
 import { COMMAND, HELDOUT, heldoutItem, writeHeldout } from '../../training/data/heldout';
 import { formatProblem } from '../../training/data/llavaFormat';
 
@@ -67,6 +69,31 @@ describe('held-out set', () => {
       assert.deepEqual(contexts.slice(0, 3), committed.slice(0, 3));
       assert.ok(contexts[3].arrows && !committed[3].arrows, 'the last one is a diagram');
       assert.equal(JSON.parse(readFileSync(path.join(out, 'pid_splits.json'), 'utf8')).test.length, 4);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  test('--training: the scenes the recipe trains on (generate.ts with its defaults), asked the held-out way', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'llava-heldout-'));
+    try {
+      await writeDataset({ ...GENERATE_DEFAULTS, out: path.join(out, 'data'), count: 3 });
+      await writeHeldout(path.join(out, 'set'), { count: 3, diagrams: 0, training: true });
+      const m = JSON.parse(readFileSync(path.join(out, 'set', 'MANIFEST.json'), 'utf8'));
+      assert.equal(m.command, `${COMMAND} --training --count 3 --out DIR`);
+      assert.equal(m.split, 'train');
+      const read = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; image: string });
+      const trained = read(path.join(out, 'data', 'contexts.jsonl'));
+      const asked = read(path.join(out, 'set', 'contexts.jsonl'));
+      assert.deepEqual(asked.map((c) => c.id), ['train-000000', 'train-000001', 'train-000002']);
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual({ ...asked[i], image: '' }, { ...trained[i], image: '' }, `scene ${i}: the training scene`);
+        const bytes = readFileSync(path.join(out, 'set', asked[i].image));
+        assert.ok(bytes.equals(readFileSync(path.join(out, 'data', 'images', trained[i].image))), `scene ${i}: the training image's bytes`);
+      }
+      // scene 1 is a diagram where the generator drew one: its multiple-choice problem asks about an arrow
+      const problems = Object.values(JSON.parse(readFileSync(path.join(out, 'set', 'problems.json'), 'utf8'))) as { category: string }[];
+      assert.deepEqual(problems.map((p) => p.category === 'arrow'), [false, true, false]);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

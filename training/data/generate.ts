@@ -6,6 +6,9 @@
 import { parseArgs } from 'node:util';
 import { writeDataset } from './dataset';
 
+/** The scene options a data set gets when only --out, --count and --seed are given (training/recipe.sh: seed 0). */
+export const GENERATE_DEFAULTS = { split: 'train', seed: 0, minSide: 200, maxSide: 1200, diagramRate: 0.15 } as const;
+
 const USAGE = `Usage: npx tsx training/data/generate.ts --out DIR [options]
   --count N         images (default 1000)
   --seed S          integer seed (default 0)
@@ -22,11 +25,11 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       out: { type: 'string' },
       count: { type: 'string', default: '1000' },
-      seed: { type: 'string', default: '0' },
-      split: { type: 'string', default: 'train' },
-      'min-side': { type: 'string', default: '200' },
-      'max-side': { type: 'string', default: '1200' },
-      diagrams: { type: 'string', default: '0.15' },
+      seed: { type: 'string', default: String(GENERATE_DEFAULTS.seed) },
+      split: { type: 'string', default: GENERATE_DEFAULTS.split },
+      'min-side': { type: 'string', default: String(GENERATE_DEFAULTS.minSide) },
+      'max-side': { type: 'string', default: String(GENERATE_DEFAULTS.maxSide) },
+      diagrams: { type: 'string', default: String(GENERATE_DEFAULTS.diagramRate) },
       llm: { type: 'string' },
       'llm-model': { type: 'string', default: 'gpt-4' },
       help: { type: 'boolean', default: false },

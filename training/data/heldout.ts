@@ -8,7 +8,9 @@
 //   contexts.jsonl                      the generator's context of each image (captions + boxes)
 //   MANIFEST.json                       the command, seed, sharp/libvips versions and sha256 of every file above
 // `npx tsx training/data/heldout.ts` rewrites it byte for byte (same sharp build); with `--count N --diagrams M --out DIR`
-// it writes a larger set elsewhere (same split and seed), to tell training runs apart.
+// it writes a larger set elsewhere (same split and seed), to tell training runs apart; with `--training --count N
+// --out DIR`, the first N scenes the recipe trains on, asked the same way, to tell a model that has not learned a
+// question from one that has learned it and does not carry it to new images.
 
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import { contextText, type Context } from './context';
 import { makeImage } from './dataset';
 import { CATEGORIES, imageFacts, type Fact } from './facts';
 import { choicesFor, groundingItems, groundingQuestion, shortAnswerQuestion } from './formats15';
+import { GENERATE_DEFAULTS } from './generate';
 import { DETAIL_PROMPTS, detailText, reasoningPairs } from './paperTypes';
 import { Rng } from './rng';
 
@@ -63,15 +66,21 @@ const BENCH_EVERY = 4; // one judged question per 4 images keeps the optional ju
 export interface HeldoutSize {
   count: number;
   diagrams: number;
+  /**
+   * the training scenes instead of the reserved split: the first `count` images of the data set training/recipe.sh
+   * generates (GENERATE_DEFAULTS), diagrams where its draw made them (`diagrams` is then 0)
+   */
+  training?: boolean;
 }
 
 export async function heldoutItem(index: number, size: HeldoutSize = HELDOUT): Promise<HeldoutItem> {
   let pid = '';
-  const diagram = index >= size.count;
-  const { context, bytes } = await makeImage(HELDOUT.split, HELDOUT.seed, index, { ...HELDOUT, diagramRate: diagram ? 1 : 0 }, (id, ext) => {
+  const source = size.training ? GENERATE_DEFAULTS : { ...HELDOUT, diagramRate: index >= size.count ? 1 : 0 };
+  const { context, bytes } = await makeImage(source.split, source.seed, index, source, (id, ext) => {
     pid = id;
     return `images/test/${id}/image.${ext}`;
   });
+  const diagram = context.arrows !== undefined;
   const rng = new Rng(`${pid}:heldout`);
   const facts = imageFacts(context, rng);
   // the multiple-choice category cycles, so every category has about the same number of problems
@@ -154,8 +163,12 @@ export async function writeHeldout(dir: string, size: HeldoutSize = HELDOUT): Pr
   }
   const sha = (d: Buffer | string) => createHash('sha256').update(d).digest('hex');
   const manifest = {
-    command: size.count === HELDOUT.count && size.diagrams === HELDOUT.diagrams ? COMMAND : `${COMMAND} --count ${size.count} --diagrams ${size.diagrams} --out DIR`,
-    ...HELDOUT,
+    command: size.training
+      ? `${COMMAND} --training --count ${size.count} --out DIR`
+      : size.count === HELDOUT.count && size.diagrams === HELDOUT.diagrams
+        ? COMMAND
+        : `${COMMAND} --count ${size.count} --diagrams ${size.diagrams} --out DIR`,
+    ...(size.training ? GENERATE_DEFAULTS : HELDOUT),
     count: size.count,
     diagrams: size.diagrams,
     sharp: sharp.versions.sharp,
@@ -169,16 +182,23 @@ export async function writeHeldout(dir: string, size: HeldoutSize = HELDOUT): Pr
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { out: { type: 'string', default: DEFAULT_DIR }, count: { type: 'string', default: String(HELDOUT.count) }, diagrams: { type: 'string', default: String(HELDOUT.diagrams) } },
+    options: {
+      out: { type: 'string', default: DEFAULT_DIR },
+      count: { type: 'string', default: String(HELDOUT.count) },
+      diagrams: { type: 'string' },
+      training: { type: 'boolean', default: false },
+    },
     strict: true,
   });
-  const size = { count: Number(values.count), diagrams: Number(values.diagrams) };
+  const training = values.training!;
+  const size = { count: Number(values.count), diagrams: Number(values.diagrams ?? (training ? 0 : HELDOUT.diagrams)), training };
   if (![size.count, size.diagrams].every((n) => Number.isInteger(n) && n >= 0) || size.count + size.diagrams === 0) throw new Error('--count and --diagrams take whole numbers');
-  const committed = size.count === HELDOUT.count && size.diagrams === HELDOUT.diagrams;
+  if (training && size.diagrams > 0) throw new Error('--training takes no --diagrams: the training scenes are diagrams where the generator drew one');
+  const committed = !training && size.count === HELDOUT.count && size.diagrams === HELDOUT.diagrams;
   if (!committed && path.resolve(values.out!) === path.resolve(DEFAULT_DIR)) throw new Error(`a set of another size goes elsewhere (--out DIR): ${DEFAULT_DIR} is the committed one`);
   await writeHeldout(values.out!, size);
   const images = (await readdir(path.join(values.out!, 'images', 'test'))).length;
-  process.stdout.write(`${images} held-out images in ${values.out}\n`);
+  process.stdout.write(`${images} ${training ? 'training scenes' : 'held-out images'} in ${values.out}\n`);
   return 0;
 }
 
