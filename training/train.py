@@ -1376,9 +1376,10 @@ def run(args):
         opening = [s for s in read_jsonl(single) if s['kind'] in kinds]
         if not opening:
             raise SystemExit(f"--steps2a: no sample of kinds {sorted(kinds)} in {single}")
+    # the tokenizer's vocabulary, read once for the flags that parse multiple-choice prompts
+    vocab = json.load(open(os.path.join(ckpt, 'tokenizer.json')))['model']['vocab'] if args.lookup_steps > 0 or args.lookup2 > 0 or args.mc_concept > 0 else None
     lookups = []
     if args.lookup_steps > 0 or args.lookup2 > 0:
-        vocab = json.load(open(os.path.join(ckpt, 'tokenizer.json')))['model']['vocab']
         lookups = option_lookups([s for s in read_jsonl(os.path.join(args.pack, 'stage2a.jsonl')) if s['kind'] in ('mc', 'mcq')], vocab, args.lookup_image)
         if not lookups:
             raise SystemExit('--lookup-steps/--lookup2: no multiple-choice sample in stage2a.jsonl')
@@ -1390,7 +1391,6 @@ def run(args):
     if args.mc_concept > 0:
         if not 1 <= args.mc_concept_layer < len(model.language_model.model.layers):
             raise SystemExit(f'--mc-concept-layer: 1 to {len(model.language_model.model.layers) - 1} (the last layer runs on the answer positions alone)')
-        vocab = json.load(open(os.path.join(ckpt, 'tokenizer.json')))['model']['vocab']
         MC_CONCEPT = McConcept(args.mc_concept, args.mc_concept_layer, vocab, args.mc_distill)
         model.language_model.model.capture_layer = args.mc_concept_layer
         log(f"mc concept: {MC_CONCEPT.annotate(opening) + MC_CONCEPT.annotate(stage2)} multiple-choice samples")

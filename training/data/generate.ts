@@ -11,10 +11,10 @@ export const GENERATE_DEFAULTS = { split: 'train', seed: 0, minSide: 200, maxSid
 
 const USAGE = `Usage: npx tsx training/data/generate.ts --out DIR [options]
   --count N         images (default 1000)
-  --seed S          integer seed (default 0)
-  --split NAME      id prefix and part of every scene's key (default train; the held-out set is heldout.ts)
-  --min-side PX --max-side PX   longest image side range (default 200-1200)
-  --diagrams F      fraction of images that are diagrams, coloured boxes joined by arrows (default 0.15)
+  --seed S          integer seed (default ${GENERATE_DEFAULTS.seed})
+  --split NAME      id prefix and part of every scene's key (default ${GENERATE_DEFAULTS.split}; the held-out set is heldout.ts)
+  --min-side PX --max-side PX   longest image side range (default ${GENERATE_DEFAULTS.minSide}-${GENERATE_DEFAULTS.maxSide})
+  --diagrams F      fraction of images that are diagrams, coloured boxes joined by arrows (default ${GENERATE_DEFAULTS.diagramRate})
   --llm URL         OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) for the paper's three types
   --llm-model NAME  model name sent to it (default gpt-4)
 `;
