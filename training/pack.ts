@@ -14,7 +14,8 @@
 //   last answer ends with EOS, which the engine stops at), and `kind`, the sample's type (the id's last part:
 //   conv, detail, complex, short, mc, ground, region; caption), for stage 2's curriculum; stage2a.jsonl's
 //   single-turn samples also carry their question's `topic` (colour, shape, count, existence, position, ...;
-//   ground and region for those formats); `stage2c.jsonl`: the lead captions (captions_lead.json: one per image,
+//   ground and region for those formats) and, where the data gives it, `about`: the context objects the question
+//   is about (indices); `stage2c.jsonl`: the lead captions (captions_lead.json: one per image,
 //   decided by the picture), which train.py --captions2-from stage2c draws into the last phase.
 //
 // With --images-only only pixels.u8 and images.json are written (held-out parity checks); with --samples-only
@@ -40,6 +41,8 @@ interface Sample {
   id: string;
   image: string;
   conversations: { from: 'human' | 'gpt'; value: string }[];
+  /** per question, the context objects it is about (training/data/llavaFormat.ts) */
+  about?: number[][];
 }
 
 /** The llava-hf folder the trainer fills: our config plus the real LLaMA-2 tokenizer and template. */
@@ -97,7 +100,7 @@ function singleTurns(s: Sample): Sample[] {
   const out: Sample[] = [];
   for (let i = 0; i + 1 < s.conversations.length; i += 2) {
     const q = s.conversations[i].value.replace(/^<image>\n/, '');
-    out.push({ ...s, conversations: [{ from: 'human', value: `<image>\n${q}` }, s.conversations[i + 1]] });
+    out.push({ ...s, conversations: [{ from: 'human', value: `<image>\n${q}` }, s.conversations[i + 1]], ...(s.about ? { about: [s.about[i / 2]] } : {}) });
   }
   return out;
 }
@@ -244,7 +247,10 @@ async function main(): Promise<void> {
       if (img === undefined) throw new Error(`${s.id}: image ${s.image} is not in ${contextsFile}`);
       const t = tokenizeSample(spec, tok, { ...s, image: path.join(imageDir, s.image) }, eos);
       if (!t) dropped++;
-      else lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s), ...(stage === 'stage2a' ? { topic: ['ground', 'region'].includes(kindOf(s)) ? kindOf(s) : topicOf(s.conversations[0].value) } : {}) }));
+      else {
+        const single = stage === 'stage2a' ? { topic: ['ground', 'region'].includes(kindOf(s)) ? kindOf(s) : topicOf(s.conversations[0].value), ...(s.about ? { about: s.about[0] } : {}) } : {};
+        lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s), ...single }));
+      }
     }
     writeFileSync(path.join(out, `${stage}.jsonl`), lines.join('\n') + '\n');
     process.stderr.write(`${stage}: ${lines.length} samples (${dropped} dropped: tokenization of a later turn changed an earlier one)\n`);

@@ -985,9 +985,72 @@ class ProjectorDense:
         return self.weight * self.heads.loss(model.multi_modal_projector(feats), [self.labels[i] for i in used])
 
 
+class AboutRows:
+    """--about-rows W (stage 2, departing from the paper): in a single-turn sample the question comes before the
+    image (our chat template), so each image row can read what is asked; this asks the rows, after decoder layer K
+    (--about-layer), to say whether their patch belongs to an object the question is about (`about` in
+    stage2a.jsonl, from the data's facts: the named object, both objects of a relation, every star for "how many
+    stars", none for an absent one), through a fresh linear head that is thrown away. The answer's loss is one or
+    two tokens per sequence and has to find that lookup by itself; this names its first step directly."""
+
+    def __init__(self, model, data, weight, layer, cover):
+        vc = model.cfg['vision_config']
+        self.grid, self.size, self.cover = vc['image_size'] // vc['patch_size'], data.size, cover
+        self.contexts, self.cache = data.contexts, {}
+        self.head = nn.Linear(model.cfg['text_config']['hidden_size'], 1)
+        self.weight, self.layer = weight, layer
+
+    def target(self, sample):
+        """[rows] floats: 1 where the patch is one of an `about` object's."""
+        img = sample['img']
+        if img not in self.cache:
+            self.cache[img] = object_patches(self.contexts[img], self.grid, self.size, self.cover)
+        t = torch.zeros(self.grid * self.grid)
+        for i in sample['about']:
+            t[self.cache[img][i]] = 1.0
+        return t
+
+    def loss(self, states, image_at, rows, batch, denominator):
+        """Summed over this micro-batch's samples with `about`, divided by the whole step's count of them; each
+        sample's positive and negative patches weigh half each (an object covers a few of the 64)."""
+        total = states.new_zeros(())
+        for r, s in enumerate(batch):
+            if 'about' not in s:
+                continue
+            t = self.target(s)
+            each = F.binary_cross_entropy_with_logits(self.head(states[r, image_at[r]: image_at[r] + rows])[:, 0], t, reduction='none')
+            pos = t > 0
+            total = total + (0.5 * each[pos].mean() + 0.5 * each[~pos].mean() if pos.any() else each.mean())
+        return self.weight * total / denominator
+
+
+def object_patches(ctx, grid, size, cover):
+    """Per object of the context, the patches (row-major indices of the grid over the padded square) it covers by
+    view_labels' rules, each object on its own: the patches whose centre its box holds, the one its box centre
+    falls in, and with `cover` those it covers that fraction of (or that cover that fraction of it)."""
+    w, h = ctx['width'], ctx['height']
+    side = max(w, h)
+    left, top = (side - w) // 2, (side - h) // 2
+    cell = side / grid
+    out = []
+    for o in ctx['objects']:
+        x1, y1, x2, y2 = o['box'][0] + left, o['box'][1] + top, o['box'][2] + left, o['box'][3] + top
+        area = max(1.0, (x2 - x1) * (y2 - y1))
+        mine = {min(grid - 1, int((y1 + y2) / 2 / cell)) * grid + min(grid - 1, int((x1 + x2) / 2 / cell))}
+        for r in range(max(0, int(y1 // cell)), min(grid, int(y2 // cell) + 1)):
+            for c in range(max(0, int(x1 // cell)), min(grid, int(x2 // cell) + 1)):
+                inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
+                centre = x1 <= (c + 0.5) * cell <= x2 and y1 <= (r + 0.5) * cell <= y2
+                if centre or (cover > 0 and (inter >= cover * cell * cell or inter >= cover * area)):
+                    mine.add(r * grid + c)
+        out.append(sorted(mine))
+    return out
+
+
 PROJECTOR_DENSE = None
 TOPIC_WEIGHT = {}
 MC_CONCEPT = None
+ABOUT_ROWS = None
 
 # --qat4: the candidates of the converter's `--q4-scales search` (src/convert/quantize.ts SEARCH_CODES), as the code
 # a block's extreme value would get
@@ -1041,6 +1104,8 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
     cum = list(itertools.accumulate(TOPIC_WEIGHT.get(s.get('topic'), 1.0) for s in extra)) if TOPIC_WEIGHT and extra else None
     if aux is not None:
         params = list(params) + list(aux.heads.parameters())
+    if ABOUT_ROWS is not None:
+        params = list(params) + list(ABOUT_ROWS.head.parameters())
     groups = [(params, 1.0)]
     if tune_vision:
         vparams = [p for p in model.vision_tower.parameters() if p.requires_grad]
@@ -1080,8 +1145,9 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         answers = [sum(b - a for a, b in sp) for sp in spans]
         denominator = sum(1 for n in answers if n) if per_sequence else sum(answers)
         concepts = sum(1 for s in batch if 'concept' in s) if MC_CONCEPT is not None else 0
+        abouts = sum(1 for s in batch if 'about' in s) if ABOUT_ROWS is not None else 0
         opt.zero_grad(set_to_none=True)
-        loss = concept_loss = 0.0
+        loss = concept_loss = about_loss = 0.0
         # workers: every N-th sequence by length, so that each gets a like share of short and long ones
         mine = share(sorted(range(len(seqs)), key=lambda i: len(seqs[i])))
         for part in micro_batches([len(seqs[i]) for i in mine], budget):
@@ -1096,6 +1162,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
                                                [batch[i] for i in part], concepts)
                 concept_loss += float(part_concept)
                 part_loss = part_loss + part_concept
+            if abouts:
+                part_about = ABOUT_ROWS.loss(model.language_model.model.captured, [at[i] for i in part], rows, [batch[i] for i in part], abouts)
+                about_loss += float(part_about)
+                part_loss = part_loss + part_about
             part_loss.backward()
             loss += float(part_loss)
         aux_loss = 0.0
@@ -1103,9 +1173,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             aux_part = aux.loss(model, feats, used)
             aux_part.backward()
             aux_loss = float(aux_part)
-        loss, aux_loss, concept_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss, concept_loss))
+        loss, aux_loss, concept_loss, about_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss, concept_loss, about_loss))
         dense = f' projector dense {aux_loss:.3f}' if aux is not None else ''
         dense += f' (mc concept {concept_loss:.3f})' if concepts else ''
+        dense += f' (about rows {about_loss:.3f})' if abouts else ''
         if step % 25 == 0 or step == steps - 1:
             log(f"{label} {step}/{steps} loss {loss:.3f}{dense} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
@@ -1222,6 +1293,8 @@ def main():
     ap.add_argument('--lookup2', type=int, default=0, help='every later stage-2 step also draws this many text-only option lookups (keeps what --lookup-steps taught)')
     ap.add_argument('--qat4', type=int, default=0, help='stage 2: the projector\'s and decoder layers\' linear weights compute as `llava convert --dtype q4 --q4-scales search --q4-block N` stores them (fake_q4, straight-through gradients; 0: off). lm_head stays f32 in the q4 graph')
     ap.add_argument('--mc-concept', type=float, default=0.0, help='stage 2: weight of the multiple-choice concept loss (McConcept: the letter position\'s residual after --mc-concept-layer names the right option; 0: off)')
+    ap.add_argument('--about-rows', type=float, default=0.0, help='stage 2: weight of the about-rows loss (AboutRows: after --about-layer each image row of a single-turn sample says whether its patch belongs to an object the question is about; 0: off)')
+    ap.add_argument('--about-layer', type=int, default=2, help='--about-rows: the decoder layer (1-based) whose output the about-rows head reads')
     ap.add_argument('--mc-distill', action='store_true', help='--mc-concept: ask for the residual the model has at that layer when it reads the question as a text lookup (McConcept.distill_loss) instead of the right option\'s embedding')
     ap.add_argument('--mc-concept-layer', type=int, default=3, help='--mc-concept: the decoder layer (1-based, below the last) whose output is asked')
     ap.add_argument('--captions2-from', default='stage1', choices=['stage1', 'stage2c'], help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
@@ -1268,7 +1341,7 @@ def worker(rank, args, port):
 
 
 def run(args):
-    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, MC_CONCEPT
+    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, MC_CONCEPT, ABOUT_ROWS
     IMAGE_DROPOUT = args.image_dropout
     TOPIC_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.topic_weight.split(','))} if args.topic_weight else {}
 
@@ -1394,6 +1467,14 @@ def run(args):
         MC_CONCEPT = McConcept(args.mc_concept, args.mc_concept_layer, vocab, args.mc_distill)
         model.language_model.model.capture_layer = args.mc_concept_layer
         log(f"mc concept: {MC_CONCEPT.annotate(opening) + MC_CONCEPT.annotate(stage2)} multiple-choice samples")
+    if args.about_rows > 0:
+        if not 1 <= args.about_layer < len(model.language_model.model.layers):
+            raise SystemExit(f'--about-layer: 1 to {len(model.language_model.model.layers) - 1} (the last layer runs on the answer positions alone)')
+        if args.mc_concept > 0 and args.mc_concept_layer != args.about_layer:
+            raise SystemExit('--about-rows with --mc-concept: one captured layer (--about-layer = --mc-concept-layer)')
+        ABOUT_ROWS = AboutRows(model, data, args.about_rows, args.about_layer, args.dense_cover)
+        model.language_model.model.capture_layer = args.about_layer
+        log(f"about rows: {sum(1 for s in opening if 'about' in s)} of {len(opening)} single-turn samples say what they are about")
     captions2 = () if not args.captions2 else stage1 if args.captions2_from == 'stage1' else read_jsonl(os.path.join(args.pack, f'{args.captions2_from}.jsonl'))
     outside = {t for c in captions2 for t in c['ids'] if t != IMAGE_TOKEN and model.domain.index[t] < 0}
     if outside:

@@ -188,6 +188,41 @@ describe('instruction data', () => {
     for (const s of vqa) assert.ok(s.conversations.filter((t) => t.from === 'human').every((t) => t.value.endsWith('\nAnswer the question using a single word or phrase.')));
   });
 
+  test('single-turn questions say which objects they are about, and those are the objects that decide the answer', () => {
+    const contexts = new Map(readFileSync(path.join(dir, 'contexts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Context).map((c) => [c.image, c]));
+    const vqa = JSON.parse(readFileSync(path.join(dir, 'vqa.json'), 'utf8')) as InstructSample[];
+    const seen = new Set<string>();
+    for (const s of [...vqa, ...mix.filter((x) => /-(short|mc|ground|region)$/.test(x.id))]) {
+      const objects = contexts.get(s.image)!.objects;
+      assert.equal(s.about?.length, s.conversations.length / 2, `${s.id}: one list per question`);
+      s.about!.forEach((about, k) => {
+        const q = s.conversations[2 * k].value.replace(/^<image>\n/, '');
+        const a = s.conversations[2 * k + 1].value.toLowerCase();
+        const named = about.map((i) => objects[i]);
+        assert.ok(about.every((i) => Number.isInteger(i) && i >= 0 && i < objects.length), `${s.id}: ${about}`);
+        if (s.id.endsWith('-ground')) {
+          seen.add('ground');
+          assert.equal(about.length, 1);
+          assert.equal(a, boxAnswer(named[0].box, contexts.get(s.image)!.width, contexts.get(s.image)!.height), `${s.id}: the box of the object it is about`);
+          return;
+        }
+        if (s.id.endsWith('-region') || s.id.endsWith('-mc')) return;
+        const topic = topicOf(q);
+        seen.add(topic);
+        if (topic === 'colour') assert.ok(about.length === 1 && named[0].colour === a, `${s.id}: ${q} -> ${a}`);
+        if (topic === 'shape') assert.ok(about.length === 1 && named[0].class === a, `${s.id}: ${q} -> ${a}`);
+        if (topic === 'count') assert.equal(about.length, Number(a), `${s.id}: ${q} -> ${a}`);
+        if (topic === 'existence') {
+          const [, colour, cls] = /^Is there an? (\w+) (\w+) in the image\?/.exec(q)!;
+          assert.equal(about.length > 0, a === 'yes', `${s.id}: ${q} -> ${a}`);
+          assert.ok(named.every((o) => o.colour === colour && o.class === cls));
+        }
+        if (topic === 'position') assert.ok(about.length === 1 || about.length === 2, `${s.id}: ${q}`);
+      });
+    }
+    assert.deepEqual([...seen].sort(), ['colour', 'count', 'existence', 'ground', 'position', 'shape']);
+  });
+
   test('mcq.json: many multiple-choice questions per image, each answer the letter of the true option', () => {
     const mcq = JSON.parse(readFileSync(path.join(dir, 'mcq.json'), 'utf8')) as InstructSample[];
     assert.equal(mcq.length, 40, 'one sample per image');

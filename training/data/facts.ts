@@ -23,6 +23,9 @@ export interface Fact {
   short: string;
   /** wrong answers of the same type, for multiple choice */
   distractors: string[];
+  /** the objects the question is about (indices into the context's objects; none for an absent one): what the
+   * trainer's --about-rows loss asks the decoder's image rows to mark */
+  about: number[];
 }
 
 const RELATIONS: readonly Relation[] = ['to the left of', 'to the right of', 'above', 'below'];
@@ -50,18 +53,18 @@ function phraseHiding(o: ContextObject, all: readonly ContextObject[], ctx: Cont
 }
 
 function colourFacts(ctx: Context): Fact[] {
-  return ctx.objects.flatMap((o) => {
+  return ctx.objects.flatMap((o, i) => {
     const p = phraseHiding(o, ctx.objects, ctx, 'colour');
     if (!p) return [];
-    return [{ category: 'colour', kind: 'colour', question: `What colour is ${p}?`, answer: `${cap(p)} is ${o.colour}.`, short: o.colour, distractors: COLOURS.filter((c) => c !== o.colour) }];
+    return [{ category: 'colour', kind: 'colour', question: `What colour is ${p}?`, answer: `${cap(p)} is ${o.colour}.`, short: o.colour, distractors: COLOURS.filter((c) => c !== o.colour), about: [i] }];
   });
 }
 
 function shapeFacts(ctx: Context): Fact[] {
-  return ctx.objects.flatMap((o) => {
+  return ctx.objects.flatMap((o, i) => {
     const p = phraseHiding(o, ctx.objects, ctx, 'class');
     if (!p) return [];
-    return [{ category: 'shape', kind: 'shape', question: `What shape is ${p}?`, answer: `${cap(p)} is a ${o.class}.`, short: o.class, distractors: SHAPES.filter((s) => s !== o.class) }];
+    return [{ category: 'shape', kind: 'shape', question: `What shape is ${p}?`, answer: `${cap(p)} is a ${o.class}.`, short: o.class, distractors: SHAPES.filter((s) => s !== o.class), about: [i] }];
   });
 }
 
@@ -69,20 +72,20 @@ function countFacts(ctx: Context, rng: Rng): Fact[] {
   const n = ctx.objects.length;
   const nums = (k: number) => ['0', '1', '2', '3', '4', '5', '6'].filter((d) => d !== String(k));
   const facts: Fact[] = [
-    { category: 'count', kind: 'count-all', question: 'How many shapes are there in the image?', answer: `There ${n === 1 ? 'is one shape' : `are ${numberWord(n)} shapes`} in the image.`, short: String(n), distractors: nums(n) },
+    { category: 'count', kind: 'count-all', question: 'How many shapes are there in the image?', answer: `There ${n === 1 ? 'is one shape' : `are ${numberWord(n)} shapes`} in the image.`, short: String(n), distractors: nums(n), about: indicesWhere(ctx, () => true) },
   ];
   const counts = new Map(classCounts(ctx.objects));
   const absent = SHAPES.filter((s) => !counts.has(s));
   const asked: ObjectClass[] = [...counts.keys(), ...(absent.length ? [rng.pick(absent)] : [])];
   for (const c of asked) {
     const k = counts.get(c) ?? 0;
-    facts.push({ category: 'count', kind: 'count-class', question: `How many ${plural(c, 2)} are there?`, answer: k === 0 ? `There are no ${plural(c, 2)} in the image.` : `There ${k === 1 ? 'is' : 'are'} ${numberWord(k)} ${plural(c, k)}.`, short: String(k), distractors: nums(k) });
+    facts.push({ category: 'count', kind: 'count-class', question: `How many ${plural(c, 2)} are there?`, answer: k === 0 ? `There are no ${plural(c, 2)} in the image.` : `There ${k === 1 ? 'is' : 'are'} ${numberWord(k)} ${plural(c, k)}.`, short: String(k), distractors: nums(k), about: indicesWhere(ctx, (o) => o.class === c) });
   }
   const colours = new Map<ColourName, number>();
   for (const o of ctx.objects) colours.set(o.colour, (colours.get(o.colour) ?? 0) + 1);
   for (const [c, k] of colours) {
     if (k < 2 && !rng.chance(0.3)) continue;
-    facts.push({ category: 'count', kind: 'count-colour', question: `How many ${c} shapes are in the picture?`, answer: `There ${k === 1 ? 'is' : 'are'} ${numberWord(k)} ${c} ${plural('shape', k)}.`, short: String(k), distractors: nums(k) });
+    facts.push({ category: 'count', kind: 'count-colour', question: `How many ${c} shapes are in the picture?`, answer: `There ${k === 1 ? 'is' : 'are'} ${numberWord(k)} ${c} ${plural('shape', k)}.`, short: String(k), distractors: nums(k), about: indicesWhere(ctx, (o) => o.colour === c) });
   }
   return facts;
 }
@@ -91,7 +94,8 @@ function existenceFacts(ctx: Context, rng: Rng): Fact[] {
   const has = (colour: string, cls: string) => ctx.objects.some((o) => o.colour === colour && o.class === cls);
   const facts: Fact[] = [];
   for (const o of rng.sample(ctx.objects, 2)) {
-    facts.push(yesNo('existence', 'existence-positive', `Is there ${article(`${o.colour} ${o.class}`)} in the image?`, true, `Yes, there is ${article(`${o.colour} ${o.class}`)} in the image.`));
+    const about = indicesWhere(ctx, (x) => x.colour === o.colour && x.class === o.class);
+    facts.push(yesNo('existence', 'existence-positive', `Is there ${article(`${o.colour} ${o.class}`)} in the image?`, true, `Yes, there is ${article(`${o.colour} ${o.class}`)} in the image.`, about));
   }
   // hard negatives: a present class in an absent colour, a present colour on an absent class
   const negatives: [string, string][] = [];
@@ -104,7 +108,7 @@ function existenceFacts(ctx: Context, rng: Rng): Fact[] {
   for (const [colour, cls] of rng.sample(negatives, 2)) {
     const same = ctx.objects.filter((o) => o.class === cls);
     const tail = same.length ? ` The ${plural(cls, same.length)} in the image ${same.length === 1 ? 'is' : 'are'} ${listWords(same.map((o) => o.colour))}.` : '';
-    facts.push(yesNo('existence', 'existence-negative', `Is there ${article(`${colour} ${cls}`)} in the image?`, false, `No, there is no ${colour} ${cls} in the image.${tail}`));
+    facts.push(yesNo('existence', 'existence-negative', `Is there ${article(`${colour} ${cls}`)} in the image?`, false, `No, there is no ${colour} ${cls} in the image.${tail}`, []));
   }
   return facts;
 }
@@ -117,11 +121,11 @@ function positionFacts(ctx: Context, rng: Rng): Fact[] {
     if (!ref) return;
     const region = imageRegion(o, ctx.width, ctx.height);
     if (region.clear) {
-      facts.push({ category: 'position', kind: 'position-image', question: `Where in the image is ${ref}?`, answer: `${cap(ref)} is ${whereIs(region.name)}.`, short: region.name, distractors: REGIONS.filter((r) => r !== region.name) });
+      facts.push({ category: 'position', kind: 'position-image', question: `Where in the image is ${ref}?`, answer: `${cap(ref)} is ${whereIs(region.name)}.`, short: region.name, distractors: REGIONS.filter((r) => r !== region.name), about: [i] });
     }
     const halves = imageHalves(o, ctx.width, ctx.height);
-    if (halves.side) facts.push({ category: 'position', kind: 'position-image', question: `Is ${ref} on the left or the right side of the image?`, answer: `${cap(ref)} is on the ${halves.side} side of the image.`, short: halves.side, distractors: [halves.side === 'left' ? 'right' : 'left'] });
-    if (halves.end) facts.push({ category: 'position', kind: 'position-image', question: `Is ${ref} in the top or the bottom half of the image?`, answer: `${cap(ref)} is in the ${halves.end} half of the image.`, short: halves.end, distractors: [halves.end === 'top' ? 'bottom' : 'top'] });
+    if (halves.side) facts.push({ category: 'position', kind: 'position-image', question: `Is ${ref} on the left or the right side of the image?`, answer: `${cap(ref)} is on the ${halves.side} side of the image.`, short: halves.side, distractors: [halves.side === 'left' ? 'right' : 'left'], about: [i] });
+    if (halves.end) facts.push({ category: 'position', kind: 'position-image', question: `Is ${ref} in the top or the bottom half of the image?`, answer: `${cap(ref)} is in the ${halves.end} half of the image.`, short: halves.end, distractors: [halves.end === 'top' ? 'bottom' : 'top'], about: [i] });
   });
   // relative: a true relation, or its opposite (a false statement) half of the time
   for (let i = 0; i < ctx.objects.length; i++) {
@@ -133,7 +137,7 @@ function positionFacts(ctx: Context, rng: Rng): Fact[] {
       const truth = asked === rel;
       const a = refs[i]!;
       const b = refs[j]!;
-      facts.push(yesNo('position', 'position-relative', `Is ${a} ${asked} ${b}?`, truth, truth ? `Yes, ${a} is ${asked} ${b}.` : `No, ${a} is ${rel} ${b}.`));
+      facts.push(yesNo('position', 'position-relative', `Is ${a} ${asked} ${b}?`, truth, truth ? `Yes, ${a} is ${asked} ${b}.` : `No, ${a} is ${rel} ${b}.`, [i, j]));
     }
   }
   return facts;
@@ -146,30 +150,34 @@ function arrowFacts(ctx: Context, rng: Rng): Fact[] {
   const others = (c: string) => ctx.objects.map((o) => o.colour).filter((x) => x !== c);
   const m = arrows.length;
   const facts: Fact[] = [
-    { category: 'arrow', kind: 'arrow-count', question: 'How many arrows are there in the diagram?', answer: `There ${m === 1 ? 'is one arrow' : `are ${numberWord(m)} arrows`} in the diagram.`, short: String(m), distractors: ['1', '2', '3', '4', '5'].filter((d) => d !== String(m)) },
+    { category: 'arrow', kind: 'arrow-count', question: 'How many arrows are there in the diagram?', answer: `There ${m === 1 ? 'is one arrow' : `are ${numberWord(m)} arrows`} in the diagram.`, short: String(m), distractors: ['1', '2', '3', '4', '5'].filter((d) => d !== String(m)), about: [] },
   ];
   ctx.objects.forEach((_, i) => {
     const out = arrows.filter((a) => a.from === i);
     const into = arrows.filter((a) => a.to === i);
     if (out.length === 1) {
       const t = colour(out[0].to);
-      facts.push({ category: 'arrow', kind: 'arrow-target', question: `Which box does the arrow from the ${colour(i)} box point to?`, answer: `The arrow from the ${colour(i)} box points to the ${t} box.`, short: t, distractors: others(t) });
+      facts.push({ category: 'arrow', kind: 'arrow-target', question: `Which box does the arrow from the ${colour(i)} box point to?`, answer: `The arrow from the ${colour(i)} box points to the ${t} box.`, short: t, distractors: others(t), about: [i, out[0].to] });
     }
     if (into.length === 1) {
       const f = colour(into[0].from);
-      facts.push({ category: 'arrow', kind: 'arrow-source', question: `Which box has an arrow pointing to the ${colour(i)} box?`, answer: `The ${f} box has an arrow pointing to the ${colour(i)} box.`, short: f, distractors: others(f) });
+      facts.push({ category: 'arrow', kind: 'arrow-source', question: `Which box has an arrow pointing to the ${colour(i)} box?`, answer: `The ${f} box has an arrow pointing to the ${colour(i)} box.`, short: f, distractors: others(f), about: [into[0].from, i] });
     }
   });
   for (const a of rng.sample(arrows, 2)) {
     const reversed = rng.chance(0.5);
     const [x, y] = reversed ? [a.to, a.from] : [a.from, a.to];
-    facts.push(yesNo('arrow', 'arrow-link', `Is there an arrow from the ${colour(x)} box to the ${colour(y)} box?`, !reversed, reversed ? `No, the arrow goes the other way: from the ${colour(y)} box to the ${colour(x)} box.` : `Yes, an arrow points from the ${colour(x)} box to the ${colour(y)} box.`));
+    facts.push(yesNo('arrow', 'arrow-link', `Is there an arrow from the ${colour(x)} box to the ${colour(y)} box?`, !reversed, reversed ? `No, the arrow goes the other way: from the ${colour(y)} box to the ${colour(x)} box.` : `Yes, an arrow points from the ${colour(x)} box to the ${colour(y)} box.`, [x, y]));
   }
   return facts;
 }
 
-function yesNo(category: FactCategory, kind: string, question: string, truth: boolean, answer: string): Fact {
-  return { category, kind, question, answer, short: truth ? 'yes' : 'no', distractors: [truth ? 'no' : 'yes'] };
+function yesNo(category: FactCategory, kind: string, question: string, truth: boolean, answer: string, about: number[]): Fact {
+  return { category, kind, question, answer, short: truth ? 'yes' : 'no', distractors: [truth ? 'no' : 'yes'], about };
+}
+
+function indicesWhere(ctx: Context, keep: (o: ContextObject) => boolean): number[] {
+  return ctx.objects.flatMap((o, i) => (keep(o) ? [i] : []));
 }
 
 export function article(words: string): string {

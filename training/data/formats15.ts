@@ -26,7 +26,7 @@ export function shortAnswerText(f: Fact): string {
 
 export function shortAnswerSample(ctx: Context, rng: Rng): InstructSample {
   const facts = imageFacts(ctx, rng).slice(0, rng.int(2, 4));
-  return sample(`${ctx.id}-short`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]));
+  return sample(`${ctx.id}-short`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]), facts.map((f) => f.about));
 }
 
 /**
@@ -35,7 +35,7 @@ export function shortAnswerSample(ctx: Context, rng: Rng): InstructSample {
  */
 export function vqaSample(ctx: Context, max = 12): InstructSample {
   const facts = imageFacts(ctx, new Rng(`${ctx.id}:vqa`)).slice(0, max);
-  return sample(`${ctx.id}-vqa`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]));
+  return sample(`${ctx.id}-vqa`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]), facts.map((f) => f.about));
 }
 
 export interface Choice {
@@ -68,26 +68,28 @@ export function multipleChoiceVqaSample(ctx: Context, max = 8): InstructSample {
   const facts = imageFacts(ctx, rng).filter((x) => x.distractors.length > 0).slice(0, max);
   return sample(`${ctx.id}-mcq`, ctx.image, facts.map((f) => {
     const c = choicesFor(f, rng);
-    return [multipleChoiceQuestion(f.question, c.choices), LETTERS[c.answer]];
-  }));
+    return [multipleChoiceQuestion(f.question, c.choices), LETTERS[c.answer]] as [string, string];
+  }), facts.map((f) => f.about));
 }
 
 export function multipleChoiceSample(ctx: Context, rng: Rng): InstructSample {
   const f = rng.pick(imageFacts(ctx, rng).filter((x) => x.distractors.length > 0));
   const c = choicesFor(f, rng);
-  return sample(`${ctx.id}-mc`, ctx.image, [[multipleChoiceQuestion(f.question, c.choices), LETTERS[c.answer]]]);
+  return sample(`${ctx.id}-mc`, ctx.image, [[multipleChoiceQuestion(f.question, c.choices), LETTERS[c.answer]]], [f.about]);
 }
 
 export interface GroundingItem {
   phrase: string;
   box: Context['objects'][number]['box'];
+  /** the object's index in the context */
+  index: number;
 }
 
 /** Objects a phrase names uniquely, with that phrase. */
 export function groundingItems(ctx: Context): GroundingItem[] {
-  return ctx.objects.flatMap((o) => {
+  return ctx.objects.flatMap((o, index) => {
     const phrase = referringPhrase(o, ctx.objects, ctx.width, ctx.height);
-    return phrase ? [{ phrase, box: o.box }] : [];
+    return phrase ? [{ phrase, box: o.box, index }] : [];
   });
 }
 
@@ -98,7 +100,7 @@ export function groundingQuestion(phrase: string): string {
 export function groundingSample(ctx: Context, rng: Rng): InstructSample | undefined {
   const items = rng.sample(groundingItems(ctx), rng.int(1, 3));
   if (!items.length) return undefined;
-  return sample(`${ctx.id}-ground`, ctx.image, items.map((it) => [groundingQuestion(it.phrase), boxAnswer(it.box, ctx.width, ctx.height)]));
+  return sample(`${ctx.id}-ground`, ctx.image, items.map((it) => [groundingQuestion(it.phrase), boxAnswer(it.box, ctx.width, ctx.height)]), items.map((it) => [it.index]));
 }
 
 export function regionSample(ctx: Context, rng: Rng): InstructSample {
@@ -110,7 +112,8 @@ export function regionSample(ctx: Context, rng: Rng): InstructSample {
     objs.map((o) => {
       const framed = imagePixelsToModelFrame({ x: o.box[0], y: o.box[1], width: o.box[2] - o.box[0], height: o.box[3] - o.box[1] }, 'norm1', g);
       const d = describeObject(o, true);
-      return [describeRegionPrompt(DEFAULT_GROUNDING.prompts, framed, 'norm1'), `${d.charAt(0).toUpperCase()}${d.slice(1)}.`];
+      return [describeRegionPrompt(DEFAULT_GROUNDING.prompts, framed, 'norm1'), `${d.charAt(0).toUpperCase()}${d.slice(1)}.`] as [string, string];
     }),
+    objs.map((o) => [ctx.objects.indexOf(o)]),
   );
 }

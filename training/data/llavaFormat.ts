@@ -12,17 +12,21 @@ export interface InstructSample {
   /** image path relative to the data set's image folder */
   image: string;
   conversations: Turn[];
+  /** our own addition, ignored by LLaVA's loaders: per question, the context objects it is about (indices;
+   * facts.ts `about`), which the trainer's --about-rows loss reads */
+  about?: number[][];
 }
 
 export const IMAGE_TOKEN = '<image>';
 
 /** Turns from question/answer pairs; the first question gets the image placeholder. */
-export function sample(id: string, image: string, pairs: readonly [string, string][]): InstructSample {
+export function sample(id: string, image: string, pairs: readonly [string, string][], about?: number[][]): InstructSample {
   const conversations: Turn[] = pairs.flatMap(([q, a], i) => [
     { from: 'human' as const, value: i === 0 ? `${IMAGE_TOKEN}\n${q}` : q },
     { from: 'gpt' as const, value: a },
   ]);
-  return { id, image, conversations };
+  if (about && about.length !== pairs.length) throw new Error(`${id}: ${about.length} \`about\` lists for ${pairs.length} questions`);
+  return about ? { id, image, conversations, about } : { id, image, conversations };
 }
 
 /** Problems with one sample, '' when it follows the format. */
