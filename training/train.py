@@ -1012,16 +1012,18 @@ class AboutRows:
 
     def loss(self, states, image_at, rows, batch, denominator):
         """Summed over this micro-batch's samples with `about`, divided by the whole step's count of them; each
-        sample's positive and negative patches weigh half each (an object covers a few of the 64)."""
-        total = states.new_zeros(())
-        for r, s in enumerate(batch):
-            if 'about' not in s:
-                continue
-            t = self.target(s)
-            each = F.binary_cross_entropy_with_logits(self.head(states[r, image_at[r]: image_at[r] + rows])[:, 0], t, reduction='none')
-            pos = t > 0
-            total = total + (0.5 * each[pos].mean() + 0.5 * each[~pos].mean() if pos.any() else each.mean())
-        return self.weight * total / denominator
+        sample's positive and negative patches weigh half each (an object covers a few of the 64; with none, every
+        patch weighs the same)."""
+        mine = [r for r, s in enumerate(batch) if 'about' in s]
+        if not mine:
+            return states.new_zeros(())
+        at = torch.tensor([image_at[r] for r in mine])[:, None] + torch.arange(rows)[None]
+        h = states[torch.tensor(mine)[:, None], at]  # [n, rows, D]
+        t = torch.stack([self.target(batch[r]) for r in mine])
+        pos = t.sum(1, keepdim=True)
+        w = torch.where(pos > 0, torch.where(t > 0, 0.5 / pos.clamp(min=1), 0.5 / (rows - pos).clamp(min=1)), torch.full_like(t, 1.0 / rows))
+        each = F.binary_cross_entropy_with_logits(self.head(h)[..., 0], t, reduction='none')
+        return self.weight * (each * w).sum() / denominator
 
 
 def object_patches(ctx, grid, size, cover):
