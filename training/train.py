@@ -1001,14 +1001,15 @@ class AboutRows:
         self.weight, self.layer = weight, layer
 
     def target(self, sample):
-        """[rows] floats: 1 where the patch is one of an `about` object's."""
-        img = sample['img']
-        if img not in self.cache:
-            self.cache[img] = object_patches(self.contexts[img], self.grid, self.size, self.cover)
-        t = torch.zeros(self.grid * self.grid)
-        for i in sample['about']:
-            t[self.cache[img][i]] = 1.0
-        return t
+        """[rows] floats: 1 where the patch is one of an `about` object's (made once per image and object set)."""
+        key = (sample['img'], tuple(sample['about']))
+        if key not in self.cache:
+            patches = object_patches(self.contexts[key[0]], self.grid, self.size, self.cover)
+            t = torch.zeros(self.grid * self.grid)
+            for i in key[1]:
+                t[patches[i]] = 1.0
+            self.cache[key] = t
+        return self.cache[key]
 
     def loss(self, states, image_at, rows, batch, denominator):
         """Summed over this micro-batch's samples with `about`, divided by the whole step's count of them; each
