@@ -622,35 +622,36 @@ def view_labels(ctx, grid, size, cover=0.0, dx=0, dy=0, flip=False):
         size_class[k] = SIZES.index(o['size']) + 1 if o.get('size') in SIZES else -100  # diagram boxes have none
         box[k] = torch.tensor([(x1 + left) / side, (y1 + top) / side, (x2 + left) / side, (y2 + top) / side])
 
-    for r in range(grid):
-        for c in range(grid):
-            x = (c + 0.5) * side / grid - left
-            y = (r + 0.5) * side / grid - top
-            for o in objects:
-                x1, y1, x2, y2 = o['box']
-                if x1 <= x <= x2 and y1 <= y <= y2:
-                    mark(r * grid + c, o)
-                    break
-    # a shape smaller than a patch may hold no patch centre: it still labels the patch its centre falls in
-    for o in objects:
-        x1, y1, x2, y2 = o['box']
-        cx, cy = ((x1 + x2) / 2 + left) / side, ((y1 + y2) / 2 + top) / side
-        if not (0 <= cx < 1 and 0 <= cy < 1):
-            continue  # moved out of view
-        c, r = min(grid - 1, int(cx * grid)), min(grid - 1, int(cy * grid))
-        if colour[r * grid + c] == 0:
-            mark(r * grid + c, o)
-    if cover > 0:
-        cell = side / grid  # a patch's side in the padded image's pixels
-        for o in objects:
-            x1, y1, x2, y2 = o['box'][0] + left, o['box'][1] + top, o['box'][2] + left, o['box'][3] + top
-            area = max(1.0, (x2 - x1) * (y2 - y1))
-            for r in range(max(0, int(y1 // cell)), min(grid, int(y2 // cell) + 1)):
-                for c in range(max(0, int(x1 // cell)), min(grid, int(x2 // cell) + 1)):
-                    inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
-                    if colour[r * grid + c] == 0 and (inter >= cover * cell * cell or inter >= cover * area):
-                        mark(r * grid + c, o)
+    # each rule in turn over every object, a patch keeping the first object that claims it
+    rules = [box_patches(o['box'], left, top, side, grid, cover) for o in objects]
+    for n in range(3):
+        for o, claims in zip(objects, rules):
+            for k in claims[n]:
+                if colour[k] == 0:
+                    mark(k, o)
     return colour, klass, box, size_class, place
+
+
+def box_patches(box, left, top, side, grid, cover):
+    """The patches (row-major indices) a box claims by view_labels' three rules, in the order they apply: those
+    whose centre it holds; the one its centre falls in (a shape smaller than a patch may hold no patch centre;
+    none when the centre is out of view); with `cover` > 0, those it covers that fraction of, or that cover that
+    fraction of it. `left`, `top`: the image's corner in the padded square of side `side` (pixels)."""
+    x1, y1, x2, y2 = box[0] + left, box[1] + top, box[2] + left, box[3] + top
+    cell = side / grid
+    centres = [r * grid + c for r in range(grid) for c in range(grid)
+               if x1 <= (c + 0.5) * cell <= x2 and y1 <= (r + 0.5) * cell <= y2]
+    cx, cy = (x1 + x2) / 2 / side, (y1 + y2) / 2 / side
+    middle = [min(grid - 1, int(cy * grid)) * grid + min(grid - 1, int(cx * grid))] if 0 <= cx < 1 and 0 <= cy < 1 else []
+    covered = []
+    if cover > 0:
+        area = max(1.0, (x2 - x1) * (y2 - y1))
+        for r in range(max(0, int(y1 // cell)), min(grid, int(y2 // cell) + 1)):
+            for c in range(max(0, int(x1 // cell)), min(grid, int(x2 // cell) + 1)):
+                inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
+                if inter >= cover * cell * cell or inter >= cover * area:
+                    covered.append(r * grid + c)
+    return centres, middle, covered
 
 
 def shifted(pix, dx, dy, fill):
@@ -1028,26 +1029,11 @@ class AboutRows:
 
 
 def object_patches(ctx, grid, size, cover):
-    """Per object of the context, the patches (row-major indices of the grid over the padded square) it covers by
-    view_labels' rules, each object on its own: the patches whose centre its box holds, the one its box centre
-    falls in, and with `cover` those it covers that fraction of (or that cover that fraction of it)."""
+    """Per object of the context, every patch its box claims by view_labels' rules (box_patches), each object on
+    its own (view_labels gives a patch to one object only)."""
     w, h = ctx['width'], ctx['height']
     side = max(w, h)
-    left, top = (side - w) // 2, (side - h) // 2
-    cell = side / grid
-    out = []
-    for o in ctx['objects']:
-        x1, y1, x2, y2 = o['box'][0] + left, o['box'][1] + top, o['box'][2] + left, o['box'][3] + top
-        area = max(1.0, (x2 - x1) * (y2 - y1))
-        mine = {min(grid - 1, int((y1 + y2) / 2 / cell)) * grid + min(grid - 1, int((x1 + x2) / 2 / cell))}
-        for r in range(max(0, int(y1 // cell)), min(grid, int(y2 // cell) + 1)):
-            for c in range(max(0, int(x1 // cell)), min(grid, int(x2 // cell) + 1)):
-                inter = max(0.0, min(x2, (c + 1) * cell) - max(x1, c * cell)) * max(0.0, min(y2, (r + 1) * cell) - max(y1, r * cell))
-                centre = x1 <= (c + 0.5) * cell <= x2 and y1 <= (r + 0.5) * cell <= y2
-                if centre or (cover > 0 and (inter >= cover * cell * cell or inter >= cover * area)):
-                    mine.add(r * grid + c)
-        out.append(sorted(mine))
-    return out
+    return [sorted(set().union(*box_patches(o['box'], (side - w) // 2, (side - h) // 2, side, grid, cover))) for o in ctx['objects']]
 
 
 PROJECTOR_DENSE = None
