@@ -15,7 +15,11 @@ mkdir -p "$WORK"
 # stage 2: single-turn questions first, topics joining one group at a time (colour; + shape; + existence, count;
 # + position, grounding), then every single-turn kind, then the full mixture
 # with single-turn questions kept in every step (training/README.md: what each part fixed)
-STAGE2="--kinds2a short,mc,vqa,ground --first2a colour;colour,shape;colour,shape,existence,count;colour,shape,existence,count,position,ground --first2a-steps 3000,3000,2250,3000 --steps2a 1500 --batch2a 48 --lr2a 2e-3 --steps2 1000 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0"
+# --about-rows: in every stage-2 command a thrown-away head on decoder layer 2's image rows names the patches of the
+# objects each single-turn question is about (twenty-first session: shape 69 -> 90 %, existence 58 -> 94 % in the
+# opening phases); the colour phase is 1,500 steps (colour 96 % after it with the head) to pay for the tower's steps
+ABOUT="--about-rows 1 --about-layer 2 --dense-cover 0.3"
+STAGE2="--kinds2a short,mc,vqa,ground --first2a colour;colour,shape;colour,shape,existence,count;colour,shape,existence,count,position,ground --first2a-steps 1500,2500,2000,2500 --steps2a 1500 --batch2a 48 --lr2a 2e-3 --steps2 1000 --images2 4 --single2 24 --loss2 sequence --lr2 1.5e-3 --tune-vision 0 $ABOUT"
 start=$(date +%s)
 
 npm run build --silent
@@ -26,8 +30,13 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 # data's text), then stages 1-2 from
 # its weights: two commands, so that a stage-2 change can be re-run from stage0.safetensors with the same result
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --stop-after 0 \
-  --steps0v 300 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 \
-  --pos-init sincos --dense-size 1 --dense-place 1 --dense-shift 14
+  --steps0v 300 --batch0v 64 --lr0 1e-3 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 0 \
+  --pos-init sincos --dense-size 1 --dense-place 1 --dense-shift 14 --out "$WORK/tower"
+# 2,000 more dense steps of 96 images from that tower, the learning rate started again (a linear probe of its patches:
+# object class 84 -> 93 %, small objects 71 -> 81 %; twenty-first session), then the decoder's text part
+"$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --stop-after 0 --init-vision "$WORK/tower/stage0.safetensors" \
+  --steps0v 0 --batch0v 96 --dense 1.0 --dense-cover 0.3 --steps0d 2000 --lr0d 2e-3 --steps0t 400 --batch0t 32 --lr0 1e-3 \
+  --dense-size 1 --dense-place 1 --dense-shift 14
 # the frozen tower's features of every image, once (stages 1-2 then skip the tower: the same losses, less time)
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --from-stage 1 --dump-features "$WORK/pack/features.npy"
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 1 --features "$WORK/pack/features.npy" --steps1 300 --lr1 2e-3 \
@@ -37,25 +46,26 @@ npx tsx training/pack.ts --data "$WORK/data" --out "$WORK/pack"
 # answers back
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/pack/ckpt/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a ground --first2a ground --first2a-steps 3000 --steps2a 0 --batch2a 48 \
-  --lr2a 2e-3 --steps2 0 --tune-vision 0 --out "$WORK/ground"
+  --lr2a 2e-3 --steps2 0 --tune-vision 0 $ABOUT --out "$WORK/ground"
 # then 400 steps of count questions alone (count 74.7 -> 78.2 % on 800 held-out scenes), then 400 steps of the lead
 # captions alone (one per image, how many shapes and the largest, which the picture decides), so that the mixes
 # after it keep the captions right with the answers and boxes coming back
 "$PY" training/train.py --pack "$WORK/pack" --seed 0 --workers 2 --from-stage 2 --init "$WORK/ground/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --first2a count --first2a-steps 400 --batch2a 48 \
   --lr2a 1e-3 --steps2 400 --images2 0 --single2 0 --captions2 48 --captions2-from stage2c \
-  --loss2 sequence --lr2 1e-3 --tune-vision 0 --out "$WORK/captions"
+  --loss2 sequence --lr2 1e-3 --tune-vision 0 $ABOUT --out "$WORK/captions"
 # the last two phases draw with seed 1: of the two seeds measured over 800 held-out scenes (training/README.md,
-# nineteenth session) it scored higher (q4 average 81.2 against 80.9 %), and seed 0 captions shapes.png wrongly
+# nineteenth and twenty-second sessions) it scored a little higher (fp32 average 89.1 against 88.9 %), and seed 0
+# names the wrong largest shape in the captions of both demo images
 "$PY" training/train.py --pack "$WORK/pack" --seed 1 --workers 2 --from-stage 2 --init "$WORK/captions/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 1500 --batch2a 48 --lr2a 1e-3 \
-  --topic-weight ground=5 --steps2 0 --tune-vision 0 --out "$WORK/ground-mix"
+  --topic-weight ground=5 --steps2 0 --tune-vision 0 $ABOUT --out "$WORK/ground-mix"
 # last, the full mixture again, its single-turn questions drawn with the same weights (after single-turn phases
 # alone the model answered "Describe the image" with "Yes") and 16 of the lead captions in every step (stage 1's
 # brief captions each name a random object, and a model taught them captioned 12 % of held-out objects right)
 "$PY" training/train.py --pack "$WORK/pack" --seed 1 --workers 2 --from-stage 2 --init "$WORK/ground-mix/model.safetensors" \
   --features "$WORK/pack/features.npy" --kinds2a short,mc,vqa,ground --steps2a 0 --steps2 1000 --images2 4 --single2 24 \
-  --loss2 sequence --lr2 1e-3 --topic-weight ground=5 --tune-vision 0 --captions2 16 --captions2-from stage2c --out "$WORK/full-mix"
+  --loss2 sequence --lr2 1e-3 --topic-weight ground=5 --tune-vision 0 $ABOUT --captions2 16 --captions2-from stage2c --out "$WORK/full-mix"
 cp "$WORK/full-mix/model.safetensors" "$WORK/pack/ckpt/model.safetensors"
 trained=$(date +%s)
 
