@@ -224,7 +224,7 @@ Short answers ("Answer the question using a single word or phrase.") are its bes
 form, how many shapes and the largest of them ("Three shapes on a plain cream background, and the largest is a
 black square."), and the background it names is a guess; free-form descriptions are not yet about the image.
 Captions of the held-out shape scenes (\`npx tsx training/captions.ts --model models/builtin\`, fp32): ${captionLine(work)}. Its boxes overlap the named shape
-by half or more (IoU >= 0.5) for ${pct(q4.grounding?.rate ?? 0)} of referring phrases; the rest land near it or on another shape.
+by half or more (IoU >= 0.5) for ${pct(fp32.grounding?.rate ?? 0)} of referring phrases in fp32, ${pct(q4.grounding?.rate ?? 0)} in q4; the rest land near it or on another shape.
 On the demo images (\`media/samples/\`) it names the colour and the shape of every object and how many there are
 (fp32; \`test/unit/builtinModel.test.ts\` asks them), and its batch captions are "Three shapes on a plain pale green
 background, and the largest is a red square." for \`shapes.png\` (three and the square are right; the square is black,
