@@ -54,6 +54,11 @@ async function answer(model: LlavaModel, image: string, text: string, maxNewToke
   throw new Error('no answer');
 }
 
+/** A demo image's true record (media/samples/NAME.json, written with it by training/data/samples.ts). */
+function sampleContext(image: string): { objects: { class: string; colour: string; box: PixelBox }[] } {
+  return JSON.parse(readFileSync(path.join(SAMPLES, image.replace(/\.\w+$/, '.json')), 'utf8'));
+}
+
 function files(dir: string): string[] {
   return [...readdirSync(dir).filter((f) => f !== 'onnx'), ...readdirSync(path.join(dir, 'onnx')).map((f) => `onnx/${f}`)].sort();
 }
@@ -115,7 +120,7 @@ describe('built-in model (shapes)', () => {
       // hexagon of shapes.png became a circle.
       const missed: string[] = [];
       for (const name of ['shapes.png', 'shapes-tall.jpg']) {
-        const ctx = JSON.parse(readFileSync(path.join(SAMPLES, name.replace(/\.\w+$/, '.json')), 'utf8')) as { objects: { class: string; colour: string }[] };
+        const ctx = sampleContext(name);
         const count = await answer(model, path.join(SAMPLES, name), 'How many shapes are there?\nAnswer the question using a single word or phrase.');
         if (count.text.trim() !== String(ctx.objects.length)) missed.push(`${name}: ${ctx.objects.length} shapes; the model said ${JSON.stringify(count.text)}`);
         for (const o of ctx.objects) {
@@ -176,7 +181,7 @@ describe('built-in model (shapes)', () => {
       // background (plain pale pink). Held-out: training/captions.ts, in the card.
       const missed: string[] = [];
       for (const [name, whole] of [['shapes.png', false], ['shapes-tall.jpg', true]] as const) {
-        const ctx = JSON.parse(readFileSync(path.join(SAMPLES, name.replace(/\.\w+$/, '.json')), 'utf8')) as { objects: { class: string; colour: string; box: PixelBox }[] };
+        const ctx = sampleContext(name);
         const { text } = await answer(model, path.join(SAMPLES, name), PRESET_PROMPTS.short, 48);
         const score = scoreCaption(text, ctx.objects);
         const big = largestObject(ctx.objects);
