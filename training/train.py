@@ -994,11 +994,17 @@ class AboutRows:
     stars", none for an absent one), through a fresh linear head that is thrown away. The answer's loss is one or
     two tokens per sequence and has to find that lookup by itself; this names its first step directly."""
 
-    def __init__(self, model, data, weight, layer, cover):
+    def __init__(self, model, data, weight, layer, cover, init='random'):
         vc = model.cfg['vision_config']
         self.grid, self.size, self.cover = vc['image_size'] // vc['patch_size'], data.size, cover
         self.contexts, self.cache = data.contexts, {}
         self.head = nn.Linear(model.cfg['text_config']['hidden_size'], 1)
+        if init == 'zero':
+            # drawn first all the same, so the run's later random draws do not move; at zero the head's first
+            # steps send no gradient into the decoder (a random head's did, loss 1.1-2.3) until it reads something
+            with torch.no_grad():
+                self.head.weight.zero_()
+                self.head.bias.zero_()
         self.weight, self.layer = weight, layer
 
     def target(self, sample):
@@ -1284,6 +1290,7 @@ def main():
     ap.add_argument('--mc-concept', type=float, default=0.0, help='stage 2: weight of the multiple-choice concept loss (McConcept: the letter position\'s residual after --mc-concept-layer names the right option; 0: off)')
     ap.add_argument('--about-rows', type=float, default=0.0, help='stage 2: weight of the about-rows loss (AboutRows: after --about-layer each image row of a single-turn sample says whether its patch belongs to an object the question is about; 0: off)')
     ap.add_argument('--about-layer', type=int, default=2, help='--about-rows: the decoder layer (1-based) whose output the about-rows head reads')
+    ap.add_argument('--about-init', default='random', choices=['random', 'zero'], help='--about-rows: the head\'s start in each command (random: nn.Linear\'s draw, as run Z; zero: no gradient into the decoder until the head has learned)')
     ap.add_argument('--mc-distill', action='store_true', help='--mc-concept: ask for the residual the model has at that layer when it reads the question as a text lookup (McConcept.distill_loss) instead of the right option\'s embedding')
     ap.add_argument('--mc-concept-layer', type=int, default=3, help='--mc-concept: the decoder layer (1-based, below the last) whose output is asked')
     ap.add_argument('--captions2-from', default='stage1', choices=['stage1', 'stage2c'], help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
@@ -1461,7 +1468,7 @@ def run(args):
             raise SystemExit(f'--about-layer: 1 to {len(model.language_model.model.layers) - 1} (the last layer runs on the answer positions alone)')
         if args.mc_concept > 0 and args.mc_concept_layer != args.about_layer:
             raise SystemExit('--about-rows with --mc-concept: one captured layer (--about-layer = --mc-concept-layer)')
-        ABOUT_ROWS = AboutRows(model, data, args.about_rows, args.about_layer, args.dense_cover)
+        ABOUT_ROWS = AboutRows(model, data, args.about_rows, args.about_layer, args.dense_cover, args.about_init)
         model.language_model.model.capture_layer = args.about_layer
         log(f"about rows: {sum(1 for s in opening if 'about' in s)} of {len(opening)} single-turn samples say what they are about")
     captions2 = () if not args.captions2 else stage1 if args.captions2_from == 'stage1' else read_jsonl(os.path.join(args.pack, f'{args.captions2_from}.jsonl'))
