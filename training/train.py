@@ -350,6 +350,10 @@ class Llava(nn.Module):
         for m in self.language_model.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, std=0.02)
+        if tc.get('tie_word_embeddings'):
+            # one table reads the words in and scores them out (as Qwen2-0.5B's): what the decoder would write is then
+            # the vector it reads for that word, so an option's word can be matched against the answer it has in mind
+            self.language_model.lm_head.weight = self.language_model.model.embed_tokens.weight
         layer = cfg['vision_feature_layer']
         self.feature_states = (vc['num_hidden_layers'] + 1 + layer) + 1 if layer < 0 else layer + 1
 
