@@ -1226,7 +1226,16 @@ def read_safetensors(path, prefix=''):
 def load_safetensors(model, path, only=None):
     """Loads every tensor of `path` (all of the model's must be there), or with `only` those whose names start with it."""
     state = {(only or '') + k: v for k, v in read_safetensors(path, only or '').items()}
+    head, table = 'language_model.lm_head.weight', 'language_model.model.embed_tokens.weight'
+    tied = model.language_model.lm_head.weight is model.language_model.model.embed_tokens.weight
+    if tied and head in state and table in state:
+        # tied: one table, and load_state_dict would keep whichever name it copies last; an untied checkpoint's
+        # embedding table is the one kept, said in the log
+        if not torch.equal(state[head], state[table]):
+            log(f'{path}: untied lm_head dropped; the tied table starts from its embed_tokens')
+        del state[head]
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not (tied and m == head)]
     missing = [m for m in missing if not m.endswith('inv_freq') and (not only or m.startswith(only))]
     if missing or unexpected:
         raise SystemExit(f"{path}: missing {missing} unexpected {unexpected}")
