@@ -16,7 +16,8 @@
 //   single-turn samples also carry their question's `topic` (colour, shape, count, existence, position, ...;
 //   ground and region for those formats) and, where the data gives it, `about`: the context objects the question
 //   is about (indices); `stage2c.jsonl`: the lead captions (captions_lead.json: one per image,
-//   decided by the picture), which train.py --captions2-from stage2c draws into the last phase.
+//   decided by the picture; a shape scene's with `about`, its largest object, the one it names), which
+//   train.py --captions2-from stage2c draws into the last phase (and --about-captions asks the about-rows head on).
 //
 // With --images-only only pixels.u8 and images.json are written (held-out parity checks); with --samples-only
 // only the stage*.jsonl files (same data, a changed template or sample split: the pixels stay valid). A whole
@@ -248,7 +249,8 @@ async function main(): Promise<void> {
       const t = tokenizeSample(spec, tok, { ...s, image: path.join(imageDir, s.image) }, eos);
       if (!t) dropped++;
       else {
-        const single = stage === 'stage2a' ? { topic: ['ground', 'region'].includes(kindOf(s)) ? kindOf(s) : topicOf(s.conversations[0].value), ...(s.about ? { about: s.about[0] } : {}) } : {};
+        const about = s.about ? { about: s.about[0] } : {};
+        const single = stage === 'stage2a' ? { topic: ['ground', 'region'].includes(kindOf(s)) ? kindOf(s) : topicOf(s.conversations[0].value), ...about } : stage === 'stage2c' ? about : {};
         lines.push(JSON.stringify({ img, ids: t.ids, spans: t.spans, kind: kindOf(s), ...single }));
       }
     }

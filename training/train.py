@@ -1303,6 +1303,7 @@ def main():
     ap.add_argument('--mc-concept', type=float, default=0.0, help='stage 2: weight of the multiple-choice concept loss (McConcept: the letter position\'s residual after --mc-concept-layer names the right option; 0: off)')
     ap.add_argument('--about-rows', type=float, default=0.0, help='stage 2: weight of the about-rows loss (AboutRows: after --about-layer each image row of a single-turn sample says whether its patch belongs to an object the question is about; 0: off)')
     ap.add_argument('--about-layer', type=int, default=2, help='--about-rows: the decoder layer (1-based) whose output the about-rows head reads')
+    ap.add_argument('--about-captions', action='store_true', help='--about-rows: the --captions2 lead captions (stage2c) ask it too, about the largest object they name (pack.ts passes their `about`); off: their `about` is ignored')
     ap.add_argument('--about-init', default='random', choices=['random', 'zero'], help='--about-rows: the head\'s start in each command (random: nn.Linear\'s draw, as run Z; zero: no gradient into the decoder until the head has learned)')
     ap.add_argument('--mc-distill', action='store_true', help='--mc-concept: ask for the residual the model has at that layer when it reads the question as a text lookup (McConcept.distill_loss) instead of the right option\'s embedding')
     ap.add_argument('--mc-concept-layer', type=int, default=3, help='--mc-concept: the decoder layer (1-based, below the last) whose output is asked')
@@ -1485,6 +1486,14 @@ def run(args):
         model.language_model.model.capture_layer = args.about_layer
         log(f"about rows: {sum(1 for s in opening if 'about' in s)} of {len(opening)} single-turn samples say what they are about")
     captions2 = () if not args.captions2 else stage1 if args.captions2_from == 'stage1' else read_jsonl(os.path.join(args.pack, f'{args.captions2_from}.jsonl'))
+    if args.about_captions:
+        if ABOUT_ROWS is None:
+            raise SystemExit('--about-captions: only with --about-rows')
+        log(f"about rows: {sum(1 for c in captions2 if 'about' in c)} of {len(captions2)} captions say which object they name")
+    else:
+        # a lead caption's `about` (its largest object) feeds the about-rows loss only when asked; without the flag a
+        # pack that has it trains exactly as one made before it existed
+        captions2 = [{k: v for k, v in c.items() if k != 'about'} for c in captions2]
     outside = {t for c in captions2 for t in c['ids'] if t != IMAGE_TOKEN and model.domain.index[t] < 0}
     if outside:
         raise SystemExit(f"--captions2-from {args.captions2_from}: token ids {sorted(outside)[:10]} are in no stage-1 or stage-2 sample (the vocabulary the model can write)")

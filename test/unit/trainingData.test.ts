@@ -267,11 +267,13 @@ describe('instruction data', () => {
       const caption = s.conversations[1].value;
       if (ctx.arrows) {
         assert.equal(caption, ctx.captions[0]);
+        assert.equal(s.about, undefined, `${s.id}: a diagram's caption is about the whole picture`);
         continue;
       }
       const big = ctx.objects.reduce((a, b) => (area(b.box) > area(a.box) || (area(b.box) === area(a.box) && b.box[0] < a.box[0]) ? b : a));
       const named = ctx.objects.length === 1 ? caption.split(' on ')[0].toLowerCase().replace(/^an? /, '') : caption.split(', and the largest is ')[1]?.replace(/^an? |\.$/g, '');
       assert.equal(named, `${big.colour} ${big.class}`, caption);
+      assert.deepEqual(s.about, [[ctx.objects.indexOf(big)]], `${s.id}: about the object it names`);
       assert.match(caption, ctx.objects.length === 1 ? /^An? \w+ \w+ on / : /^(Two|Three|Four|Five|Six) shapes on .*, and the largest is /);
       if (ctx.objects.length > 1) assert.ok(caption.startsWith(['Two', 'Three', 'Four', 'Five', 'Six'][ctx.objects.length - 2]), caption);
       assert.ok(caption.includes(`${ctx.background} background`), caption);

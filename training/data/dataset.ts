@@ -9,7 +9,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { PRESET_PROMPTS } from '../../src/captioning/jobs';
-import { leadCaption, sceneContext, type Context } from './context';
+import { largestObject, leadCaption, sceneContext, type Context } from './context';
 import { multipleChoiceSample, multipleChoiceVqaSample, groundingSample, regionSample, shortAnswerSample, vqaSample } from './formats15';
 import { formatProblem, sample, type InstructSample } from './llavaFormat';
 import { llmSamples, type LlmOptions } from './llm';
@@ -73,7 +73,10 @@ export function templateSamples(ctx: Context): TemplateSamples {
   const rng = new Rng(`${ctx.id}:instruct`);
   const caption = sample(`${ctx.id}-caption`, ctx.image, [[rng.pick(BRIEF_PROMPTS), rng.pick(ctx.captions)]]);
   const formats15 = [shortAnswerSample(ctx, rng), multipleChoiceSample(ctx, rng), groundingSample(ctx, rng), regionSample(ctx, rng)].filter((s): s is InstructSample => !!s);
-  const lead = sample(`${ctx.id}-lead`, ctx.image, [[new Rng(`${ctx.id}:lead`).pick(LEAD_PROMPTS), leadCaption(ctx)]]);
+  // a shape scene's lead caption is about its largest object (trainer's --about-rows: the rows learn which one the
+  // caption will name before its colour word is written); a diagram's is about the whole picture
+  const about = ctx.arrows ? undefined : [[ctx.objects.indexOf(largestObject(ctx.objects))]];
+  const lead = sample(`${ctx.id}-lead`, ctx.image, [[new Rng(`${ctx.id}:lead`).pick(LEAD_PROMPTS), leadCaption(ctx)]], about);
   return { caption, lead, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx), mcq: multipleChoiceVqaSample(ctx) };
 }
 
