@@ -188,6 +188,24 @@ describe('instruction data', () => {
     for (const s of vqa) assert.ok(s.conversations.filter((t) => t.from === 'human').every((t) => t.value.endsWith('\nAnswer the question using a single word or phrase.')));
   });
 
+  test('--answers lower writes the short answers in the options\' case and changes nothing else', () => {
+    for (const s of scenes.slice(0, 40)) {
+      const ctx = sceneContext(s, 'x.png');
+      const capital = templateSamples(ctx);
+      const lower = templateSamples(ctx, 'lower');
+      const short = (t: typeof capital) => [t.vqa, t.formats15.find((x) => x.id.endsWith('-short'))!];
+      for (const [c, l] of short(capital).map((x, i) => [x, short(lower)[i]])) {
+        for (let i = 1; i < c.conversations.length; i += 2) {
+          assert.equal(l.conversations[i].value, c.conversations[i].value.toLowerCase(), c.id);
+          if (/^[a-z]/i.test(c.conversations[i].value)) assert.match(c.conversations[i].value, /^[A-Z]/, `${c.id}: capital by default`);
+        }
+        assert.deepEqual({ ...l, conversations: l.conversations.filter((_, i) => i % 2 === 0) }, { ...c, conversations: c.conversations.filter((_, i) => i % 2 === 0) });
+      }
+      const rest = (t: typeof capital) => [t.caption, t.lead, t.conversation, t.detail, t.complex, t.mcq, ...t.formats15.filter((x) => !x.id.endsWith('-short'))];
+      assert.deepEqual(rest(lower), rest(capital));
+    }
+  });
+
   test('single-turn questions say which objects they are about, and those are the objects that decide the answer', () => {
     const contexts = new Map(readFileSync(path.join(dir, 'contexts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Context).map((c) => [c.image, c]));
     const vqa = JSON.parse(readFileSync(path.join(dir, 'vqa.json'), 'utf8')) as InstructSample[];

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { PRESET_PROMPTS } from '../../src/captioning/jobs';
 import { largestObject, leadCaption, sceneContext, type Context } from './context';
-import { multipleChoiceSample, multipleChoiceVqaSample, groundingSample, regionSample, shortAnswerSample, vqaSample } from './formats15';
+import { multipleChoiceSample, multipleChoiceVqaSample, groundingSample, regionSample, shortAnswerSample, vqaSample, type AnswerCase } from './formats15';
 import { formatProblem, sample, type InstructSample } from './llavaFormat';
 import { llmSamples, type LlmOptions } from './llm';
 import { conversationSample, detailSample, reasoningSample } from './paperTypes';
@@ -36,6 +36,8 @@ export interface DatasetOptions extends SceneOptions {
   /** part of every scene's key and id: 'train' and 'heldout' never share a scene */
   split: string;
   llm?: LlmOptions;
+  /** short answers' case (default 'capital', LLaVA-1.5's) */
+  answerCase?: AnswerCase;
   log?: (line: string) => void;
 }
 
@@ -69,15 +71,15 @@ export interface TemplateSamples {
   mcq: InstructSample;
 }
 
-export function templateSamples(ctx: Context): TemplateSamples {
+export function templateSamples(ctx: Context, answerCase: AnswerCase = 'capital'): TemplateSamples {
   const rng = new Rng(`${ctx.id}:instruct`);
   const caption = sample(`${ctx.id}-caption`, ctx.image, [[rng.pick(BRIEF_PROMPTS), rng.pick(ctx.captions)]]);
-  const formats15 = [shortAnswerSample(ctx, rng), multipleChoiceSample(ctx, rng), groundingSample(ctx, rng), regionSample(ctx, rng)].filter((s): s is InstructSample => !!s);
+  const formats15 = [shortAnswerSample(ctx, rng, answerCase), multipleChoiceSample(ctx, rng), groundingSample(ctx, rng), regionSample(ctx, rng)].filter((s): s is InstructSample => !!s);
   // a shape scene's lead caption is about its largest object (trainer's --about-rows: the rows learn which one the
   // caption will name before its colour word is written); a diagram's is about the whole picture
   const about = ctx.arrows ? undefined : [[ctx.objects.indexOf(largestObject(ctx.objects))]];
   const lead = sample(`${ctx.id}-lead`, ctx.image, [[new Rng(`${ctx.id}:lead`).pick(LEAD_PROMPTS), leadCaption(ctx)]], about);
-  return { caption, lead, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx), mcq: multipleChoiceVqaSample(ctx) };
+  return { caption, lead, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx, undefined, answerCase), mcq: multipleChoiceVqaSample(ctx) };
 }
 
 export async function writeDataset(opts: DatasetOptions): Promise<{ images: number; samples: number }> {
@@ -99,7 +101,7 @@ export async function writeDataset(opts: DatasetOptions): Promise<{ images: numb
     if (i + RENDER_AHEAD < opts.count) render(i + RENDER_AHEAD);
     await writeFile(path.join(opts.out, 'images', context.image), bytes);
     contexts.push(context);
-    const t = templateSamples(context);
+    const t = templateSamples(context, opts.answerCase);
     const paper = opts.llm ? await llmSamples(context, opts.llm) : [t.conversation, t.detail, t.complex];
     files.captions.push(t.caption);
     files.captions_lead.push(t.lead);

@@ -19,23 +19,29 @@ export function shortAnswerQuestion(question: string): string {
   return `${question}\n${SHORT_ANSWER_PROMPT}`;
 }
 
-/** "Yes" / "Red" / "2": the short answer as LLaVA-1.5's VQA data writes it. */
-export function shortAnswerText(f: Fact): string {
-  return f.short.charAt(0).toUpperCase() + f.short.slice(1);
+/** How short answers are written: 'capital' as LLaVA-1.5's VQA data ("Red"), 'lower' as the options read ("red"). */
+export type AnswerCase = 'capital' | 'lower';
+
+/**
+ * "Yes" / "Red" / "2": the short answer as LLaVA-1.5's VQA data writes it; `lower` keeps the fact's own case, the
+ * case multiple-choice options are written in, so that an answer and the option holding it are one token.
+ */
+export function shortAnswerText(f: Fact, answerCase: AnswerCase = 'capital'): string {
+  return answerCase === 'lower' ? f.short : f.short.charAt(0).toUpperCase() + f.short.slice(1);
 }
 
-export function shortAnswerSample(ctx: Context, rng: Rng): InstructSample {
+export function shortAnswerSample(ctx: Context, rng: Rng, answerCase: AnswerCase = 'capital'): InstructSample {
   const facts = imageFacts(ctx, rng).slice(0, rng.int(2, 4));
-  return sample(`${ctx.id}-short`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]), facts.map((f) => f.about));
+  return sample(`${ctx.id}-short`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f, answerCase)]), facts.map((f) => f.about));
 }
 
 /**
  * VQA-style data (LLaVA-1.5 mixes VQAv2 and GQA in with this prompt): up to `max` of the image's facts as
  * short-answer turns, from its own random stream, so adding it changes no other sample.
  */
-export function vqaSample(ctx: Context, max = 12): InstructSample {
+export function vqaSample(ctx: Context, max = 12, answerCase: AnswerCase = 'capital'): InstructSample {
   const facts = imageFacts(ctx, new Rng(`${ctx.id}:vqa`)).slice(0, max);
-  return sample(`${ctx.id}-vqa`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f)]), facts.map((f) => f.about));
+  return sample(`${ctx.id}-vqa`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f, answerCase)]), facts.map((f) => f.about));
 }
 
 export interface Choice {

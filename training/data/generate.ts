@@ -15,6 +15,8 @@ const USAGE = `Usage: npx tsx training/data/generate.ts --out DIR [options]
   --split NAME      id prefix and part of every scene's key (default ${GENERATE_DEFAULTS.split}; the held-out set is heldout.ts)
   --min-side PX --max-side PX   longest image side range (default ${GENERATE_DEFAULTS.minSide}-${GENERATE_DEFAULTS.maxSide})
   --diagrams F      fraction of images that are diagrams, coloured boxes joined by arrows (default ${GENERATE_DEFAULTS.diagramRate})
+  --answers CASE    short answers written capital ("Red", LLaVA-1.5's; the default) or lower ("red", as the
+                    multiple-choice options read)
   --llm URL         OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) for the paper's three types
   --llm-model NAME  model name sent to it (default gpt-4)
 `;
@@ -30,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
       'min-side': { type: 'string', default: String(GENERATE_DEFAULTS.minSide) },
       'max-side': { type: 'string', default: String(GENERATE_DEFAULTS.maxSide) },
       diagrams: { type: 'string', default: String(GENERATE_DEFAULTS.diagramRate) },
+      answers: { type: 'string', default: 'capital' },
       llm: { type: 'string' },
       'llm-model': { type: 'string', default: 'gpt-4' },
       help: { type: 'boolean', default: false },
@@ -50,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   if (minSide < 16 || maxSide < minSide) throw new Error('--min-side must be >= 16 and <= --max-side');
   const diagramRate = Number(values.diagrams);
   if (!(diagramRate >= 0 && diagramRate <= 1)) throw new Error('--diagrams must be a fraction from 0 to 1');
+  if (values.answers !== 'capital' && values.answers !== 'lower') throw new Error('--answers must be capital or lower');
   const started = Date.now();
   const r = await writeDataset({
     out: values.out,
@@ -59,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     minSide,
     maxSide,
     diagramRate,
+    answerCase: values.answers,
     llm: values.llm ? { url: values.llm, model: values['llm-model']!, apiKey: process.env.OPENAI_API_KEY } : undefined,
     log: (l) => process.stderr.write(`${l}\n`),
   });
