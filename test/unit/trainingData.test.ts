@@ -194,7 +194,9 @@ describe('instruction data', () => {
       const capital = templateSamples(ctx);
       const lower = templateSamples(ctx, 'lower');
       const short = (t: typeof capital) => [t.vqa, t.formats15.find((x) => x.id.endsWith('-short'))!];
-      for (const [c, l] of short(capital).map((x, i) => [x, short(lower)[i]])) {
+      const lowered = short(lower);
+      for (const [k, c] of short(capital).entries()) {
+        const l = lowered[k];
         for (let i = 1; i < c.conversations.length; i += 2) {
           assert.equal(l.conversations[i].value, c.conversations[i].value.toLowerCase(), c.id);
           if (/^[a-z]/i.test(c.conversations[i].value)) assert.match(c.conversations[i].value, /^[A-Z]/, `${c.id}: capital by default`);

@@ -79,7 +79,7 @@ export function templateSamples(ctx: Context, answerCase: AnswerCase = 'capital'
   // caption will name before its colour word is written); a diagram's is about the whole picture
   const about = ctx.arrows ? undefined : [[ctx.objects.indexOf(largestObject(ctx.objects))]];
   const lead = sample(`${ctx.id}-lead`, ctx.image, [[new Rng(`${ctx.id}:lead`).pick(LEAD_PROMPTS), leadCaption(ctx)]], about);
-  return { caption, lead, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx, undefined, answerCase), mcq: multipleChoiceVqaSample(ctx) };
+  return { caption, lead, conversation: conversationSample(ctx, rng), detail: detailSample(ctx, rng), complex: reasoningSample(ctx, rng), formats15, vqa: vqaSample(ctx, answerCase), mcq: multipleChoiceVqaSample(ctx) };
 }
 
 export async function writeDataset(opts: DatasetOptions): Promise<{ images: number; samples: number }> {

@@ -39,7 +39,7 @@ export function shortAnswerSample(ctx: Context, rng: Rng, answerCase: AnswerCase
  * VQA-style data (LLaVA-1.5 mixes VQAv2 and GQA in with this prompt): up to `max` of the image's facts as
  * short-answer turns, from its own random stream, so adding it changes no other sample.
  */
-export function vqaSample(ctx: Context, max = 12, answerCase: AnswerCase = 'capital'): InstructSample {
+export function vqaSample(ctx: Context, answerCase: AnswerCase = 'capital', max = 12): InstructSample {
   const facts = imageFacts(ctx, new Rng(`${ctx.id}:vqa`)).slice(0, max);
   return sample(`${ctx.id}-vqa`, ctx.image, facts.map((f) => [shortAnswerQuestion(f.question), shortAnswerText(f, answerCase)]), facts.map((f) => f.about));
 }
