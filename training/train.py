@@ -1048,6 +1048,7 @@ def object_patches(ctx, grid, size, cover):
 
 PROJECTOR_DENSE = None
 TOPIC_WEIGHT = {}
+KIND_WEIGHT = {}
 MC_CONCEPT = None
 ABOUT_ROWS = None
 
@@ -1098,9 +1099,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
     keys = sorted(by_img)
     feats_all = None if tune_vision else frozen_features(model, data)
     aux = PROJECTOR_DENSE
-    # --topic-weight: single-turn samples drawn in proportion to their topic's weight (default: uniform, and the
-    # draws below the same as before the flag existed)
-    cum = list(itertools.accumulate(TOPIC_WEIGHT.get(s.get('topic'), 1.0) for s in extra)) if TOPIC_WEIGHT and extra else None
+    # --topic-weight, --kind-weight: single-turn samples drawn in proportion to their topic's weight times their
+    # kind's (default: uniform, and the draws below the same as before the flags existed)
+    weighted = (TOPIC_WEIGHT or KIND_WEIGHT) and extra
+    cum = list(itertools.accumulate(TOPIC_WEIGHT.get(s.get('topic'), 1.0) * KIND_WEIGHT.get(s.get('kind'), 1.0) for s in extra)) if weighted else None
     if aux is not None:
         params = list(params) + list(aux.heads.parameters())
     if ABOUT_ROWS is not None:
@@ -1321,6 +1323,7 @@ def main():
     ap.add_argument('--dump-features', help='with --from-stage 1 or 2: write the frozen vision tower\'s features of every pack image to this .npy (float16) and stop')
     ap.add_argument('--features', help='.npy from --dump-features: stages 1-2 read these instead of running the tower over pixels.u8')
     ap.add_argument('--image-dropout', type=float, default=0.0, help='stages 1-2: drop this fraction of the image features\' elements in training steps (a regulariser against memorising each image\'s features)')
+    ap.add_argument('--kind-weight', default='', help='stage 2: as --topic-weight, by sample kind (pack.ts `kind`), e.g. "mcq=0.25"; the two multiply')
     ap.add_argument('--topic-weight', default='', help='stage 2: draw single-turn samples by topic in these proportions, e.g. "ground=5" (others 1; default uniform over samples)')
     ap.add_argument('--proj-dense', type=float, default=0.0, help='stages 1-2: weight of the stage-0 dense targets asked of the projector\'s output (fresh heads, thrown away; 0: off)')
     ap.add_argument('--out', help='folder for the stage and phase weights and train-log.json (default: the pack; the final weights stay ckpt/model.safetensors)')
@@ -1351,9 +1354,10 @@ def worker(rank, args, port):
 
 
 def run(args):
-    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, MC_CONCEPT, ABOUT_ROWS
+    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, KIND_WEIGHT, MC_CONCEPT, ABOUT_ROWS
     IMAGE_DROPOUT = args.image_dropout
     TOPIC_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.topic_weight.split(','))} if args.topic_weight else {}
+    KIND_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.kind_weight.split(','))} if args.kind_weight else {}
 
     torch.set_num_threads(args.threads)
     if args.device != 'cpu':
