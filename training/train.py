@@ -1353,11 +1353,15 @@ def worker(rank, args, port):
         dist.destroy_process_group()
 
 
+def weights(text):
+    """"ground=5,count=4" -> {'ground': 5.0, 'count': 4.0} (--topic-weight, --kind-weight); '' -> {}."""
+    return {k: float(w) for k, w in (kv.split('=') for kv in text.split(','))} if text else {}
+
+
 def run(args):
     global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, KIND_WEIGHT, MC_CONCEPT, ABOUT_ROWS
     IMAGE_DROPOUT = args.image_dropout
-    TOPIC_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.topic_weight.split(','))} if args.topic_weight else {}
-    KIND_WEIGHT = {t: float(w) for t, w in (kv.split('=') for kv in args.kind_weight.split(','))} if args.kind_weight else {}
+    TOPIC_WEIGHT, KIND_WEIGHT = weights(args.topic_weight), weights(args.kind_weight)
 
     torch.set_num_threads(args.threads)
     if args.device != 'cpu':
