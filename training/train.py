@@ -1038,6 +1038,23 @@ class AboutRows:
         return self.weight * (each * w).sum() / denominator
 
 
+class SubjectRows(AboutRows):
+    """--subject-rows W (stage 2, departing from the paper): AboutRows marks both objects of a relation ("Is the
+    red star to the left of the blue circle?") alike, so a position that attends to the marked rows reads both
+    places mixed and cannot compare them. This second thrown-away head, on the same layer, marks the object the
+    question names first (the subject; `about` keeps the question's order) against every other patch, in the
+    position questions about two objects only (a count's objects have no order): the reference is then the rows
+    marked about and not subject."""
+
+    def loss(self, states, image_at, rows, batch, denominator):
+        return super().loss(states, image_at, rows, [dict(s, about=s['about'][:1]) if relation(s) else {} for s in batch], denominator)
+
+
+def relation(sample):
+    """A position question about two objects (--subject-rows)."""
+    return sample.get('topic') == 'position' and len(sample.get('about', ())) == 2
+
+
 def object_patches(ctx, grid, size, cover):
     """Per object of the context, every patch its box claims by view_labels' rules (box_patches), each object on
     its own (view_labels gives a patch to one object only)."""
@@ -1051,6 +1068,7 @@ TOPIC_WEIGHT = {}
 KIND_WEIGHT = {}
 MC_CONCEPT = None
 ABOUT_ROWS = None
+SUBJECT_ROWS = None
 
 # --qat4: the candidates of the converter's `--q4-scales search` (src/convert/quantize.ts SEARCH_CODES), as the code
 # a block's extreme value would get
@@ -1107,6 +1125,8 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         params = list(params) + list(aux.heads.parameters())
     if ABOUT_ROWS is not None:
         params = list(params) + list(ABOUT_ROWS.head.parameters())
+    if SUBJECT_ROWS is not None:
+        params = list(params) + list(SUBJECT_ROWS.head.parameters())
     groups = [(params, 1.0)]
     if tune_vision:
         vparams = [p for p in model.vision_tower.parameters() if p.requires_grad]
@@ -1147,8 +1167,9 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
         denominator = sum(1 for n in answers if n) if per_sequence else sum(answers)
         concepts = sum(1 for s in batch if 'concept' in s) if MC_CONCEPT is not None else 0
         abouts = sum(1 for s in batch if 'about' in s) if ABOUT_ROWS is not None else 0
+        subjects = sum(1 for s in batch if relation(s)) if SUBJECT_ROWS is not None else 0
         opt.zero_grad(set_to_none=True)
-        loss = concept_loss = about_loss = 0.0
+        loss = concept_loss = about_loss = subject_loss = 0.0
         # workers: every N-th sequence by length, so that each gets a like share of short and long ones
         mine = share(sorted(range(len(seqs)), key=lambda i: len(seqs[i])))
         for part in micro_batches([len(seqs[i]) for i in mine], budget):
@@ -1167,6 +1188,10 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
                 part_about = ABOUT_ROWS.loss(model.language_model.model.captured, [at[i] for i in part], rows, [batch[i] for i in part], abouts)
                 about_loss += float(part_about)
                 part_loss = part_loss + part_about
+            if subjects:
+                part_subject = SUBJECT_ROWS.loss(model.language_model.model.captured, [at[i] for i in part], rows, [batch[i] for i in part], subjects)
+                subject_loss += float(part_subject)
+                part_loss = part_loss + part_subject
             part_loss.backward()
             loss += float(part_loss)
         aux_loss = 0.0
@@ -1174,10 +1199,11 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
             aux_part = aux.loss(model, feats, used)
             aux_part.backward()
             aux_loss = float(aux_part)
-        loss, aux_loss, concept_loss, about_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss, concept_loss, about_loss))
+        loss, aux_loss, concept_loss, about_loss, subject_loss = apply_step(opt, sched, params, scalars=(loss, aux_loss, concept_loss, about_loss, subject_loss))
         dense = f' projector dense {aux_loss:.3f}' if aux is not None else ''
         dense += f' (mc concept {concept_loss:.3f})' if concepts else ''
         dense += f' (about rows {about_loss:.3f})' if abouts else ''
+        dense += f' (subject rows {subject_loss:.3f})' if subjects else ''
         if step % 25 == 0 or step == steps - 1:
             log(f"{label} {step}/{steps} loss {loss:.3f}{dense} seqs {len(seqs)} ({time.time() - t0:.0f} s)")
 
@@ -1308,6 +1334,7 @@ def main():
     ap.add_argument('--about-captions', action='store_true', help='--about-rows: the --captions2 lead captions (stage2c) ask it too, about the largest object they name (pack.ts passes their `about`); off: their `about` is ignored')
     ap.add_argument('--about-init', default='random', choices=['random', 'zero'], help='--about-rows: the head\'s start in each command (random: nn.Linear\'s draw, as run Z; zero: no gradient into the decoder until the head has learned)')
     ap.add_argument('--mc-distill', action='store_true', help='--mc-concept: ask for the residual the model has at that layer when it reads the question as a text lookup (McConcept.distill_loss) instead of the right option\'s embedding')
+    ap.add_argument('--subject-rows', type=float, default=0.0, help='stage 2: weight of the subject-rows loss (SubjectRows: a second head on the --about-layer rows marks the object a position question about two objects names first; needs --about-rows; 0: off)')
     ap.add_argument('--mc-concept-layer', type=int, default=3, help='--mc-concept: the decoder layer (1-based, below the last) whose output is asked')
     ap.add_argument('--captions2-from', default='stage1', choices=['stage1', 'stage2c'], help='the pack file --captions2 draws from: stage1 (the brief captions) or stage2c (the lead captions, one per image that the picture decides)')
     ap.add_argument('--single2', type=int, default=0, help='stage 2 (the full mixture) also draws this many of the opening part\'s single-turn samples into each step')
@@ -1359,7 +1386,7 @@ def weights(text):
 
 
 def run(args):
-    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, KIND_WEIGHT, MC_CONCEPT, ABOUT_ROWS
+    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, KIND_WEIGHT, MC_CONCEPT, ABOUT_ROWS, SUBJECT_ROWS
     IMAGE_DROPOUT = args.image_dropout
     TOPIC_WEIGHT, KIND_WEIGHT = weights(args.topic_weight), weights(args.kind_weight)
 
@@ -1493,6 +1520,11 @@ def run(args):
         ABOUT_ROWS = AboutRows(model, data, args.about_rows, args.about_layer, args.dense_cover, args.about_init)
         model.language_model.model.capture_layer = args.about_layer
         log(f"about rows: {sum(1 for s in opening if 'about' in s)} of {len(opening)} single-turn samples say what they are about")
+    if args.subject_rows > 0:
+        if ABOUT_ROWS is None:
+            raise SystemExit('--subject-rows: only with --about-rows (it reads the same layer)')
+        SUBJECT_ROWS = SubjectRows(model, data, args.subject_rows, args.about_layer, args.dense_cover, args.about_init)
+        log(f"subject rows: {sum(1 for s in opening if relation(s))} single-turn position questions name two objects")
     captions2 = () if not args.captions2 else stage1 if args.captions2_from == 'stage1' else read_jsonl(os.path.join(args.pack, f'{args.captions2_from}.jsonl'))
     if args.about_captions:
         if ABOUT_ROWS is None:
