@@ -12,7 +12,7 @@ import { PRESET_PROMPTS } from '../src/captioning/jobs';
 import { loadModel } from '../src/engine';
 import { scoreCaption } from './captions';
 import { largestObject } from './data/context';
-import type { PixelBox } from './data/scene';
+import { readSampleContext } from './data/samples';
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'models', 'builtin');
@@ -122,7 +122,7 @@ async function demoCaptions(): Promise<string> {
   const lines: string[] = [];
   try {
     for (const image of ['shapes.png', 'shapes-tall.jpg']) {
-      const objects = (JSON.parse(readFileSync(path.join(samples, image.replace(/\.\w+$/, '.json')), 'utf8')) as { objects: { class: string; colour: string; box: PixelBox }[] }).objects;
+      const { objects } = readSampleContext(image);
       let caption = '';
       for await (const ev of model.generate([{ role: 'user', text: PRESET_PROMPTS.short, images: [{ path: path.join(samples, image) }] }], { maxNewTokens: 48 })) {
         if (ev.type === 'done') caption = ev.text.trim();

@@ -22,7 +22,7 @@ import { modelAnswerer, modelBoxFrame, runEval, type EvalReport } from '../../sr
 import { PRESET_PROMPTS } from '../../src/captioning/jobs';
 import { scoreCaption } from '../../training/captions';
 import { largestObject } from '../../training/data/context';
-import type { PixelBox } from '../../training/data/scene';
+import { readSampleContext as sampleContext } from '../../training/data/samples';
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIR = path.join(ROOT, 'models', 'builtin');
@@ -52,11 +52,6 @@ async function answer(model: LlavaModel, image: string, text: string, maxNewToke
     if (ev.type === 'done') return ev;
   }
   throw new Error('no answer');
-}
-
-/** A demo image's true record (media/samples/NAME.json, written with it by training/data/samples.ts). */
-function sampleContext(image: string): { objects: { class: string; colour: string; box: PixelBox }[] } {
-  return JSON.parse(readFileSync(path.join(SAMPLES, image.replace(/\.\w+$/, '.json')), 'utf8'));
 }
 
 function files(dir: string): string[] {

@@ -3,6 +3,7 @@
 // (captions + true boxes) beside it as <name>.json. Scenes come from the reserved split 'samples' (never in a
 // training set: generate.ts refuses it); the first scenes of that split that fit each wish are taken.
 
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { makeImage } from './dataset';
@@ -23,6 +24,11 @@ const WISHES: Wish[] = [
   { name: 'shapes-tall', format: 'jpg', ok: (c) => c.height > c.width * 1.2 && c.objects.length >= 2 && c.objects.length <= 3 && distinct(c) },
 ];
 
+/** A demo image's true record (media/samples/NAME.json, written beside NAME.png or NAME.jpg by this script). */
+export function readSampleContext(image: string): Context {
+  return JSON.parse(readFileSync(path.join(OUT, image.replace(/\.\w+$/, '.json')), 'utf8')) as Context;
+}
+
 function distinct(c: Context): boolean {
   return new Set(c.objects.map((o) => o.colour)).size === c.objects.length && new Set(c.objects.map((o) => o.class)).size === c.objects.length;
 }
@@ -42,7 +48,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${(err as Error).stack}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  });
+}
