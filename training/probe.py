@@ -98,7 +98,8 @@ def main():
         mid = near[train][:, near.shape[1] // 2]
         mean = mid.mean(0)
         basis = np.linalg.svd(mid - mean, full_matrices=False)[2][:k]
-        print(f'  after the best {k}-wide linear map: ' + box_bound((near - mean) @ basis.T, offset, grid, extent, sizes, train, test))
+        mapped = (near - mean) @ basis.T
+        print(f'  after the best {k}-wide linear map: ' + box_bound(mapped, offset, grid, extent, sizes, train, test))
 
 
 def neighbourhood(patches, row, col):
@@ -113,8 +114,8 @@ def neighbourhood(patches, row, col):
 
 
 def box_bound(near, offset, grid, extent, sizes, train, test):
-    """Least squares from the flattened neighbourhood to the centre's place within its patch; the IoU of the true box with itself moved by
-    the error, as the share >= 0.5 by size class and in all."""
+    """Least squares from the flattened neighbourhood to the centre's place within its patch; the IoU of the true
+    box with itself moved by the error, as the share >= 0.5 by size class and in all."""
     x = np.concatenate([near.reshape(len(near), -1), np.ones((len(near), 1), np.float32)], 1).astype(np.float64)
     w = np.linalg.lstsq(x[train], offset[train], rcond=None)[0]
     d = np.abs(x[test] @ w - offset[test]) / grid
