@@ -104,13 +104,8 @@ def main():
 
 def neighbourhood(patches, row, col):
     """The 3x3 patches around (row, col), zeros outside the grid: [9, dim]."""
-    grid, dim = patches.shape[0], patches.shape[-1]
-    out = np.zeros((3, 3, dim), np.float32)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            if 0 <= row + dr < grid and 0 <= col + dc < grid:
-                out[dr + 1, dc + 1] = patches[row + dr, col + dc]
-    return out.reshape(9, dim)
+    padded = np.pad(patches, ((1, 1), (1, 1), (0, 0)))
+    return padded[row:row + 3, col:col + 3].reshape(9, -1)
 
 
 def box_bound(near, offset, grid, extent, sizes, train, test):
