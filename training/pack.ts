@@ -106,15 +106,16 @@ function singleTurns(s: Sample): Sample[] {
   return out;
 }
 
-/** What a short-answer question asks about, from its template's opening (training/data/facts.ts). */
+/** What a short-answer question asks about, from its template's opening (training/data/facts.ts) or one of its
+ * other wordings (training/data/wordings.ts). */
 export function topicOf(question: string): string {
   const q = question.replace(/^<image>\n/, '');
   if (/\barrows?\b/.test(q) || /^Which box /.test(q)) return 'arrow';
-  if (/^What colou?r is /.test(q)) return 'colour';
-  if (/^What shape is /.test(q)) return 'shape';
-  if (/^How many /.test(q)) return 'count';
-  if (/^Is there /.test(q)) return 'existence';
-  if (/^(Where in the image|Is the .* (on the left or the right|in the top or the bottom|to the left of|to the right of|above|below))/.test(q)) return 'position';
+  if (/^(What colou?r is |What is the colou?r of |Which colou?r is )/.test(q)) return 'colour';
+  if (/^(What shape is |What kind of shape is |Which shape is |What is the shape of )/.test(q)) return 'shape';
+  if (/^(How many |Count the )/.test(q)) return 'count';
+  if (/^(Is there |Does the image contain |Can you see )/.test(q)) return 'existence';
+  if (/^(Where in the image|Where is |In which part of the image|(Is|Is it true that|Would you say) the .* ((on the left|in the top|at the top)( side| half)? or|to the left of|to the right of|above|below))/.test(q)) return 'position';
   return 'other';
 }
 

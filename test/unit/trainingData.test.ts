@@ -19,10 +19,11 @@ import { formatProblem, type InstructSample } from '../../training/data/llavaFor
 import { renderScene } from '../../training/data/render';
 import { Rng } from '../../training/data/rng';
 import { COLOURS, makeScene, SHAPES, SIZES, type Scene, type ShapeClass } from '../../training/data/scene';
-import { isRelated, type Relation } from '../../training/data/spatial';
+import { isRelated, referringPhrase, type Relation } from '../../training/data/spatial';
 import { main as generateMain } from '../../training/data/generate';
 import { LETTERS, MULTIPLE_CHOICE_PROMPT, shortAnswerQuestion } from '../../training/data/formats15';
 import { topicOf } from '../../training/pack';
+import { rewordSample, wordingsOf } from '../../training/data/wordings';
 import { ensureFixtures } from '../fixtures/index';
 
 const scenes: Scene[] = Array.from({ length: 150 }, (_, i) => makeScene(`t-${i}`, `test:${i}`));
@@ -342,6 +343,48 @@ describe('instruction data', () => {
     }
   });
 
+  test('--wordings: the same samples with about half of the template questions in other wordings, nothing else moved', async () => {
+    const worded = mkdtempSync(path.join(os.tmpdir(), 'llava-train-'));
+    try {
+      await writeDataset({ out: worded, count: 40, seed: 3, split: 'train', wordings: true });
+      for (const f of ['contexts.jsonl', 'captions.json', 'captions_lead.json', 'detail.json']) assert.ok(readFileSync(path.join(dir, f)).equals(readFileSync(path.join(worded, f))), `${f}: no template question, the same bytes`);
+      let templates = 0;
+      let moved = 0;
+      for (const f of ['llava_v1_5_mix.json', 'vqa.json', 'mcq.json', 'conversation.json']) {
+        const plain = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as InstructSample[];
+        const other = JSON.parse(readFileSync(path.join(worded, f), 'utf8')) as InstructSample[];
+        assert.deepEqual(other.map((x) => x.id), plain.map((x) => x.id), f);
+        for (const [k, a] of plain.entries()) {
+          const b = other[k];
+          assert.deepEqual(b.about, a.about, a.id);
+          assert.equal(formatProblem(b), '', b.id);
+          for (const [t, turn] of a.conversations.entries()) {
+            if (turn.from === 'gpt') {
+              assert.equal(b.conversations[t].value, turn.value, `${a.id}: answers unchanged`);
+              continue;
+            }
+            const lines = turn.value.split('\n');
+            const again = b.conversations[t].value.split('\n');
+            assert.equal(again.length, lines.length);
+            for (const [i, line] of lines.entries()) {
+              const others = wordingsOf(line);
+              if (others.length) templates++;
+              if (again[i] === line) continue;
+              moved++;
+              assert.ok(others.includes(again[i]), `${a.id}: ${JSON.stringify(again[i])} is a wording of ${JSON.stringify(line)}`);
+              assert.equal(topicOf(again[i]), topicOf(line), `${again[i]}: the trainer's topic stays`);
+            }
+          }
+        }
+      }
+      assert.ok(templates > 500 && moved > 0.35 * templates && moved < 0.65 * templates, `${moved} of ${templates} template questions reworded`);
+      const mix = JSON.parse(readFileSync(path.join(worded, 'llava_v1_5_mix.json'), 'utf8')) as InstructSample[];
+      assert.deepEqual(mix.map(rewordSample), mix.map(rewordSample), 'the same sample always gets the same words');
+    } finally {
+      rmSync(worded, { recursive: true, force: true });
+    }
+  });
+
   test('the generator command refuses the held-out split and writes a set', async () => {
     await assert.rejects(generateMain(['--out', path.join(dir, 'x'), '--split', 'heldout', '--count', '1']), /reserved/);
     const out = path.join(dir, 'cmd');
@@ -356,6 +399,28 @@ describe('facts are true of the boxes', () => {
     for (const s of [...scenes.slice(0, 80), ...diagrams]) {
       const ctx = sceneContext(s, 'x.png');
       for (const f of imageFacts(ctx, new Rng(s.id))) assert.equal(topicOf(shortAnswerQuestion(f.question)), f.category, f.question);
+    }
+  });
+
+  test('every template question of a shape scene has other wordings that ask the same thing with the same answer words', () => {
+    for (const s of scenes.slice(0, 80)) {
+      const ctx = sceneContext(s, 'x.png');
+      for (const f of imageFacts(ctx, new Rng(s.id))) {
+        const others = wordingsOf(f.question);
+        assert.ok(others.length >= 2, `${f.question}: other wordings`);
+        for (const o of others) {
+          assert.notEqual(o, f.question);
+          assert.equal(topicOf(shortAnswerQuestion(o)), f.category, o);
+          // a choice question names its answers (left/right, top/bottom), a relation its relation, a phrase its object
+          if (f.kind === 'position-image' && f.distractors.length === 1) for (const w of [f.short, ...f.distractors]) assert.ok(o.includes(w), `${o}: names ${w}`);
+          const relation = / (to the left of|to the right of|above|below) the /.exec(f.question);
+          if (f.kind === 'position-relative') assert.ok(relation && o.includes(` ${relation[1]} the `), `${o}: asks ${relation?.[1]}`);
+          for (const i of f.about) {
+            const phrase = referringPhrase(ctx.objects[i], ctx.objects, ctx.width, ctx.height);
+            if (phrase && f.question.includes(phrase)) assert.ok(o.includes(phrase), `${o}: keeps ${phrase}`);
+          }
+        }
+      }
     }
   });
 

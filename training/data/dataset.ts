@@ -17,6 +17,7 @@ import { conversationSample, detailSample, reasoningSample } from './paperTypes'
 import { renderScene, sceneExtension } from './render';
 import { Rng } from './rng';
 import { makeScene, type SceneOptions } from './scene';
+import { rewordSample } from './wordings';
 
 /** Stage-1 prompts asking for a brief caption (same intent as the paper's list, our words). */
 export const BRIEF_PROMPTS = [
@@ -38,6 +39,8 @@ export interface DatasetOptions extends SceneOptions {
   llm?: LlmOptions;
   /** short answers' case (default 'capital', LLaVA-1.5's) */
   answerCase?: AnswerCase;
+  /** put about half of the template questions in other wordings (wordings.ts; default off: one wording each) */
+  wordings?: boolean;
   log?: (line: string) => void;
 }
 
@@ -113,6 +116,7 @@ export async function writeDataset(opts: DatasetOptions): Promise<{ images: numb
     files.mcq.push(t.mcq);
     if ((i + 1) % 100 === 0) log(`${i + 1}/${opts.count} images`);
   }
+  if (opts.wordings) for (const name of Object.keys(files)) files[name] = files[name].map(rewordSample);
   for (const list of Object.values(files)) {
     for (const s of list) {
       const problem = formatProblem(s);

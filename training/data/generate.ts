@@ -1,4 +1,4 @@
-// `npx tsx training/data/generate.ts --out DIR [--count N] [--seed S] [--split NAME] [--llm URL]`:
+// `npx tsx training/data/generate.ts --out DIR [--count N] [--seed S] [--split NAME] [--wordings] [--llm URL]`:
 // writes a training data set (dataset.ts). Deterministic: the same options write the same bytes.
 // --llm writes the paper's three types through an OpenAI-compatible endpoint (llm.ts) instead of
 // the templates; --llm-model names the model, OPENAI_API_KEY is sent when set.
@@ -17,6 +17,7 @@ const USAGE = `Usage: npx tsx training/data/generate.ts --out DIR [options]
   --diagrams F      fraction of images that are diagrams, coloured boxes joined by arrows (default ${GENERATE_DEFAULTS.diagramRate})
   --answers CASE    short answers written capital ("Red", LLaVA-1.5's; the default) or lower ("red", as the
                     multiple-choice options read)
+  --wordings        about half of the template questions put in other wordings of the same question (wordings.ts)
   --llm URL         OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) for the paper's three types
   --llm-model NAME  model name sent to it (default gpt-4)
 `;
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
       'max-side': { type: 'string', default: String(GENERATE_DEFAULTS.maxSide) },
       diagrams: { type: 'string', default: String(GENERATE_DEFAULTS.diagramRate) },
       answers: { type: 'string', default: 'capital' },
+      wordings: { type: 'boolean', default: false },
       llm: { type: 'string' },
       'llm-model': { type: 'string', default: 'gpt-4' },
       help: { type: 'boolean', default: false },
@@ -64,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     maxSide,
     diagramRate,
     answerCase: values.answers,
+    wordings: values.wordings,
     llm: values.llm ? { url: values.llm, model: values['llm-model']!, apiKey: process.env.OPENAI_API_KEY } : undefined,
     log: (l) => process.stderr.write(`${l}\n`),
   });
