@@ -31,7 +31,7 @@ MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
 ATTENTION_CHUNKS = 3  # LlamaAttention in training: query bands scored against the keys up to their own end (2/3 of the scores)
 MICRO_BATCH_SCORES = 1 << 20  # micro_batches: padded attention scores per micro-batch, all heads together (4 heads: 4 sequences of 256)
-BF16 = False  # --bf16: training forward passes under bfloat16 autocast (low_precision)
+LOW_PRECISION = None  # --bf16: the device type (cpu, cuda) whose training forward passes run under bfloat16 autocast
 
 
 def low_precision():
@@ -39,7 +39,7 @@ def low_precision():
     losses and every sum that autocast keeps in float32 as before (mixed precision). A core with AVX-512 BF16
     multiplies bfloat16 at 2.4x the float32 rate (a [5000, 64] x [64, 256] product: 218 against 90 GFLOP/s on
     this machine's EPYC). Features, evaluation and parity run outside it, in float32 as the engine does."""
-    return torch.autocast(torch.empty(()).device.type, dtype=torch.bfloat16, enabled=BF16)
+    return torch.autocast(LOW_PRECISION or 'cpu', dtype=torch.bfloat16, enabled=LOW_PRECISION is not None)
 
 
 def log(msg):
@@ -1402,9 +1402,9 @@ def weights(text):
 
 
 def run(args):
-    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, KIND_WEIGHT, MC_CONCEPT, ABOUT_ROWS, SUBJECT_ROWS, BF16
+    global IMAGE_DROPOUT, PROJECTOR_DENSE, TOPIC_WEIGHT, KIND_WEIGHT, MC_CONCEPT, ABOUT_ROWS, SUBJECT_ROWS, LOW_PRECISION
     IMAGE_DROPOUT = args.image_dropout
-    BF16 = bool(args.bf16)
+    LOW_PRECISION = torch.device(args.device).type if args.bf16 else None
     TOPIC_WEIGHT, KIND_WEIGHT = weights(args.topic_weight), weights(args.kind_weight)
 
     torch.set_num_threads(args.threads)
