@@ -1226,19 +1226,24 @@ def run_multimodal(model, data, samples, steps, lr, images_per_step, params, rng
 # ----------------------------------------------------------------------------- safetensors
 
 def save_safetensors(model, path, metadata):
-    """llava-hf names, F32, one file (the format: u64 header length, JSON header, raw little-endian data). The
-    first worker writes; the others hold the same weights."""
+    """The model's weights with llava-hf names. The first worker writes; the others hold the same weights."""
     if TEAM.rank != 0:
         return
-    tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items() if not k.endswith('inv_freq')}
+    tensors = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items() if not k.endswith('inv_freq')}
+    write_safetensors(path, tensors, {'format': 'pt', **metadata})
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """numpy arrays by name as one F32 safetensors file (u64 header length, JSON header, raw little-endian data),
+    written beside `path` and moved into place."""
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
-        t = tensors[name]
-        b = t.cpu().numpy().astype('<f4').tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
+        b = np.ascontiguousarray(tensors[name], dtype='<f4').tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)
-    header['__metadata__'] = {'format': 'pt', **{k: str(v) for k, v in metadata.items()}}
+    if metadata:
+        header['__metadata__'] = {k: str(v) for k, v in metadata.items()}
     hj = json.dumps(header, separators=(',', ':')).encode()
     hj += b' ' * ((8 - len(hj) % 8) % 8)
     tmp = path + '.partial'

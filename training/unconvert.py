@@ -12,10 +12,11 @@ folder's graphs back byte for byte (training/README.md, thirty-third session).
 """
 import json
 import os
-import struct
 import sys
 
 import numpy as np
+
+from train import write_safetensors
 
 GRAPHS = ('vision_encoder.onnx', 'embed_tokens.onnx', 'decoder_model_merged.onnx')
 WEIGHTS = ('model.', 'lm_head.', 'vision_tower.', 'multi_modal_projector.')  # llava-hf names, text part unprefixed
@@ -81,6 +82,8 @@ def tensor(buf, lo, hi):
     if dtype not in NUMPY:
         raise ValueError(f'{name}: data type {dtype}')
     data = np.frombuffer(raw, NUMPY[dtype]) if raw is not None else np.concatenate(floats) if floats else np.zeros(0, '<f4')
+    if data.size != int(np.prod(dims)):
+        raise SystemExit(f'{name}: its values are not in the file (external data, as in graphs over 2 GB): not read here')
     return name, data.reshape(dims), dtype
 
 
@@ -111,21 +114,6 @@ def float_initializers(path):
                 dense[indices] = values[1]
                 out[values[0]] = dense.reshape(dims)
     return out
-
-
-def write_safetensors(path, tensors):
-    header, offset = {}, 0
-    for name in sorted(tensors):
-        n = tensors[name].nbytes
-        header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + n]}
-        offset += n
-    text = json.dumps(header).encode()
-    text += b' ' * (-len(text) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)))
-        f.write(text)
-        for name in sorted(tensors):
-            f.write(tensors[name].tobytes())
 
 
 def unconvert(folder):
